@@ -1,0 +1,37 @@
+# raftmq: one target per verb. `make run` and `make test` are the two set-up
+# commands of README.md; .ci/run calls `make test`.
+GO        ?= go
+BIN       := bin/raftmq
+DATA_DIR  ?= ./data
+PKGS      := ./...
+
+.PHONY: build run test test-short vet fmt-check bench clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/raftmq
+
+run: build
+	$(BIN) serve --data-dir $(DATA_DIR)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Every test: unit, fuzz seed corpora plus a short fuzz run of each target,
+# real single-node HTTP tests, and multi-process tests.
+test: vet fmt-check build
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 2000x ./fsm
+	$(GO) test -run '^$$' -fuzz '^FuzzParseHandler$$' -fuzztime 2000x ./httpapi
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./fsm ./partition ./httpapi
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,285 @@
+package cluster
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// The catalogue is the state machine of the metadata group: every project's
+// queues, their consumer groups, each partition's replica set, and the
+// cluster-wide handler key. Like the partition state machine it is
+// deterministic: ids, times and keys are chosen by the proposer and carried in
+// the command; quotas travel in the command too.
+
+// metaOp names a catalogue command. Values are part of the log format.
+type metaOp string
+
+const (
+	opSetKey       metaOp = "set_key"
+	opCreateQueue  metaOp = "create_queue"
+	opDeleteQueue  metaOp = "delete_queue"
+	opCreateGroups metaOp = "create_groups"
+	opDeleteGroup  metaOp = "delete_group"
+)
+
+// metaCommand is one catalogue log entry, JSON-encoded: the metadata group
+// carries few, small entries, so readability wins over compactness.
+type metaCommand struct {
+	Op       metaOp     `json:"op"`
+	Key      []byte     `json:"key,omitempty"`
+	Queue    *Queue     `json:"queue,omitempty"`
+	Replicas [][]string `json:"replicas,omitempty"`
+	Project  string     `json:"project,omitempty"`
+	QueueID  string     `json:"queue_id,omitempty"`
+	GroupID  string     `json:"group_id,omitempty"`
+	Groups   []Group    `json:"groups,omitempty"`
+	Limit    int        `json:"limit,omitempty"` // the quota in force when proposed
+}
+
+// metaResult is what applying a metaCommand returns on this node.
+type metaResult struct {
+	Queue  Queue
+	Groups []Group
+	Err    error
+}
+
+// queueRecord is a queue with the replica set of each partition.
+type queueRecord struct {
+	Queue    Queue      `json:"queue"`
+	Replicas [][]string `json:"replicas"` // per partition: node ids; the first is the preferred leader
+}
+
+// catalogueState is the data a snapshot holds.
+type catalogueState struct {
+	Key    []byte                  `json:"key"`
+	Queues map[string]*queueRecord `json:"queues"` // by queue id
+}
+
+// Catalogue is the metadata group's state machine (raft.FSM).
+type Catalogue struct {
+	log *slog.Logger
+
+	mu      sync.RWMutex
+	st      catalogueState
+	changed chan struct{}
+}
+
+var _ raft.FSM = (*Catalogue)(nil)
+
+func newCatalogue(log *slog.Logger) *Catalogue {
+	return &Catalogue{log: log, st: catalogueState{Queues: map[string]*queueRecord{}}, changed: make(chan struct{})}
+}
+
+// Changed returns a channel closed after the next applied change.
+func (c *Catalogue) Changed() <-chan struct{} {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.changed
+}
+
+func (c *Catalogue) notify() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// Apply applies one committed entry.
+func (c *Catalogue) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	var cmd metaCommand
+	if err := json.Unmarshal(l.Data, &cmd); err != nil {
+		// A replica that cannot read an entry can no longer agree with the others.
+		panic(fmt.Sprintf("cluster: catalogue: index %d: %v", l.Index, err))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	res := c.apply(&cmd)
+	c.notify()
+	return res
+}
+
+func (c *Catalogue) apply(cmd *metaCommand) metaResult {
+	st := &c.st
+	switch cmd.Op {
+	case opSetKey:
+		if st.Key == nil {
+			st.Key = slices.Clone(cmd.Key)
+		}
+		return metaResult{}
+	case opCreateQueue:
+		q := *cmd.Queue
+		used := 0
+		for _, r := range st.Queues {
+			if r.Queue.Project != q.Project {
+				continue
+			}
+			used++
+			if r.Queue.Name == q.Name {
+				return metaResult{Err: ErrQueueExists}
+			}
+		}
+		if used >= cmd.Limit {
+			return metaResult{Err: ErrQueueQuota}
+		}
+		if _, dup := st.Queues[q.ID]; dup {
+			return metaResult{Err: fmt.Errorf("cluster: queue id %s reused", q.ID)}
+		}
+		q.Groups = nil
+		st.Queues[q.ID] = &queueRecord{Queue: q, Replicas: cmd.Replicas}
+		return metaResult{Queue: cloneQueue(q)}
+	case opDeleteQueue:
+		r, ok := st.Queues[cmd.QueueID]
+		if !ok || r.Queue.Project != cmd.Project {
+			return metaResult{Err: ErrQueueNotFound}
+		}
+		delete(st.Queues, cmd.QueueID)
+		return metaResult{}
+	case opCreateGroups:
+		r, ok := st.Queues[cmd.QueueID]
+		if !ok || r.Queue.Project != cmd.Project {
+			return metaResult{Err: ErrQueueNotFound}
+		}
+		if len(r.Queue.Groups)+len(cmd.Groups) > cmd.Limit {
+			return metaResult{Err: ErrGroupQuota}
+		}
+		seen := map[string]bool{}
+		for _, g := range r.Queue.Groups {
+			seen[g.Name] = true
+		}
+		for _, g := range cmd.Groups {
+			if seen[g.Name] {
+				return metaResult{Err: ErrGroupExists}
+			}
+			seen[g.Name] = true
+		}
+		r.Queue.Groups = append(r.Queue.Groups, cmd.Groups...)
+		return metaResult{Queue: cloneQueue(r.Queue), Groups: slices.Clone(cmd.Groups)}
+	case opDeleteGroup:
+		r, ok := st.Queues[cmd.QueueID]
+		if !ok || r.Queue.Project != cmd.Project {
+			return metaResult{Err: ErrQueueNotFound}
+		}
+		i := slices.IndexFunc(r.Queue.Groups, func(g Group) bool { return g.ID == cmd.GroupID })
+		if i < 0 {
+			return metaResult{Err: ErrGroupNotFound}
+		}
+		r.Queue.Groups = slices.Delete(r.Queue.Groups, i, i+1)
+		return metaResult{}
+	default:
+		panic(fmt.Sprintf("cluster: catalogue: unknown op %q", cmd.Op))
+	}
+}
+
+func cloneQueue(q Queue) Queue {
+	q.Groups = slices.Clone(q.Groups)
+	return q
+}
+
+// key returns the handler key, nil before one was set.
+func (c *Catalogue) key() []byte {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.st.Key
+}
+
+// queue returns a copy of queue id if it belongs to project.
+func (c *Catalogue) queue(project, id string) (Queue, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r, ok := c.st.Queues[id]
+	if !ok || r.Queue.Project != project {
+		return Queue{}, false
+	}
+	return cloneQueue(r.Queue), true
+}
+
+// queues returns the project's queues in creation order.
+func (c *Catalogue) queues(project string) []Queue {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []Queue
+	for _, r := range c.st.Queues {
+		if r.Queue.Project == project {
+			out = append(out, cloneQueue(r.Queue))
+		}
+	}
+	slices.SortFunc(out, func(a, b Queue) int {
+		return cmp.Or(cmp.Compare(a.Created, b.Created), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// placement is one partition and its replica set.
+type placement struct {
+	ID       string // "<queue_id>/<index>"
+	Queue    Queue
+	Index    int
+	Replicas []string
+}
+
+// placements lists every partition of every queue, sorted by id.
+func (c *Catalogue) placements() []placement {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []placement
+	for _, id := range slices.Sorted(maps.Keys(c.st.Queues)) {
+		r := c.st.Queues[id]
+		for i, reps := range r.Replicas {
+			out = append(out, placement{ID: PartitionID(id, i), Queue: cloneQueue(r.Queue), Index: i, Replicas: slices.Clone(reps)})
+		}
+	}
+	return out
+}
+
+// PartitionID names partition i of a queue.
+func PartitionID(queueID string, i int) string { return fmt.Sprintf("%s/%d", queueID, i) }
+
+// Snapshot captures the catalogue as JSON (maps are written in key order).
+func (c *Catalogue) Snapshot() (raft.FSMSnapshot, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	b, err := json.Marshal(&c.st)
+	if err != nil {
+		return nil, err
+	}
+	return &bytesSnapshot{b: b}, nil
+}
+
+// Restore replaces the catalogue.
+func (c *Catalogue) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var st catalogueState
+	if err := json.NewDecoder(rc).Decode(&st); err != nil {
+		return fmt.Errorf("cluster: catalogue restore: %w", err)
+	}
+	if st.Queues == nil {
+		st.Queues = map[string]*queueRecord{}
+	}
+	c.mu.Lock()
+	c.st = st
+	c.notify()
+	c.mu.Unlock()
+	return nil
+}
+
+type bytesSnapshot struct{ b []byte }
+
+func (s *bytesSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := io.Copy(sink, bytes.NewReader(s.b)); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *bytesSnapshot) Release() {}

@@ -1,0 +1,18 @@
+package cluster
+
+import "errors"
+
+// Sentinel errors of the catalogue and of request routing. httpapi maps them
+// to status codes and DMS error codes; match with errors.Is.
+var (
+	ErrQueueNotFound = errors.New("cluster: queue not found")
+	ErrGroupNotFound = errors.New("cluster: consumer group not found")
+	ErrQueueExists   = errors.New("cluster: queue name already exists")
+	ErrGroupExists   = errors.New("cluster: group name already exists")
+	ErrQueueQuota    = errors.New("cluster: queue quota reached")
+	ErrGroupQuota    = errors.New("cluster: too many groups")
+	// ErrUnavailable means the partition or metadata leader could not be
+	// reached in time (election in progress, node down). The request's outcome
+	// is unknown unless the error says otherwise; clients retry.
+	ErrUnavailable = errors.New("cluster: leader unavailable")
+)

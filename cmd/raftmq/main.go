@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, `usage: raftmq <command> [flags]
+
+commands:
+  serve      run one node (raftmq serve -h for its flags)`)
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		usage()
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		m := NewMain()
+		if err := m.ParseFlags(args[1:], os.Getenv); err != nil {
+			fmt.Fprintln(os.Stderr, "raftmq serve:", err)
+			return 2
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		if err := m.Run(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "raftmq serve:", err)
+			return 1
+		}
+		return 0
+	case "-h", "--help", "help":
+		usage()
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "raftmq: unknown command %q\n", args[0])
+		usage()
+		return 2
+	}
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"raftmq/cluster"
+	"raftmq/httpapi"
+)
+
+// shutdownTimeout bounds a graceful stop (API.md: exit within 30 s).
+const shutdownTimeout = 25 * time.Second
+
+// Main is one `raftmq serve` process: flags, the cluster node and the HTTP
+// server. End-to-end tests start nodes the same way.
+type Main struct {
+	Cluster     cluster.Config
+	HTTP        httpapi.Config
+	Credentials string
+	Logger      *slog.Logger
+
+	node *cluster.Node
+	srv  *httpapi.Server
+}
+
+// NewMain returns a Main with the defaults of API.md §1.
+func NewMain() *Main {
+	return &Main{Cluster: cluster.DefaultConfig(), HTTP: httpapi.DefaultConfig()}
+}
+
+// ParseFlags reads flags from args; a flag not given on the command line is
+// taken from RAFTMQ_<FLAG_IN_CAPS> when getenv returns one.
+func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
+	fs := flag.NewFlagSet("raftmq serve", flag.ContinueOnError)
+	c := &m.Cluster
+	var join string
+	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "stable node identity")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "everything the node keeps")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "client and node-to-node HTTP address")
+	fs.StringVar(&c.RaftAddr, "raft-addr", c.RaftAddr, "address of all Raft groups of this node")
+	fs.StringVar(&c.GossipAddr, "gossip-addr", c.GossipAddr, "memberlist address, TCP and UDP")
+	fs.StringVar(&c.AdvertiseHost, "advertise-host", "", "address other nodes use, when binding 0.0.0.0")
+	fs.StringVar(&join, "join", "", "gossip addresses of nodes already in the cluster, comma separated")
+	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", c.BootstrapExpect, "form a new cluster once N nodes are seen")
+	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of a new NORMAL queue")
+	fs.StringVar(&m.Credentials, "credentials", "", "access keys file; without it authentication is off")
+	fs.IntVar(&c.MaxQueuesPerProject, "max-queues-per-project", c.MaxQueuesPerProject, "queue quota per project")
+	fs.IntVar(&c.MaxGroupsPerQueue, "max-groups-per-queue", c.MaxGroupsPerQueue, "consumer group quota per queue")
+	fs.IntVar(&m.HTTP.MaxWaitingConsumers, "max-waiting-consumers", m.HTTP.MaxWaitingConsumers, "long polls waiting at once on this node")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || envErr != nil {
+			return
+		}
+		key := "RAFTMQ_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(key); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s: %w", key, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	if join != "" {
+		for _, a := range strings.Split(join, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				c.Join = append(c.Join, a)
+			}
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return m.HTTP.Validate()
+}
+
+// Run starts the node and serves until ctx ends, then shuts down gracefully:
+// leadership is handed off, in-flight requests finish.
+func (m *Main) Run(ctx context.Context) error {
+	log := m.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	m.Cluster.Logger = log
+	m.HTTP.Logger = log
+	if m.Credentials == "" {
+		log.Warn("no --credentials file: authentication is off, every request is accepted")
+	} else if _, err := os.Stat(m.Credentials); err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+
+	httpLn, err := net.Listen("tcp", m.Cluster.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	m.Cluster.HTTPAddr = httpLn.Addr().String()
+	node, err := cluster.Open(m.Cluster, nil)
+	if err != nil {
+		httpLn.Close()
+		return err
+	}
+	m.node = node
+	srv, err := httpapi.New(m.HTTP, node)
+	if err != nil {
+		httpLn.Close()
+		node.Close()
+		return err
+	}
+	m.srv = srv
+	log.Info("raftmq node started", "node_id", node.ID(), "http", m.Cluster.HTTPAddr, "raft", node.RaftAddr(), "data_dir", m.Cluster.DataDir)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(httpLn) }()
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		node.Close()
+		return fmt.Errorf("http server: %w", err)
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	// Hand off leadership while still serving, so forwarded and retried
+	// requests find the new leaders, then drain HTTP, then stop Raft.
+	node.Handoff()
+	err = errors.Join(srv.Shutdown(sctx), node.Close())
+	if err != nil {
+		log.Error("shutdown", "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,170 @@
+package fsm
+
+// This file is the contract other packages build on: identifiers, commands,
+// results and reasons. Its shapes are shared with partition, cluster and
+// httpapi; change them only together.
+
+// Policy is the part of a queue's configuration that the state machine needs.
+// It is immutable for the life of a queue, and every command carries it so
+// that the state machine never needs a separate configuration step.
+type Policy struct {
+	FIFO            bool  // deliver strictly by offset per group
+	MaxConsumeCount uint8 // failed consumptions before dead-lettering; 0 = redrive off
+	RetentionMs     int64 // how long messages are kept, ms (72 h unless a Kafka mode sets it)
+}
+
+// DeadLetterRetentionMs is how long a dead letter is kept after it was
+// dead-lettered (72 hours).
+const DeadLetterRetentionMs = 72 * 3600 * 1000
+
+// MaxLeaseBytes is the largest sum of message sizes one lease may return.
+const MaxLeaseBytes = 524288
+
+// Message is one stored message, as produced.
+type Message struct {
+	Body       []byte // the exact JSON text of the DMS body
+	Attributes []byte // the exact JSON text of the attributes object; nil when none was sent
+}
+
+// Size is the message's size as API.md measures it.
+func (m Message) Size() int { return len(m.Body) + len(m.Attributes) }
+
+// GroupID identifies a consumer group inside one partition's state. It is the
+// group's catalogue id (e.g. "g-<uuid>"); a group's state is created on first
+// use, starting at the oldest retained message.
+type GroupID string
+
+// Header is carried by every command: the leader's clock and the queue policy.
+type Header struct {
+	Now    int64 // unix milliseconds on the proposing leader; the state clamps it so it never goes back
+	Policy Policy
+}
+
+// Enqueue appends messages to the partition. All are stored or none.
+type Enqueue struct {
+	Header
+	Messages []Message
+}
+
+// Lease leases up to Max ready messages (whose sizes sum to at most MaxBytes)
+// to Group for AckWaitMs. With DeadLetter it leases from the group's dead
+// letters instead. Expired leases are settled first.
+type Lease struct {
+	Header
+	Group      GroupID
+	Max        int   // 1..16
+	MaxBytes   int   // budget for the sum of message sizes
+	AckWaitMs  int64 // lease length
+	DeadLetter bool
+}
+
+// AckItem names one delivery in an ordered ack.
+type AckItem struct {
+	Offset     uint64 // message offset (dead-letter sequence with DeadLetter)
+	DeliveryID uint64 // the delivery this handler was minted for
+	Success    bool   // false: the client reported failure, or the item is already known to fail (see Ack)
+}
+
+// Ack settles deliveries of Group in order: it stops at the first item that is
+// not a successful ack of a live delivery. That item and every later one that
+// names a live delivery of this group (and lane) are released for redelivery
+// and count as a failed consumption.
+type Ack struct {
+	Header
+	Group      GroupID
+	DeadLetter bool
+	Items      []AckItem
+	// Released, when true, means an earlier part of the same client request
+	// already failed (another partition): every item is released, none succeeds.
+	Released bool
+}
+
+// Tick settles expired leases and trims messages past retention and dead
+// letters past DeadLetterRetentionMs. Every command does the same before its
+// own work; Tick exists for the leader's periodic housekeeping.
+type Tick struct {
+	Header
+}
+
+// Forget deletes a group's state and dead letters.
+type Forget struct {
+	Header
+	Group GroupID
+}
+
+// Result is what applying a command returns. Each command type has its own
+// result type; a proposer type-asserts the one it expects.
+type Result interface{ isResult() }
+
+// EnqueueResult gives the offsets assigned to an Enqueue's messages, in order.
+type EnqueueResult struct {
+	FirstOffset uint64 // offsets are FirstOffset, FirstOffset+1, ...
+	Count       int
+}
+
+// Delivery is one leased message.
+type Delivery struct {
+	Offset           uint64 // message offset, or dead-letter sequence
+	DeliveryID       uint64 // unique per partition: the Raft index of the Lease entry
+	ExpiresAt        int64  // unix ms: the lease ends
+	ProducedAt       int64  // unix ms: when the message was enqueued
+	FirstDeliveredAt int64  // unix ms: first delivery of this message to this group (this lane)
+	Deliveries       int    // how many times this group has been given this message, this one included
+	Message          Message
+	// OriginalOffset is the message's offset in the partition's log: equal to
+	// Offset in the normal lane, the dead-lettered message's offset in the
+	// dead-letter lane. (Added by the fsm implementation.)
+	OriginalOffset uint64
+	// DeadLetteredAt is when the message was dead-lettered (unix ms); 0 in the
+	// normal lane. (Added by the fsm implementation.)
+	DeadLetteredAt int64
+}
+
+// LeaseResult lists the leased messages, in the order they should be returned.
+type LeaseResult struct {
+	Deliveries []Delivery
+}
+
+// Reason says why an ack item failed.
+type Reason uint8
+
+const (
+	ReasonNone         Reason = iota
+	ReasonStatusFail          // the client reported failure
+	ReasonExpired             // the lease ended before the ack
+	ReasonAlreadyAcked        // the delivery was already settled
+	ReasonSuperseded          // a newer delivery of the message exists
+	ReasonReleased            // an earlier item of the same request failed (Ack.Released)
+)
+
+// AckResult is the outcome of an ordered ack.
+type AckResult struct {
+	Success int    // items acknowledged, a prefix of Items
+	Fail    int    // len(Items) - Success
+	Reason  Reason // why item Success failed; ReasonNone when Fail == 0
+}
+
+// TickResult reports housekeeping done.
+type TickResult struct {
+	Expired      int // leases that ended unacknowledged
+	DeadLettered int // messages moved to dead letters
+	Trimmed      int // messages and dead letters dropped by retention
+}
+
+// ForgetResult is the result of Forget.
+type ForgetResult struct{}
+
+func (EnqueueResult) isResult() {}
+func (LeaseResult) isResult()   {}
+func (AckResult) isResult()     {}
+func (TickResult) isResult()    {}
+func (ForgetResult) isResult()  {}
+
+// GroupStats are a group's counters, as the DMS group listing reports them.
+type GroupStats struct {
+	Produced             int64 // messages the partition retains
+	Consumed             int64 // retained messages the group acknowledged with success
+	Available            int64 // Produced - Consumed - retained messages dead-lettered by the group
+	ProducedDeadLetters  int64 // messages ever dead-lettered by the group
+	AvailableDeadLetters int64 // dead letters not yet acknowledged
+}

@@ -1,0 +1,182 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+var (
+	_ raft.FSM         = (*FSM)(nil)
+	_ raft.BatchingFSM = (*FSM)(nil)
+	_ raft.FSMSnapshot = (*fsmSnapshot)(nil)
+)
+
+// FSM adapts a State to hashicorp/raft (raft.FSM and raft.BatchingFSM): it
+// decodes log entries, applies them under a lock, and tells waiters when
+// messages may have become ready.
+//
+// Raft calls Apply, ApplyBatch, Snapshot and Restore from one goroutine; Read,
+// Changed and AppliedIndex may be called from any goroutine at any time.
+type FSM struct {
+	name string // for messages only, e.g. the partition id
+	log  *slog.Logger
+
+	mu      sync.RWMutex
+	state   *State
+	applied uint64
+	changed chan struct{}
+}
+
+// NewFSM returns an FSM over an empty State. name (e.g. the partition id) only
+// appears in log lines and panic messages; log may be nil.
+func NewFSM(name string, log *slog.Logger) *FSM {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &FSM{name: name, log: log, state: NewState(), changed: make(chan struct{})}
+}
+
+// Apply applies one committed entry and returns the command's Result (a
+// value such as LeaseResult, as any), or nil for an entry that is not a
+// command or carries an unknown ignorable command.
+//
+// A decode failure means this replica can no longer agree with the others,
+// so Apply panics ("fsm: [name: ]index N: ...") rather than diverge.
+func (f *FSM) Apply(l *raft.Log) any {
+	f.mu.Lock()
+	before := f.state.readyEvents
+	res := f.apply(l)
+	f.signalLocked(before)
+	f.mu.Unlock()
+	return res
+}
+
+// ApplyBatch applies entries in order under one lock acquisition; its
+// results are exactly those of Apply called on each entry in turn.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	f.mu.Lock()
+	before := f.state.readyEvents
+	for i, l := range logs {
+		out[i] = f.apply(l)
+	}
+	f.signalLocked(before)
+	f.mu.Unlock()
+	return out
+}
+
+func (f *FSM) apply(l *raft.Log) any {
+	f.applied = max(f.applied, l.Index)
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	c, err := Decode(l.Data)
+	if errors.Is(err, ErrIgnorable) {
+		f.log.Warn("fsm: skipping unknown ignorable command", "fsm", f.name, "index", l.Index, "type", fmt.Sprintf("%#02x", l.Data[0]))
+		return nil
+	}
+	if err != nil {
+		// Unlocking first keeps readers working while the process dies.
+		f.mu.Unlock()
+		panic(f.where(l.Index) + err.Error())
+	}
+	return f.state.Apply(l.Index, c)
+}
+
+// prefix starts every error and panic message: "fsm: " and the name, if any.
+func (f *FSM) prefix() string {
+	if f.name == "" {
+		return "fsm: "
+	}
+	return "fsm: " + f.name + ": "
+}
+
+func (f *FSM) where(index uint64) string {
+	return fmt.Sprintf("%sindex %d: ", f.prefix(), index)
+}
+
+// signalLocked wakes Changed waiters if the state recorded an event that may
+// have made messages ready since before.
+func (f *FSM) signalLocked(before uint64) {
+	if f.state.readyEvents != before {
+		close(f.changed)
+		f.changed = make(chan struct{})
+	}
+}
+
+// Read calls fn with the state under a read lock. fn must not keep the state
+// (or slices from it that it might modify) beyond the call, nor modify it.
+func (f *FSM) Read(fn func(s *State)) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fn(f.state)
+}
+
+// Changed returns a channel that is closed after an applied entry (or
+// restore) that may have made messages ready: an Enqueue, an Ack that
+// released deliveries (or, in a FIFO queue, acknowledged some), an expiry, a
+// dead-lettering. Take the channel before
+// checking the state, then wait on it: no change between the two is missed.
+func (f *FSM) Changed() <-chan struct{} {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.changed
+}
+
+// AppliedIndex is the index of the last entry applied (command or not), or
+// the state's index after a restore.
+func (f *FSM) AppliedIndex() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.applied
+}
+
+// Snapshot serialises the state into memory under the read lock, so that
+// Apply may run while raft persists it.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var buf bytes.Buffer
+	if _, err := f.state.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("%ssnapshot: %w", f.where(f.applied), err)
+	}
+	return &fsmSnapshot{data: buf.Bytes()}, nil
+}
+
+// Restore replaces the state with a snapshot written by Snapshot. On error
+// the state is unchanged.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	s := NewState()
+	if _, err := s.ReadFrom(rc); err != nil {
+		return fmt.Errorf("%srestore: %w", f.prefix(), err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s.readyEvents = f.state.readyEvents
+	f.state = s
+	f.applied = s.index
+	close(f.changed)
+	f.changed = make(chan struct{})
+	return nil
+}
+
+type fsmSnapshot struct{ data []byte }
+
+// Persist writes the serialised state to sink.
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s.data); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("fsm: persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+// Release does nothing: the bytes are garbage once raft drops the snapshot.
+func (s *fsmSnapshot) Release() {}

@@ -1,0 +1,23 @@
+package fsm
+
+// NeedsTick reports whether a Tick proposed at now (unix ms) under policy p
+// would change anything: a lease has expired, or messages or dead letters are
+// past retention. The leader asks before proposing housekeeping, so that an
+// idle partition writes nothing to its log.
+func (s *State) NeedsTick(now int64, p Policy) bool {
+	now = max(now, s.now)
+	dlCutoff, dlOK := retentionCutoff(now, DeadLetterRetentionMs)
+	for _, id := range s.order {
+		g := s.groups[id]
+		for _, ln := range [...]*lane{g.normal, g.dlLane} {
+			if len(ln.expiry) > 0 && ln.expiry[0].expiresAt <= now {
+				return true
+			}
+		}
+		if dlOK && len(g.dl) > 0 && g.dl[0].deadAt < dlCutoff {
+			return true
+		}
+	}
+	cutoff, ok := retentionCutoff(now, p.RetentionMs)
+	return ok && len(s.msgs) > 0 && s.msgs[0].producedAt < cutoff
+}

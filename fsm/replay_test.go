@@ -1,0 +1,373 @@
+package fsm
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/hashicorp/raft"
+)
+
+// step is one generated Raft log entry: a command at its index, or (cmd nil)
+// a configuration entry that only the FSM adapter sees.
+type step struct {
+	index uint64
+	cmd   Command
+	data  []byte // Encode(cmd)
+}
+
+// handle is a delivery seen in a lease result, for later acks.
+type handle struct {
+	group GroupID
+	dl    bool
+	item  AckItem
+}
+
+// replayCounts records what a generated log exercised, so that the test
+// fails if the generator stops covering a rule.
+type replayCounts struct {
+	enqueued, delivered, dlDelivered, acked, dlAcked int
+	reasons                                          map[Reason]int
+	expired, deadLettered, trimmed, forgets, back    int
+	trimmedMsgs                                      int
+}
+
+// generate builds a log of n commands (plus configuration entries) by
+// applying each to ref, so that acks can name real deliveries. Everything
+// comes from a fixed seed.
+func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *State, replayCounts) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	ref := NewState()
+	groups := []GroupID{"g-a", "g-b", "g-c"}
+	var (
+		steps   []step
+		results []Result
+		fresh   = map[handle][]AckItem{} // deliveries not yet named in an ack, by (group, lane); never iterated
+		stale   = map[handle][]AckItem{} // deliveries already named in an ack
+		lastDLB = map[GroupID]uint64{}
+		keys    []handle // every (group, lane), in a fixed order
+		lastKey handle
+		lastDL  = map[GroupID]int64{}
+		counts  = replayCounts{reasons: map[Reason]int{}}
+		now     = int64(1_700_000_000_000)
+		idx     uint64
+	)
+	// Bodies are slices of one random text: messages are immutable, and
+	// filling each byte by byte would dominate the test's time.
+	text := make([]byte, 64<<10)
+	for i := range text {
+		text[i] = byte('a' + rng.IntN(26))
+	}
+	for _, g := range groups {
+		keys = append(keys, handle{group: g}, handle{group: g, dl: true})
+	}
+	hdr := func() Header {
+		// The leader's clock: mostly forward, sometimes back (a new leader
+		// with a slower clock), three times 36 h forward in quick succession, so
+		// that dead letters reach their retention.
+		switch r := rng.IntN(1000); {
+		case len(results) == n/2 || len(results) == n/2+20 || len(results) == n/2+40:
+			now += DeadLetterRetentionMs / 2
+		case r < 8:
+			now -= rng.Int64N(20_000)
+			counts.back++
+		default:
+			now += rng.Int64N(40)
+		}
+		return Header{Now: now, Policy: pol}
+	}
+	for len(results) < n {
+		if rng.IntN(50) == 0 {
+			idx++
+			steps = append(steps, step{index: idx})
+			continue
+		}
+		var c Command
+		switch r := rng.IntN(100); {
+		case r < 20:
+			msgs := make([]Message, 1+rng.IntN(10))
+			for i := range msgs {
+				size := 1 + rng.IntN(600)
+				at := rng.IntN(len(text) - size)
+				msgs[i].Body = text[at : at+size : at+size]
+				if rng.IntN(3) == 0 {
+					msgs[i].Attributes = []byte(`{"k":"v"}`)
+				}
+			}
+			c = &Enqueue{Header: hdr(), Messages: msgs}
+		case r < 52:
+			maxBytes := MaxLeaseBytes
+			if rng.IntN(4) == 0 {
+				maxBytes = rng.IntN(2000)
+			}
+			c = &Lease{Header: hdr(), Group: groups[rng.IntN(len(groups))], Max: 1 + rng.IntN(16),
+				MaxBytes: maxBytes, AckWaitMs: 50 + rng.Int64N(1500), DeadLetter: rng.IntN(5) == 0}
+		case r < 86:
+			key := lastKey
+			if rng.IntN(10) < 3 {
+				key = keys[rng.IntN(len(keys))]
+			}
+			c = genAck(rng, hdr(), key, fresh[key], stale[key], stale[keys[rng.IntN(len(keys))]])
+		case r < 99:
+			c = &Tick{Header: hdr()}
+		default:
+			if rng.IntN(4) == 0 {
+				c = &Forget{Header: hdr(), Group: groups[rng.IntN(len(groups))]}
+				counts.forgets++
+			} else {
+				c = &Tick{Header: hdr()}
+			}
+		}
+		data, err := Encode(c)
+		if err != nil {
+			t.Fatalf("encode: %v", err)
+		}
+		idx++
+		res := ref.Apply(idx, c)
+		steps = append(steps, step{index: idx, cmd: c, data: data})
+		results = append(results, res)
+		switch res := res.(type) {
+		case EnqueueResult:
+			counts.enqueued += res.Count
+		case LeaseResult:
+			l := c.(*Lease)
+			key := handle{group: l.Group, dl: l.DeadLetter}
+			for _, d := range res.Deliveries {
+				fresh[key] = append(fresh[key], AckItem{Offset: d.Offset, DeliveryID: d.DeliveryID})
+				if l.DeadLetter {
+					counts.dlDelivered++
+				} else {
+					counts.delivered++
+				}
+			}
+			if len(res.Deliveries) > 0 {
+				lastKey = key
+			}
+			if p := fresh[key]; len(p) > 100 {
+				fresh[key] = append(p[:0:0], p[len(p)-50:]...)
+			}
+		case AckResult:
+			a := c.(*Ack)
+			key := handle{group: a.Group, dl: a.DeadLetter}
+			for _, it := range a.Items {
+				it.Success = false
+				if i := slices.Index(fresh[key], it); i >= 0 {
+					fresh[key] = slices.Delete(fresh[key], i, i+1)
+				}
+				stale[key] = append(stale[key], it)
+			}
+			if p := stale[key]; len(p) > 300 {
+				stale[key] = append(p[:0:0], p[len(p)-200:]...)
+			}
+			counts.reasons[res.Reason]++
+			if c.(*Ack).DeadLetter {
+				counts.dlAcked += res.Success
+			} else {
+				counts.acked += res.Success
+			}
+		case TickResult:
+			counts.expired += res.Expired
+		}
+		for _, g := range groups {
+			pd := ref.Stats(g).ProducedDeadLetters
+			if pd > lastDL[g] {
+				counts.deadLettered += int(pd - lastDL[g])
+			}
+			lastDL[g] = pd
+		}
+		for _, g := range groups {
+			if gs, ok := ref.groups[g]; ok && gs.dlBase > lastDLB[g] {
+				counts.trimmed += int(gs.dlBase - lastDLB[g])
+				lastDLB[g] = gs.dlBase
+			} else if !ok {
+				lastDLB[g] = 0
+			}
+		}
+		if first, _ := ref.Offsets(); first > 0 {
+			counts.trimmedMsgs = int(first)
+		}
+		if len(results)%1000 == 0 {
+			if err := invariantError(ref); err != nil {
+				t.Fatalf("after %d commands: %v", len(results), err)
+			}
+		}
+	}
+	return steps, results, ref, counts
+}
+
+// genAck builds an ordered ack for key's group and lane: mostly a run of
+// its newest deliveries not yet acked (in delivery order, as a FIFO consumer
+// acks), mixed with fail statuses, stale and duplicate handles, another
+// lane's or group's handles, made-up items and, rarely, a released request.
+func genAck(rng *rand.Rand, h Header, key handle, fresh, stale, other []AckItem) *Ack {
+	a := &Ack{Header: h, Group: key.group, DeadLetter: key.dl}
+	n := 1 + rng.IntN(10)
+	start := max(0, len(fresh)-n-rng.IntN(3))
+	for i := range n {
+		var it AckItem
+		switch r := rng.IntN(100); {
+		case r < 90 && start+i < len(fresh):
+			it = fresh[start+i]
+		case r < 95 && len(stale) > 0:
+			it = stale[rng.IntN(len(stale))] // already acked, released or superseded
+		case r < 98 && len(other) > 0:
+			it = other[rng.IntN(len(other))] // probably another lane's or group's
+		default:
+			it = AckItem{Offset: rng.Uint64N(4000), DeliveryID: rng.Uint64N(40000)}
+		}
+		it.Success = rng.IntN(15) != 0
+		a.Items = append(a.Items, it)
+	}
+	a.Released = rng.IntN(40) == 0
+	return a
+}
+
+func snapshotBytes(t *testing.T, s *State) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if _, err := s.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestReplay_DeterministicAcrossReplicasAndRestore(t *testing.T) {
+	policies := []struct {
+		name string
+		pol  Policy
+	}{
+		{"normal", Policy{MaxConsumeCount: 3, RetentionMs: 60_000}},
+		{"fifo", Policy{FIFO: true, MaxConsumeCount: 2, RetentionMs: 60_000}},
+		{"normal-no-redrive", Policy{RetentionMs: 60_000}},
+	}
+	const n = 10_000
+	for i, p := range policies {
+		t.Run(p.name, func(t *testing.T) {
+			steps, want, ref, counts := generate(t, uint64(42+i), p.pol, n)
+			checkCoverage(t, p.pol, counts)
+
+			// Two fresh replicas, the second also restored mid-way into a third.
+			b, c := NewState(), NewState()
+			k, mid := 0, n/2
+			for _, st := range steps {
+				if st.cmd == nil {
+					continue
+				}
+				cmd, err := Decode(st.data)
+				if err != nil {
+					t.Fatalf("decode %d: %v", st.index, err)
+				}
+				if got := b.Apply(st.index, cmd); !reflect.DeepEqual(got, want[k]) {
+					t.Fatalf("replica: command %d (%T) = %+v, want %+v", k, cmd, got, want[k])
+				}
+				if k == mid {
+					if _, err := c.ReadFrom(bytes.NewReader(snapshotBytes(t, b))); err != nil {
+						t.Fatalf("restore: %v", err)
+					}
+					if c.Digest() != b.Digest() {
+						t.Fatal("restored state differs from its source")
+					}
+				}
+				if k > mid {
+					cmd, _ := Decode(st.data) // its own copy of the messages
+					if got := c.Apply(st.index, cmd); !reflect.DeepEqual(got, want[k]) {
+						t.Fatalf("restored: command %d (%T) = %+v, want %+v", k, cmd, got, want[k])
+					}
+				}
+				k++
+			}
+			sa, sb, sc := snapshotBytes(t, ref), snapshotBytes(t, b), snapshotBytes(t, c)
+			if !bytes.Equal(sa, sb) || !bytes.Equal(sa, sc) {
+				t.Fatalf("final snapshots differ: %d, %d, %d bytes", len(sa), len(sb), len(sc))
+			}
+			if ref.Digest() != c.Digest() {
+				t.Fatal("digests differ")
+			}
+
+			// The raft adapter: one by one, and in batches, give the same.
+			logs := make([]*raft.Log, len(steps))
+			for i, st := range steps {
+				logs[i] = &raft.Log{Index: st.index, Term: 1, Type: raft.LogCommand, Data: st.data}
+				if st.cmd == nil {
+					logs[i].Type = raft.LogConfiguration
+				}
+			}
+			one, batched := NewFSM("p-1", nil), NewFSM("p-1", nil)
+			var oneRes, batchRes []any
+			for _, l := range logs {
+				oneRes = append(oneRes, one.Apply(l))
+			}
+			rng := rand.New(rand.NewPCG(7, 7))
+			for i := 0; i < len(logs); {
+				j := min(len(logs), i+1+rng.IntN(64))
+				batchRes = append(batchRes, batched.ApplyBatch(logs[i:j])...)
+				i = j
+			}
+			if !reflect.DeepEqual(oneRes, batchRes) {
+				t.Fatal("ApplyBatch results differ from Apply")
+			}
+			k = 0
+			for i, st := range steps {
+				if st.cmd == nil {
+					if oneRes[i] != nil {
+						t.Fatalf("configuration entry %d returned %v", st.index, oneRes[i])
+					}
+					continue
+				}
+				if !reflect.DeepEqual(oneRes[i], any(want[k])) {
+					t.Fatalf("FSM command %d = %+v, want %+v", k, oneRes[i], want[k])
+				}
+				k++
+			}
+			for _, f := range []*FSM{one, batched} {
+				var d [32]byte
+				f.Read(func(s *State) { d = s.Digest() })
+				if d != ref.Digest() {
+					t.Fatal("FSM state differs from the reference")
+				}
+				if f.AppliedIndex() != steps[len(steps)-1].index {
+					t.Fatalf("AppliedIndex %d, want %d", f.AppliedIndex(), steps[len(steps)-1].index)
+				}
+			}
+		})
+	}
+}
+
+// checkCoverage fails when the generated log missed a rule it should cover.
+func checkCoverage(t *testing.T, pol Policy, c replayCounts) {
+	t.Helper()
+	t.Logf("coverage: %+v", c)
+	checks := []struct {
+		what string
+		ok   bool
+	}{
+		{"enqueues", c.enqueued > 1000},
+		{"deliveries", c.delivered > 1000},
+		{"acks", c.acked > 500},
+		{"status fail", c.reasons[ReasonStatusFail] > 0},
+		{"already acked", c.reasons[ReasonAlreadyAcked] > 0},
+		{"superseded", c.reasons[ReasonSuperseded] > 0},
+		{"expired ack", c.reasons[ReasonExpired] > 0},
+		{"released", c.reasons[ReasonReleased] > 0},
+		{"expiries", c.expired > 0},
+		{"message trims", c.trimmedMsgs > 0},
+		{"dead-letter trims", pol.MaxConsumeCount == 0 || c.trimmed > 0},
+		{"forgets", c.forgets > 0},
+		{"clock back", c.back > 0},
+	}
+	if pol.MaxConsumeCount > 0 {
+		checks = append(checks,
+			struct {
+				what string
+				ok   bool
+			}{"dead letters", c.deadLettered > 0 && c.dlDelivered > 0 && c.dlAcked > 0})
+	}
+	for _, ck := range checks {
+		if !ck.ok {
+			t.Errorf("generated log has no (or too few) %s", ck.what)
+		}
+	}
+}

@@ -1,0 +1,366 @@
+package fsm
+
+import (
+	"container/heap"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+)
+
+// snapshotMagic and snapshotVersion open every snapshot. A new layout takes
+// a new version; ReadFrom refuses versions it does not know.
+const (
+	snapshotMagic   = "RMQP"
+	snapshotVersion = 1
+)
+
+// Snapshot layout (version 1). Integers are encoding/binary varints (zig-zag
+// for signed ones, marked "varint"); "bytes" and "optional bytes" are as in
+// Encode. Offsets inside a lane are written as gaps, so that sortedness is
+// built in and the bytes are canonical: one state has exactly one encoding.
+//
+//	"RMQP" 0x01
+//	uvarint index, varint now
+//	uvarint base, uvarint n, n × message
+//	    message: time (varint for the first, uvarint increase after), bytes Body, optional bytes Attributes
+//	uvarint groups, groups sorted by id, each:
+//	    bytes id, uvarint producedDeadLetters
+//	    lane (normal, relative to base)
+//	    uvarint marks, each: uvarint gap, uvarint last delivery id, byte expired
+//	    uvarint dead-letter base, uvarint n, n × dead letter
+//	        dead letter: dead time (as message time), varint produced, uvarint original offset, bytes Body, optional bytes Attributes
+//	    lane (dead letters, relative to the dead-letter base)
+//	lane: uvarint floor-base, uvarint next-floor, uvarint recs, each:
+//	    uvarint gap, uvarint id, varint expiresAt, varint firstAt, uvarint deliveries, uvarint failures, byte flags (bit 0 in flight, bit 1 expired)
+//
+// The done offsets of a lane are not written: they are the offsets of
+// [floor, next) that have no rec. The ready and expiry heaps are rebuilt from
+// the recs; both orders are total, so a restored state behaves exactly as
+// the original.
+
+// WriteTo writes the state's snapshot to w: canonical bytes, independent of
+// map order and of the history that led to the state. It implements
+// io.WriterTo.
+func (s *State) WriteTo(w io.Writer) (int64, error) {
+	sw := &snapWriter{w: w, buf: make([]byte, 0, 64<<10)}
+	sw.buf = append(sw.buf, snapshotMagic...)
+	sw.buf = append(sw.buf, snapshotVersion)
+	sw.uvarint(s.index)
+	sw.varint(s.now)
+	sw.uvarint(s.base)
+	sw.uvarint(uint64(len(s.msgs)))
+	for i := range s.msgs {
+		e := &s.msgs[i]
+		if i == 0 {
+			sw.varint(e.producedAt)
+		} else {
+			sw.uvarint(uint64(e.producedAt) - uint64(s.msgs[i-1].producedAt))
+		}
+		sw.message(e.msg)
+	}
+	sw.uvarint(uint64(len(s.order)))
+	for _, id := range s.order {
+		g := s.groups[id]
+		sw.buf = appendBytes(sw.buf, []byte(id))
+		sw.uvarint(uint64(g.producedDL))
+		sw.lane(g.normal, s.base)
+		sw.uvarint(uint64(len(g.dead)))
+		prev := s.base
+		for _, m := range g.dead {
+			sw.uvarint(m.off - prev)
+			prev = m.off + 1
+			sw.uvarint(m.id)
+			sw.buf = append(sw.buf, flagByte(m.expired, false))
+		}
+		sw.uvarint(g.dlBase)
+		sw.uvarint(uint64(len(g.dl)))
+		for i := range g.dl {
+			e := &g.dl[i]
+			if i == 0 {
+				sw.varint(e.deadAt)
+			} else {
+				sw.uvarint(uint64(e.deadAt) - uint64(g.dl[i-1].deadAt))
+			}
+			sw.varint(e.producedAt)
+			sw.uvarint(e.orig)
+			sw.message(e.msg)
+		}
+		sw.lane(g.dlLane, g.dlBase)
+	}
+	sw.flush()
+	return sw.n, sw.err
+}
+
+// ReadFrom replaces the state with the snapshot read from r (all of it, up
+// to EOF). On error the state is unchanged; malformed bytes give an error
+// wrapping ErrCorrupt, and nothing in r can make it panic. It implements
+// io.ReaderFrom. The snapshot is read into memory first, so restoring needs
+// about twice the snapshot's size for a moment.
+func (s *State) ReadFrom(r io.Reader) (int64, error) {
+	b, err := io.ReadAll(r)
+	n := int64(len(b))
+	if err != nil {
+		return n, fmt.Errorf("fsm: read snapshot: %w", err)
+	}
+	ns, err := parseSnapshot(b)
+	if err != nil {
+		return n, fmt.Errorf("%w: snapshot: %v", ErrCorrupt, err)
+	}
+	ns.readyEvents = s.readyEvents + 1
+	*s = *ns
+	return n, nil
+}
+
+// Digest is the SHA-256 of the state's snapshot bytes: equal digests mean
+// equal states.
+func (s *State) Digest() [32]byte {
+	h := sha256.New()
+	_, _ = s.WriteTo(h) // a hash never fails to write
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}
+
+type snapWriter struct {
+	w   io.Writer
+	buf []byte
+	n   int64
+	err error
+}
+
+func (sw *snapWriter) flush() {
+	if sw.err == nil && len(sw.buf) > 0 {
+		var k int
+		k, sw.err = sw.w.Write(sw.buf)
+		sw.n += int64(k)
+	}
+	sw.buf = sw.buf[:0]
+}
+
+func (sw *snapWriter) uvarint(v uint64) { sw.buf = binary.AppendUvarint(sw.buf, v) }
+func (sw *snapWriter) varint(v int64)   { sw.buf = binary.AppendVarint(sw.buf, v) }
+
+func (sw *snapWriter) message(m Message) {
+	sw.buf = appendBytes(sw.buf, m.Body)
+	sw.buf = appendOptBytes(sw.buf, m.Attributes)
+	if len(sw.buf) >= 64<<10 {
+		sw.flush()
+	}
+}
+
+func (sw *snapWriter) lane(ln *lane, base uint64) {
+	sw.uvarint(ln.floor - base)
+	sw.uvarint(ln.next - ln.floor)
+	sw.uvarint(uint64(len(ln.recs)))
+	// Walk [floor, next) in order: every offset there is a rec or done, so
+	// this costs what the lane holds, and no map order leaks out.
+	prev := ln.floor
+	for o := ln.floor; o < ln.next; o++ {
+		r, ok := ln.recs[o]
+		if !ok {
+			continue
+		}
+		sw.uvarint(o - prev)
+		prev = o + 1
+		sw.uvarint(r.id)
+		sw.varint(r.expiresAt)
+		sw.varint(r.firstAt)
+		sw.uvarint(uint64(r.deliveries))
+		sw.uvarint(uint64(r.failures))
+		sw.buf = append(sw.buf, flagByte(r.inflight, r.expired))
+		if len(sw.buf) >= 64<<10 {
+			sw.flush()
+		}
+	}
+}
+
+// parseSnapshot builds a state from snapshot bytes, checking every
+// invariant the state's code relies on.
+func parseSnapshot(b []byte) (*State, error) {
+	if len(b) < len(snapshotMagic)+1 || string(b[:len(snapshotMagic)]) != snapshotMagic {
+		return nil, fmt.Errorf("bad magic")
+	}
+	if v := b[len(snapshotMagic)]; v != snapshotVersion {
+		return nil, fmt.Errorf("unknown version %d", v)
+	}
+	r := &decoder{b: b[len(snapshotMagic)+1:]}
+	s := NewState()
+	s.index = r.uvarint()
+	s.now = r.varint()
+	s.base = r.uvarint()
+	n := r.count(2)
+	if r.err == nil && s.base > math.MaxUint64-uint64(n) {
+		r.fail("log end overflows")
+	}
+	if n > 0 && r.err == nil {
+		s.msgs = make([]entry, 0, n)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		var e entry
+		e.producedAt = readTime(r, i, s.msgs, func(e entry) int64 { return e.producedAt })
+		e.msg = readMessage(r)
+		s.msgs = append(s.msgs, e)
+	}
+	ng := r.count(1)
+	var prevID GroupID
+	for i := 0; i < ng && r.err == nil; i++ {
+		id := GroupID(r.bytes())
+		if i > 0 && id <= prevID {
+			r.fail("groups not sorted")
+			break
+		}
+		prevID = id
+		g := &group{}
+		g.producedDL = int64(min(r.uvarint(), math.MaxInt64))
+		g.normal = readLane(r, s.base, s.end())
+		nm := r.count(3)
+		prev := s.base
+		for j := 0; j < nm && r.err == nil; j++ {
+			gap := r.uvarint()
+			var m deadMark
+			if gap > math.MaxUint64-prev {
+				r.fail("dead mark offset overflows")
+				break
+			}
+			m.off = prev + gap
+			prev = m.off + 1
+			m.id = r.uvarint()
+			m.expired, _ = r.flags(false)
+			if r.err == nil && (m.off >= g.normal.next || !g.normal.isDone(m.off)) {
+				r.fail("dead mark %d is not a done offset", m.off)
+			}
+			g.dead = append(g.dead, m)
+		}
+		g.dlBase = r.uvarint()
+		nd := r.count(4)
+		if r.err == nil && g.dlBase > math.MaxUint64-uint64(nd) {
+			r.fail("dead-letter end overflows")
+		}
+		for j := 0; j < nd && r.err == nil; j++ {
+			var e deadEntry
+			e.deadAt = readTime(r, j, g.dl, func(e deadEntry) int64 { return e.deadAt })
+			e.producedAt = r.varint()
+			e.orig = r.uvarint()
+			e.msg = readMessage(r)
+			g.dl = append(g.dl, e)
+		}
+		if r.err == nil && g.producedDL < int64(len(g.dl)) {
+			r.fail("fewer dead letters produced than retained")
+		}
+		g.dlLane = readLane(r, g.dlBase, g.dlBase+uint64(len(g.dl)))
+		if r.err == nil {
+			s.groups[id] = g
+			s.order = append(s.order, id)
+		}
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("%d trailing bytes", len(r.b))
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return s, nil
+}
+
+// readTime reads the i-th time of a non-decreasing sequence: the first as a
+// varint, the others as their increase over the previous one.
+func readTime[E any](r *decoder, i int, prev []E, at func(E) int64) int64 {
+	if i == 0 {
+		return r.varint()
+	}
+	last := at(prev[i-1])
+	d := r.uvarint()
+	// Modular arithmetic gives the true headroom above last.
+	if d > uint64(math.MaxInt64)-uint64(last) {
+		r.fail("time overflows")
+		return 0
+	}
+	return int64(uint64(last) + d)
+}
+
+func readMessage(r *decoder) Message {
+	body := r.bytes()
+	attrs, ok := r.optBytes()
+	own := make([]byte, len(body)+len(attrs))
+	copy(own, body)
+	copy(own[len(body):], attrs)
+	m := Message{Body: own[:len(body):len(body)]}
+	if ok {
+		m.Attributes = own[len(body):]
+	}
+	return m
+}
+
+// readLane reads a lane over a log whose retained offsets are [base, end).
+func readLane(r *decoder, base, end uint64) *lane {
+	ln := newLane(base)
+	df := r.uvarint()
+	dn := r.uvarint()
+	if r.err != nil {
+		return ln
+	}
+	if df > end-base || dn > end-base-df {
+		r.fail("lane cursor [%d+%d, +%d) outside the log [%d, %d)", base, df, dn, base, end)
+		return ln
+	}
+	ln.floor = base + df
+	ln.next = ln.floor + dn
+	nr := r.count(7)
+	if r.err == nil && uint64(nr) > dn {
+		r.fail("%d recs in a window of %d", nr, dn)
+		return ln
+	}
+	prev := ln.floor
+	for i := 0; i < nr && r.err == nil; i++ {
+		gap := r.uvarint()
+		if r.err == nil && gap >= ln.next-prev {
+			r.fail("rec outside the lane window")
+			break
+		}
+		if i == 0 && gap != 0 {
+			r.fail("lane floor is done")
+			break
+		}
+		x := &rec{off: prev + gap}
+		prev = x.off + 1
+		x.id = r.uvarint()
+		x.expiresAt = r.varint()
+		x.firstAt = r.varint()
+		d, f := r.uvarint(), r.uvarint()
+		if r.err == nil && (d == 0 || d > math.MaxUint32 || f > d) {
+			r.fail("rec counts %d/%d out of range", d, f)
+		}
+		x.deliveries, x.failures = uint32(d), uint32(f)
+		x.inflight, x.expired = r.flags(true)
+		if x.inflight && x.expired {
+			r.fail("rec both in flight and expired")
+		}
+		ln.recs[x.off] = x
+	}
+	if r.err != nil {
+		return ln
+	}
+	if nr == 0 && ln.floor < ln.next {
+		r.fail("lane floor is done")
+		return ln
+	}
+	for o := ln.floor; o < ln.next; o++ {
+		x, ok := ln.recs[o]
+		switch {
+		case !ok:
+			ln.done[o] = struct{}{}
+		case x.inflight:
+			ln.expiry = append(ln.expiry, x)
+			x.idx = len(ln.expiry) - 1
+		default:
+			ln.ready = append(ln.ready, x)
+			x.idx = len(ln.ready) - 1
+		}
+	}
+	heap.Init(&ln.expiry)
+	heap.Init(&ln.ready)
+	ln.recsHigh, ln.doneHigh = len(ln.recs), len(ln.done)
+	return ln
+}

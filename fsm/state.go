@@ -1,0 +1,536 @@
+package fsm
+
+import (
+	"cmp"
+	"container/heap"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+)
+
+// entry is one retained message of the partition's log.
+type entry struct {
+	producedAt int64 // unix ms, the Enqueue's clamped clock
+	msg        Message
+}
+
+// deadEntry is one dead letter: a copy of a message in a group's dead-letter
+// log.
+type deadEntry struct {
+	deadAt     int64  // unix ms: when it was dead-lettered
+	producedAt int64  // unix ms: when the original message was enqueued
+	orig       uint64 // the original message's offset
+	msg        Message
+}
+
+// deadMark remembers a normal-lane offset that a group dead-lettered, while
+// the message is retained: Stats subtracts them from the consumed count, and
+// an ack of the final delivery can still say how that delivery ended.
+type deadMark struct {
+	off     uint64
+	id      uint64 // the last delivery id
+	expired bool   // the last delivery ended by expiry
+}
+
+// group is one consumer group's state in the partition.
+type group struct {
+	normal     *lane
+	dead       []deadMark // sorted by off; all at or above the log's base
+	dlBase     uint64     // sequence of dl[0]
+	dl         []deadEntry
+	dlLane     *lane
+	producedDL int64 // messages ever dead-lettered (since the group was created)
+}
+
+// State is one queue partition's state machine. It is pure and
+// deterministic: everything it does follows from the commands applied, in
+// order, and from nothing else (no clock, no randomness, no map order).
+//
+// State is not safe for concurrent use; FSM adds the locking.
+//
+// Apply keeps the Message byte slices it is given, and LeaseResult returns
+// them: callers must treat both as read-only.
+type State struct {
+	index  uint64 // Raft index of the last command applied
+	now    int64  // largest Header.Now applied (unix ms)
+	base   uint64 // offset of msgs[0]
+	msgs   []entry
+	groups map[GroupID]*group
+	order  []GroupID // the keys of groups, sorted: housekeeping and snapshots walk this
+
+	// readyEvents counts events that may have made a message ready (an
+	// enqueue, a release, an expiry, a dead-lettering). FSM compares it
+	// before and after a batch to decide whether to signal Changed. It is
+	// not part of the replicated state.
+	readyEvents uint64
+}
+
+// NewState returns an empty partition: no messages, no groups, clock 0.
+func NewState() *State {
+	return &State{groups: make(map[GroupID]*group)}
+}
+
+// Now is the state's clock: the largest Header.Now applied (unix ms).
+func (s *State) Now() int64 { return s.now }
+
+// Index is the Raft index passed with the last command applied (or restored).
+func (s *State) Index() uint64 { return s.index }
+
+// Produced is the number of retained messages.
+func (s *State) Produced() int64 { return int64(len(s.msgs)) }
+
+// Offsets returns the offset of the oldest retained message and the offset
+// the next enqueued message will get; they are equal when none is retained.
+func (s *State) Offsets() (first, next uint64) {
+	return s.base, s.end()
+}
+
+func (s *State) end() uint64 { return s.base + uint64(len(s.msgs)) }
+
+// Apply applies one command at Raft index index and returns its result:
+// EnqueueResult, LeaseResult, AckResult, TickResult or ForgetResult (values,
+// not pointers). index is the DeliveryID of the deliveries a Lease makes.
+//
+// Every command first moves the clock to max(Now, c.Now) and does the
+// housekeeping at that time (expired leases are settled, then messages and
+// dead letters past retention are trimmed), then its own work.
+//
+// Apply panics on a nil command or one that Decode cannot produce: that is a
+// programming error, not an outcome.
+func (s *State) Apply(index uint64, c Command) Result {
+	if c == nil {
+		panic("fsm: apply: nil command")
+	}
+	h := c.Hdr()
+	s.index = index
+	s.now = max(s.now, h.Now)
+	var tr TickResult
+	s.housekeep(&h.Policy, &tr)
+	switch c := c.(type) {
+	case *Enqueue:
+		return s.enqueue(c)
+	case *Lease:
+		return s.lease(index, c)
+	case *Ack:
+		return s.ack(c)
+	case *Tick:
+		return tr
+	case *Forget:
+		s.forget(c.Group)
+		return ForgetResult{}
+	}
+	panic(fmt.Sprintf("fsm: apply: no handler for %T", c))
+}
+
+// housekeep settles expired leases of every group (in group order, then by
+// (expiry, offset)), then trims by retention.
+func (s *State) housekeep(p *Policy, tr *TickResult) {
+	for _, id := range s.order {
+		g := s.groups[id]
+		s.expire(g, false, p, tr)
+		s.expire(g, true, p, tr)
+	}
+	s.trimMessages(p, tr)
+	s.trimDeadLetters(tr)
+	// Memory freed by the previous command's work is given back here, at
+	// the cost of a few comparisons per group.
+	for _, id := range s.order {
+		g := s.groups[id]
+		g.normal.compact()
+		g.dlLane.compact()
+	}
+}
+
+func (s *State) expire(g *group, dl bool, p *Policy, tr *TickResult) {
+	ln := g.lane(dl)
+	for len(ln.expiry) > 0 && ln.expiry[0].expiresAt <= s.now {
+		r := heap.Pop(&ln.expiry).(*rec)
+		tr.Expired++
+		s.fail(g, dl, r, true, p, tr)
+	}
+}
+
+// fail records a failed consumption of r, which has already left the expiry
+// heap: in the normal lane with redrive on, reaching MaxConsumeCount moves
+// the message to the group's dead letters; otherwise it is ready again.
+func (s *State) fail(g *group, dl bool, r *rec, byExpiry bool, p *Policy, tr *TickResult) {
+	r.inflight = false
+	if r.failures < math.MaxUint32 {
+		r.failures++
+	}
+	s.readyEvents++
+	if !dl && p.MaxConsumeCount > 0 && r.failures >= uint32(p.MaxConsumeCount) {
+		s.deadLetter(g, r, byExpiry)
+		tr.DeadLettered++
+		return
+	}
+	g.lane(dl).makeReady(r, byExpiry)
+}
+
+// deadLetter moves r's message (retained: r is at or above the base) to the
+// group's dead letters; it is done for the normal lane.
+func (s *State) deadLetter(g *group, r *rec, byExpiry bool) {
+	g.normal.markDone(r)
+	i, _ := slices.BinarySearchFunc(g.dead, r.off, func(m deadMark, off uint64) int { return cmp.Compare(m.off, off) })
+	g.dead = slices.Insert(g.dead, i, deadMark{off: r.off, id: r.id, expired: byExpiry})
+	e := &s.msgs[r.off-s.base]
+	g.dl = append(g.dl, deadEntry{deadAt: s.now, producedAt: e.producedAt, orig: r.off, msg: e.msg})
+	g.producedDL++
+}
+
+// trimMessages drops messages produced before now - RetentionMs (none when
+// RetentionMs ≤ 0) and moves every group's cursor past them. The log is in
+// produce-time order because the clock never goes back.
+func (s *State) trimMessages(p *Policy, tr *TickResult) {
+	cutoff, ok := retentionCutoff(s.now, p.RetentionMs)
+	if !ok || len(s.msgs) == 0 || s.msgs[0].producedAt >= cutoff {
+		return
+	}
+	k := sort.Search(len(s.msgs), func(i int) bool { return s.msgs[i].producedAt >= cutoff })
+	s.msgs = dropFront(s.msgs, k)
+	s.base += uint64(k)
+	tr.Trimmed += k
+	for _, id := range s.order {
+		g := s.groups[id]
+		g.normal.trim(s.base)
+		j := 0
+		for j < len(g.dead) && g.dead[j].off < s.base {
+			j++
+		}
+		g.dead = dropFront(g.dead, j)
+	}
+}
+
+// trimDeadLetters drops dead letters dead-lettered before now -
+// DeadLetterRetentionMs.
+func (s *State) trimDeadLetters(tr *TickResult) {
+	cutoff, ok := retentionCutoff(s.now, DeadLetterRetentionMs)
+	if !ok {
+		return
+	}
+	for _, id := range s.order {
+		g := s.groups[id]
+		if len(g.dl) == 0 || g.dl[0].deadAt >= cutoff {
+			continue
+		}
+		k := sort.Search(len(g.dl), func(i int) bool { return g.dl[i].deadAt >= cutoff })
+		g.dl = dropFront(g.dl, k)
+		g.dlBase += uint64(k)
+		g.dlLane.trim(g.dlBase)
+		tr.Trimmed += k
+	}
+}
+
+func (s *State) enqueue(c *Enqueue) EnqueueResult {
+	res := EnqueueResult{FirstOffset: s.end(), Count: len(c.Messages)}
+	for _, m := range c.Messages {
+		s.msgs = append(s.msgs, entry{producedAt: s.now, msg: m})
+	}
+	if len(c.Messages) > 0 {
+		s.readyEvents++
+	}
+	return res
+}
+
+// lease leases up to c.Max messages within c.MaxBytes. The normal lane of a
+// NORMAL queue and every dead-letter lane give redeliveries first (lowest
+// offset first), then new messages in order. The normal lane of a FIFO queue
+// walks from the floor: done offsets are skipped, the first one in flight
+// stops the walk, a ready or new one is taken.
+func (s *State) lease(index uint64, c *Lease) LeaseResult {
+	g := s.group(c.Group)
+	dl := c.DeadLetter
+	ln := g.lane(dl)
+	end := s.end()
+	if dl {
+		end = g.dlBase + uint64(len(g.dl))
+	}
+	expiresAt := satAdd(s.now, max(c.AckWaitMs, 0))
+	budget := c.MaxBytes
+	out := make([]Delivery, 0, max(0, min(c.Max, 16)))
+	take := func(r *rec, d Delivery) {
+		budget -= d.Message.Size()
+		ln.deliver(r, index, s.now, expiresAt)
+		d.DeliveryID = index
+		d.ExpiresAt = expiresAt
+		d.FirstDeliveredAt = r.firstAt
+		d.Deliveries = int(r.deliveries)
+		out = append(out, d)
+	}
+	newRec := func() *rec {
+		r := &rec{off: ln.next}
+		ln.recs[r.off] = r
+		ln.recsHigh = max(ln.recsHigh, len(ln.recs))
+		ln.next++
+		return r
+	}
+	if c.Policy.FIFO && !dl {
+		for o := ln.floor; len(out) < c.Max && o < end; o++ {
+			var r *rec
+			if o < ln.next {
+				if ln.isDone(o) {
+					continue
+				}
+				if r = ln.recs[o]; r.inflight {
+					break
+				}
+			}
+			d := s.at(g, dl, o)
+			if d.Message.Size() > budget {
+				break
+			}
+			if r != nil {
+				heap.Remove(&ln.ready, r.idx)
+			} else {
+				r = newRec()
+			}
+			take(r, d)
+		}
+		return LeaseResult{Deliveries: out}
+	}
+	for len(out) < c.Max {
+		var r *rec
+		var d Delivery
+		switch {
+		case len(ln.ready) > 0:
+			r = ln.ready[0]
+			if d = s.at(g, dl, r.off); d.Message.Size() > budget {
+				return LeaseResult{Deliveries: out}
+			}
+			heap.Pop(&ln.ready)
+		case ln.next < end:
+			if d = s.at(g, dl, ln.next); d.Message.Size() > budget {
+				return LeaseResult{Deliveries: out}
+			}
+			r = newRec()
+		default:
+			return LeaseResult{Deliveries: out}
+		}
+		take(r, d)
+	}
+	return LeaseResult{Deliveries: out}
+}
+
+// at describes the retained item off of a lane's log.
+func (s *State) at(g *group, dl bool, off uint64) Delivery {
+	if dl {
+		e := &g.dl[off-g.dlBase]
+		return Delivery{Offset: off, ProducedAt: e.producedAt, DeadLetteredAt: e.deadAt, OriginalOffset: e.orig, Message: e.msg}
+	}
+	e := &s.msgs[off-s.base]
+	return Delivery{Offset: off, ProducedAt: e.producedAt, OriginalOffset: off, Message: e.msg}
+}
+
+// ack settles c.Items in order; see Ack and AckResult.
+func (s *State) ack(c *Ack) AckResult {
+	g := s.group(c.Group)
+	dl := c.DeadLetter
+	ln := g.lane(dl)
+	res := AckResult{}
+	stop := len(c.Items)
+	if c.Released && len(c.Items) > 0 {
+		stop, res.Reason = 0, ReasonReleased
+	} else {
+		for i, it := range c.Items {
+			r, why := s.live(g, dl, it)
+			if r != nil && it.Success {
+				ln.settle(r)
+				res.Success++
+				continue
+			}
+			if r != nil {
+				why = ReasonStatusFail
+			}
+			stop, res.Reason = i, why
+			break
+		}
+	}
+	if res.Success > 0 && c.Policy.FIFO && !dl {
+		// In a FIFO lane an ack can unblock the messages behind it.
+		s.readyEvents++
+	}
+	var tr TickResult
+	for _, it := range c.Items[stop:] {
+		if r, _ := s.live(g, dl, it); r != nil {
+			heap.Remove(&ln.expiry, r.idx)
+			s.fail(g, dl, r, false, &c.Policy, &tr)
+		}
+	}
+	res.Fail = len(c.Items) - res.Success
+	return res
+}
+
+// live returns the rec of the live delivery that it names in the lane, or
+// nil and the reason it is not live.
+func (s *State) live(g *group, dl bool, it AckItem) (*rec, Reason) {
+	ln := g.lane(dl)
+	base := s.base
+	if dl {
+		base = g.dlBase
+	}
+	if it.Offset < base || it.Offset >= ln.next {
+		// Trimmed, or never delivered to this group: no delivery of it
+		// can be live, and the id is unknown.
+		return nil, ReasonSuperseded
+	}
+	if ln.isDone(it.Offset) {
+		if !dl {
+			if m, ok := g.deadMark(it.Offset); ok {
+				return nil, endedReason(m.id, m.expired, it.DeliveryID)
+			}
+		}
+		return nil, ReasonAlreadyAcked
+	}
+	r := ln.recs[it.Offset]
+	if r.inflight && r.id == it.DeliveryID {
+		return r, ReasonNone
+	}
+	if r.inflight {
+		return nil, ReasonSuperseded
+	}
+	return nil, endedReason(r.id, r.expired, it.DeliveryID)
+}
+
+// endedReason classifies an ack of delivery id when the latest delivery,
+// last, is no longer live.
+func endedReason(last uint64, expired bool, id uint64) Reason {
+	switch {
+	case id != last:
+		return ReasonSuperseded
+	case expired:
+		return ReasonExpired
+	default:
+		return ReasonAlreadyAcked
+	}
+}
+
+func (s *State) forget(id GroupID) {
+	if _, ok := s.groups[id]; !ok {
+		return
+	}
+	delete(s.groups, id)
+	i, _ := slices.BinarySearch(s.order, id)
+	s.order = slices.Delete(s.order, i, i+1)
+}
+
+// group returns id's state, creating it at the oldest retained message.
+func (s *State) group(id GroupID) *group {
+	if g, ok := s.groups[id]; ok {
+		return g
+	}
+	g := &group{normal: newLane(s.base), dlLane: newLane(0)}
+	s.groups[id] = g
+	i, _ := slices.BinarySearch(s.order, id)
+	s.order = slices.Insert(s.order, i, id)
+	return g
+}
+
+func (g *group) lane(dl bool) *lane {
+	if dl {
+		return g.dlLane
+	}
+	return g.normal
+}
+
+func (g *group) deadMark(off uint64) (deadMark, bool) {
+	i, ok := slices.BinarySearchFunc(g.dead, off, func(m deadMark, off uint64) int { return cmp.Compare(m.off, off) })
+	if !ok {
+		return deadMark{}, false
+	}
+	return g.dead[i], true
+}
+
+// Stats returns group g's counters at the state's clock (housekeeping not yet
+// applied is not anticipated). A group never seen has Consumed 0 and
+// Available = Produced.
+func (s *State) Stats(id GroupID) GroupStats {
+	st := GroupStats{Produced: int64(len(s.msgs)), Available: int64(len(s.msgs))}
+	g, ok := s.groups[id]
+	if !ok {
+		return st
+	}
+	done := g.normal.doneRetained(s.base)
+	st.Consumed = done - int64(len(g.dead))
+	st.Available = st.Produced - done
+	st.ProducedDeadLetters = g.producedDL
+	st.AvailableDeadLetters = int64(len(g.dl)) - g.dlLane.doneRetained(g.dlBase)
+	return st
+}
+
+// HasReady reports whether a Lease of group id (with enough Max and
+// MaxBytes) applied at the state's clock would return something, not
+// counting leases that have expired but are not yet settled. p.FIFO selects
+// the normal lane's order, as in Lease.
+func (s *State) HasReady(id GroupID, deadLetter bool, p Policy) bool {
+	g, ok := s.groups[id]
+	if !ok {
+		return !deadLetter && len(s.msgs) > 0
+	}
+	ln := g.lane(deadLetter)
+	end := s.end()
+	if deadLetter {
+		end = g.dlBase + uint64(len(g.dl))
+	}
+	if p.FIFO && !deadLetter {
+		if ln.floor < ln.next {
+			return !ln.recs[ln.floor].inflight
+		}
+		return ln.next < end
+	}
+	return len(ln.ready) > 0 || ln.next < end
+}
+
+// NextExpiry returns the earliest lease expiry (unix ms) of group id's lane
+// that is not settled yet, and false when nothing is in flight. An expiry at
+// or before Now is settled by the next command applied.
+func (s *State) NextExpiry(id GroupID, deadLetter bool) (int64, bool) {
+	g, ok := s.groups[id]
+	if !ok {
+		return 0, false
+	}
+	ln := g.lane(deadLetter)
+	if len(ln.expiry) == 0 {
+		return 0, false
+	}
+	return ln.expiry[0].expiresAt, true
+}
+
+// Groups returns the ids of the groups the state holds, sorted.
+func (s *State) Groups() []GroupID { return slices.Clone(s.order) }
+
+// retentionCutoff returns now - keep, and false when nothing should be
+// trimmed (keep ≤ 0, or the subtraction would overflow).
+func retentionCutoff(now, keep int64) (int64, bool) {
+	if keep <= 0 || now < math.MinInt64+keep {
+		return 0, false
+	}
+	return now - keep, true
+}
+
+// satAdd is a + b for b ≥ 0, saturating at MaxInt64.
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// dropFront removes the first k elements. It clears them, so that the
+// backing array does not pin what they reference, and copies the rest to a
+// new array when more was dropped than remains (amortised O(1) per element),
+// so that a large trim gives the array back.
+func dropFront[T any](s []T, k int) []T {
+	if k == 0 {
+		return s
+	}
+	clear(s[:k])
+	rest := s[k:]
+	switch {
+	case len(rest) == 0:
+		return nil
+	case k >= shrinkMin && len(rest) < k:
+		return append(make([]T, 0, 2*len(rest)), rest...)
+	}
+	return rest
+}

@@ -1,0 +1,49 @@
+package httpapi
+
+import (
+	"context"
+
+	"raftmq/cluster"
+	"raftmq/fsm"
+)
+
+// Broker is what the HTTP layer needs from the cluster. *cluster.Node
+// implements it; the HTTP layer never sees Raft.
+//
+// Errors are the cluster sentinels (cluster.ErrQueueNotFound, ...), wrapped;
+// anything else is an internal error.
+type Broker interface {
+	// Catalogue. Queue ids are looked up within the project: a queue of
+	// another project is ErrQueueNotFound.
+	CreateQueue(ctx context.Context, project string, spec cluster.QueueSpec) (cluster.Queue, error)
+	ListQueues(ctx context.Context, project string) ([]cluster.Queue, error)
+	GetQueue(ctx context.Context, project, queueID string) (cluster.Queue, error)
+	DeleteQueue(ctx context.Context, project, queueID string) error
+	// CreateGroups creates all the named groups or none (ErrGroupExists, ErrGroupQuota).
+	CreateGroups(ctx context.Context, project, queueID string, names []string) ([]cluster.Group, error)
+	DeleteGroup(ctx context.Context, project, queueID, groupID string) error
+
+	// Counters, summed over the queue's partitions.
+	QueueStats(ctx context.Context, q cluster.Queue) (cluster.QueueStats, error)
+	GroupStats(ctx context.Context, q cluster.Queue, groupID string) (fsm.GroupStats, error)
+
+	// Messages. Produce stores all messages or none and returns where each went.
+	Produce(ctx context.Context, q cluster.Queue, msgs []fsm.Message) ([]cluster.MessageRef, error)
+	// Consume leases messages from the queue's partitions, waiting up to
+	// req.WaitMs for the first; it returns an empty slice when none came.
+	Consume(ctx context.Context, q cluster.Queue, groupID string, req cluster.ConsumeRequest) ([]cluster.Delivery, error)
+	// Ack applies an ordered ack across partitions. An error (ErrUnavailable)
+	// is returned only when nothing could be applied at the first entry.
+	Ack(ctx context.Context, q cluster.Queue, groupID string, deadLetter bool, entries []cluster.AckEntry) (cluster.AckOutcome, error)
+
+	// HandlerKey is the cluster-wide secret that signs handlers (32 bytes);
+	// ok is false until the node has joined a cluster.
+	HandlerKey() (key []byte, ok bool)
+	// Ready reports whether the node belongs to a cluster with a metadata
+	// leader and has applied the catalogue.
+	Ready() bool
+	// Status describes the cluster for GET /v1/cluster.
+	Status() cluster.Status
+	// MaxQueuesPerProject is the queue quota (for GET /quotas/dms).
+	MaxQueuesPerProject() int
+}

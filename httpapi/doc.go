@@ -1,0 +1,58 @@
+// Package httpapi serves a node's client HTTP API with fasthttp: the DMS
+// queue API v1.0 under /v1.0/{project_id} (API.md section 2) and the node
+// endpoints GET /health, GET /ready and GET /v1/cluster (section 1).
+//
+// # Owns
+//
+//   - Routing. An unknown path is 404 10240406; a known path with a method it
+//     does not serve is 405 with an Allow header and the same code 10240406.
+//   - Request parsing and every limit of API.md section 2, checked before the
+//     broker is called: a request that breaks one is refused whole with 400
+//     and changes nothing. Absent or empty query parameters take their
+//     defaults; JSON fields sent as null count as absent. Our own decisions:
+//     a create-groups request carries 1 to 10 groups, and one name twice is
+//     10240018; include_deadletter accepts true or false (any case).
+//   - The one error table, errorResponse: every error becomes a status and a
+//     DMS body {"error_code","error_msg"}. Unknown errors are 500 with a
+//     generic message, their detail logged. 429 and 503 carry Retry-After: 1.
+//     Every response, success, 413 and recovered panics included, carries
+//     X-Request-Id (the client's own when it sent a short [A-Za-z0-9_-] one).
+//   - Handlers (handler.go): the opaque, signed delivery tokens of consume and
+//     ack. They are checked here, without touching the broker: a malformed or
+//     forged one is handler_invalid, one minted for another queue, group or
+//     door (normal versus dead letter) is handler_foreign. Whether a delivery
+//     is still live is the state machine's decision, not this package's.
+//   - Message bodies: kept as the exact JSON text sent and written back byte
+//     for byte, never re-encoded; message ids (messageID).
+//   - The 413 for a body over Config.MaxRequestBodySize, answered through
+//     fasthttp's ErrorHandler after draining (bounded in bytes and time) the
+//     rest of the body, so that a client still sending it reads the 413
+//     instead of a connection reset.
+//   - Admission of long polls: at most Config.MaxWaitingConsumers consume
+//     requests in progress on the node (429 10240407 beyond).
+//
+// # Does not
+//
+// Know about Raft, partitions' leaders, memberlist or storage: it calls the
+// Broker interface (implemented by *cluster.Node), which does the waiting of
+// a long poll, routing, and the state changes. It keeps no state of its own
+// between requests apart from the waiting-consumer count.
+//
+// # Invariants
+//
+//   - A 4xx answer means the broker changed nothing for this request.
+//   - A handler is accepted only by the door, queue and group it was minted
+//     for, and only with a valid HMAC-SHA256 tag under Broker.HandlerKey().
+//   - Handlers are at most 256 characters (ours are 104).
+//   - Endpoints are functions of the request and the broker only, so that a
+//     request forwarded from another node gets the same answer.
+//
+// # Concurrency
+//
+// A Server is safe for concurrent use; fasthttp runs each request in its own
+// goroutine and a long poll waits in that goroutine, inside Broker.Consume.
+// Shutdown stops accepting, closes idle connections and lets requests in
+// flight finish; when its context ends first, it cancels the broker calls
+// still running. No package-level mutable state: logger and clock come in
+// through Config.
+package httpapi

@@ -1,0 +1,27 @@
+// Package partition runs this node's members of Raft groups.
+//
+// Node is one member of one group: a raft.Raft whose log and stable store are
+// a raft-boltdb/v2 (bbolt) file, fsync'd on every write, with file snapshots,
+// all under one directory. Replica is a Node running the state machine of one
+// queue partition (fsm.FSM); Host keeps every Replica of this node and runs
+// the leaders' housekeeping. The cluster's metadata group is also a Node,
+// with the cluster's own state machine.
+//
+// Owns: Raft configuration and timings, proposing (stamping the leader's
+// clock and the queue policy into every fsm command), group commit
+// (BatchApplyCh with MaxAppendEntries, a BatchingFSM underneath), leadership
+// readiness, and the data directory of each group. Does not own: which
+// replicas run where (cluster), the transport's listener (cluster's Mux,
+// injected as a TransportFactory), HTTP, or queue semantics (fsm).
+//
+// Leadership: only a leader that has completed a Barrier in its term
+// proposes; until then it is not "ready". A proposal to a follower returns
+// *NotLeaderError (errors.Is ErrNotLeader) with the leader's node id when
+// known; during an election a proposal waits up to RaftConfig.LeaderWait.
+// ErrOutcomeUnknown means the entry was handed to Raft and leadership was lost:
+// it may or may not commit.
+//
+// Concurrency: every exported method is safe for concurrent use. Concurrent
+// proposals are batched by hashicorp/raft into shared log writes (one fsync
+// for many requests).
+package partition

@@ -1,0 +1,391 @@
+package partition
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// RaftConfig holds the Raft settings shared by every group of a node.
+type RaftConfig struct {
+	NodeID string
+	// Timings; zero values take hashicorp/raft's defaults (1 s, 1 s, 500 ms).
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	// MaxAppendEntries bounds entries per AppendEntries RPC and, with
+	// BatchApplyCh, how many concurrent proposals share one disk write.
+	MaxAppendEntries  int
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
+	// ApplyTimeout bounds the wait for a proposal to be accepted by Raft.
+	ApplyTimeout time.Duration
+	// LeaderWait is how long a proposal waits for an election in progress (or a
+	// new leader's barrier) to finish before it reports ErrNotLeader.
+	LeaderWait time.Duration
+	// NoSync skips fsync in the log store. Only for the fault suite's
+	// negative control: acknowledged writes can be lost.
+	NoSync bool
+	// RaftLog receives hashicorp/raft's own log lines (warnings and above).
+	RaftLog io.Writer
+	Logger  *slog.Logger
+	// Clock stamps proposals; defaults to time.Now.
+	Clock func() time.Time
+}
+
+// DefaultRaftConfig returns the production settings.
+func DefaultRaftConfig() RaftConfig {
+	return RaftConfig{
+		HeartbeatTimeout:   time.Second,
+		ElectionTimeout:    time.Second,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
+		CommitTimeout:      50 * time.Millisecond,
+		MaxAppendEntries:   512,
+		SnapshotThreshold:  16384,
+		SnapshotInterval:   2 * time.Minute,
+		TrailingLogs:       10240,
+		ApplyTimeout:       10 * time.Second,
+		LeaderWait:         4 * time.Second,
+	}
+}
+
+// Validate checks the settings.
+func (c RaftConfig) Validate() error {
+	switch {
+	case c.NodeID == "":
+		return errors.New("partition: raft config: empty node id")
+	case c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024:
+		return errors.New("partition: raft config: MaxAppendEntries must be 1..1024")
+	case c.ApplyTimeout <= 0 || c.LeaderWait < 0:
+		return errors.New("partition: raft config: ApplyTimeout and LeaderWait must be positive")
+	}
+	return nil
+}
+
+func (c RaftConfig) clock() time.Time {
+	if c.Clock != nil {
+		return c.Clock()
+	}
+	return time.Now()
+}
+
+func (c RaftConfig) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Node is this node's member of one Raft group: the raft.Raft instance, its
+// bbolt log and stable store, and its file snapshot store. It knows nothing of
+// what the group's state machine holds; Replica (queue partitions) and the
+// cluster's metadata group build on it.
+type Node struct {
+	name  string
+	cfg   RaftConfig
+	raft  *raft.Raft
+	store *raftboltdb.BoltStore
+	trans raft.Transport
+	log   *slog.Logger
+
+	// ready is true while this node leads the group and has applied every
+	// entry of earlier terms (its Barrier returned): only then it serves.
+	ready    atomic.Bool
+	gen      atomic.Uint64
+	notifyCh chan bool
+	obsCh    chan raft.Observation
+	observer *raft.Observer
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every leadership change
+	done    chan struct{}
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+}
+
+// OpenNode starts this node's member of the group name, keeping its state in
+// dir. When dir holds no Raft state and servers is not empty, the group is
+// bootstrapped with exactly those servers (every founding member must be
+// given the same list).
+func OpenNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transport, servers []raft.Server) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("partition %s: %w", name, err)
+	}
+	logw := cfg.RaftLog
+	if logw == nil {
+		logw = os.Stderr
+	}
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft " + name, Level: hclog.Warn, Output: logw})
+
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), NoSync: cfg.NoSync})
+	if err != nil {
+		return nil, fmt.Errorf("partition %s: open log store: %w", name, err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("partition %s: open snapshot store: %w", name, err)
+	}
+
+	n := &Node{
+		name: name, cfg: cfg, store: store, trans: trans, log: cfg.logger().With("group", name),
+		notifyCh: make(chan bool, 8), obsCh: make(chan raft.Observation, 16),
+		changed: make(chan struct{}), done: make(chan struct{}),
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	if cfg.HeartbeatTimeout > 0 {
+		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	}
+	if cfg.ElectionTimeout > 0 {
+		rc.ElectionTimeout = cfg.ElectionTimeout
+	}
+	if cfg.LeaderLeaseTimeout > 0 {
+		rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	}
+	if cfg.CommitTimeout > 0 {
+		rc.CommitTimeout = cfg.CommitTimeout
+	}
+	rc.MaxAppendEntries = cfg.MaxAppendEntries
+	rc.BatchApplyCh = true
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
+	rc.NotifyCh = n.notifyCh
+	rc.Logger = hl
+	rc.NoLegacyTelemetry = true
+
+	existing, err := raft.HasExistingState(store, store, snaps)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("partition %s: %w", name, err)
+	}
+	r, err := raft.NewRaft(rc, fsm, store, store, snaps, trans)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("partition %s: start raft: %w", name, err)
+	}
+	n.raft = r
+	n.observer = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(n.observer)
+	n.wg.Add(1)
+	go n.watchLeadership()
+
+	if !existing && len(servers) > 0 {
+		if err := r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			n.Close()
+			return nil, fmt.Errorf("partition %s: bootstrap: %w", name, err)
+		}
+	}
+	return n, nil
+}
+
+// watchLeadership keeps ready and changed up to date. A new leader serves only
+// after its Barrier: entries of earlier terms must be applied before it
+// answers anything from its state.
+func (n *Node) watchLeadership() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.done:
+			return
+		case isLeader := <-n.notifyCh:
+			g := n.gen.Add(1)
+			n.ready.Store(false)
+			if isLeader {
+				n.wg.Add(1)
+				go n.barrier(g)
+			}
+			n.broadcast()
+		case <-n.obsCh:
+			n.broadcast()
+		}
+	}
+}
+
+func (n *Node) barrier(g uint64) {
+	defer n.wg.Done()
+	for n.gen.Load() == g && !n.closed.Load() {
+		err := n.raft.Barrier(n.cfg.ApplyTimeout).Error()
+		if err == nil {
+			if n.gen.Load() == g && n.raft.State() == raft.Leader {
+				n.ready.Store(true)
+				n.broadcast()
+			}
+			return
+		}
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) {
+			return
+		}
+		n.log.Warn("leader barrier failed, retrying", "err", err)
+	}
+}
+
+func (n *Node) broadcast() {
+	n.mu.Lock()
+	close(n.changed)
+	n.changed = make(chan struct{})
+	n.mu.Unlock()
+}
+
+// LeadershipChanged returns a channel closed at the next leadership change
+// (of this group, as this node sees it).
+func (n *Node) LeadershipChanged() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.changed
+}
+
+// IsLeader reports whether this node leads the group and serves it.
+func (n *Node) IsLeader() bool { return n.ready.Load() && n.raft.State() == raft.Leader }
+
+// Leader returns the current leader's node id, "" during an election.
+func (n *Node) Leader() string {
+	_, id := n.raft.LeaderWithID()
+	return string(id)
+}
+
+// AppliedIndex is the index of the last entry applied to the state machine.
+func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
+
+// Now is the proposing leader's clock, in unix ms.
+func (n *Node) Now() int64 { return n.cfg.clock().UnixMilli() }
+
+// Propose replicates data and returns the state machine's response once the
+// entry is applied here. It waits up to LeaderWait for an election in progress.
+func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
+	if err := n.awaitLeadership(ctx); err != nil {
+		return nil, err
+	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	if timeout <= 0 {
+		return nil, fmt.Errorf("partition %s: %w", n.name, context.DeadlineExceeded)
+	}
+	f := n.raft.Apply(data, timeout)
+	switch err := f.Error(); {
+	case err == nil:
+		return f.Response(), nil
+	case errors.Is(err, raft.ErrNotLeader):
+		return nil, n.notLeader()
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return nil, fmt.Errorf("partition %s: apply: %w", n.name, err)
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return nil, fmt.Errorf("partition %s: %v: %w", n.name, err, ErrOutcomeUnknown)
+	default:
+		return nil, fmt.Errorf("partition %s: apply: %w", n.name, err)
+	}
+}
+
+// awaitLeadership returns nil once this node serves as leader, a
+// *NotLeaderError when another node leads, and waits while nobody does.
+func (n *Node) awaitLeadership(ctx context.Context) error {
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	var timer *time.Timer
+	for {
+		ch := n.LeadershipChanged()
+		if n.IsLeader() {
+			return nil
+		}
+		leader := n.Leader()
+		if leader != "" && leader != n.cfg.NodeID {
+			return n.notLeader()
+		}
+		if timer == nil {
+			timer = time.NewTimer(n.cfg.LeaderWait)
+			defer timer.Stop()
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return n.notLeader()
+		case <-ctx.Done():
+			return n.notLeader()
+		case <-n.done:
+			return ErrClosed
+		}
+	}
+}
+
+func (n *Node) notLeader() error {
+	leader := n.Leader()
+	if leader == n.cfg.NodeID {
+		leader = "" // we are leader but not yet serving: say election in progress
+	}
+	return &NotLeaderError{Group: n.name, LeaderID: leader}
+}
+
+// Configuration returns the group's current servers.
+func (n *Node) Configuration() ([]raft.Server, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	return f.Configuration().Servers, nil
+}
+
+// AddVoter adds or updates a voting member; only the leader can.
+func (n *Node) AddVoter(id, addr string) error {
+	return n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.cfg.ApplyTimeout).Error()
+}
+
+// RemoveServer removes a member; only the leader can.
+func (n *Node) RemoveServer(id string) error {
+	return n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error()
+}
+
+// TransferLeadership hands leadership to another voter, if this node leads.
+func (n *Node) TransferLeadership() error {
+	if n.raft.State() != raft.Leader {
+		return nil
+	}
+	return n.raft.LeadershipTransfer().Error()
+}
+
+// Close stops the group member and closes its stores. It does not hand off
+// leadership; call TransferLeadership first for a graceful stop.
+func (n *Node) Close() error {
+	if !n.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	err := n.raft.Shutdown().Error()
+	n.raft.DeregisterObserver(n.observer)
+	close(n.done)
+	n.wg.Wait()
+	if c, ok := n.trans.(io.Closer); ok {
+		c.Close()
+	}
+	if cerr := n.store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

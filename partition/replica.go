@@ -1,0 +1,131 @@
+package partition
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/hashicorp/raft"
+
+	"raftmq/fsm"
+)
+
+// Spec describes one partition replica to run on this node.
+type Spec struct {
+	ID     string     // "<queue_id>/<index>"
+	Policy fsm.Policy // the queue's immutable policy, stamped into every command
+	// Servers founds the group when this replica has no state yet. Every
+	// founding replica must be given the same list.
+	Servers []raft.Server
+}
+
+// Replica is this node's member of one queue partition's Raft group: a Node
+// running an fsm.FSM. It stamps the leader's clock and the queue policy into
+// every command it proposes.
+type Replica struct {
+	*Node
+	spec Spec
+	fsm  *fsm.FSM
+}
+
+// OpenReplica starts the replica under dir.
+func OpenReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport) (*Replica, error) {
+	f := fsm.NewFSM(spec.ID, cfg.logger())
+	n, err := OpenNode(spec.ID, filepath.Clean(dir), cfg, f, trans, spec.Servers)
+	if err != nil {
+		return nil, err
+	}
+	return &Replica{Node: n, spec: spec, fsm: f}, nil
+}
+
+// ID is the partition id.
+func (r *Replica) ID() string { return r.spec.ID }
+
+// Policy is the queue policy the replica stamps into commands.
+func (r *Replica) Policy() fsm.Policy { return r.spec.Policy }
+
+func (r *Replica) header() fsm.Header {
+	return fsm.Header{Now: r.Now(), Policy: r.spec.Policy}
+}
+
+func (r *Replica) propose(ctx context.Context, cmd fsm.Command) (any, error) {
+	b, err := fsm.Encode(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("partition %s: encode: %w", r.spec.ID, err)
+	}
+	return r.Propose(ctx, b)
+}
+
+func result[T fsm.Result](r *Replica, resp any) (T, error) {
+	res, ok := resp.(T)
+	if !ok {
+		var zero T
+		return zero, fmt.Errorf("partition %s: unexpected result %T", r.spec.ID, resp)
+	}
+	return res, nil
+}
+
+// Enqueue appends msgs; on success every message is committed on a majority
+// of the group's replicas.
+func (r *Replica) Enqueue(ctx context.Context, msgs []fsm.Message) (fsm.EnqueueResult, error) {
+	resp, err := r.propose(ctx, &fsm.Enqueue{Header: r.header(), Messages: msgs})
+	if err != nil {
+		return fsm.EnqueueResult{}, err
+	}
+	return result[fsm.EnqueueResult](r, resp)
+}
+
+// Lease leases ready messages to a group.
+func (r *Replica) Lease(ctx context.Context, l fsm.Lease) (fsm.LeaseResult, error) {
+	l.Header = r.header()
+	resp, err := r.propose(ctx, &l)
+	if err != nil {
+		return fsm.LeaseResult{}, err
+	}
+	return result[fsm.LeaseResult](r, resp)
+}
+
+// Ack applies an ordered ack.
+func (r *Replica) Ack(ctx context.Context, a fsm.Ack) (fsm.AckResult, error) {
+	a.Header = r.header()
+	resp, err := r.propose(ctx, &a)
+	if err != nil {
+		return fsm.AckResult{}, err
+	}
+	return result[fsm.AckResult](r, resp)
+}
+
+// Tick settles expired leases and applies retention.
+func (r *Replica) Tick(ctx context.Context) (fsm.TickResult, error) {
+	resp, err := r.propose(ctx, &fsm.Tick{Header: r.header()})
+	if err != nil {
+		return fsm.TickResult{}, err
+	}
+	return result[fsm.TickResult](r, resp)
+}
+
+// Forget drops a deleted group's state.
+func (r *Replica) Forget(ctx context.Context, g fsm.GroupID) error {
+	_, err := r.propose(ctx, &fsm.Forget{Header: r.header(), Group: g})
+	return err
+}
+
+// Read runs fn on this replica's state under a read lock. On a follower the
+// state may lag the leader's.
+func (r *Replica) Read(fn func(s *fsm.State)) { r.fsm.Read(fn) }
+
+// Changed returns a channel closed when the state next changes in a way that
+// may make messages ready.
+func (r *Replica) Changed() <-chan struct{} { return r.fsm.Changed() }
+
+// Digest is the sha256 of the replica's state snapshot and the applied index
+// it was taken at.
+func (r *Replica) Digest() (uint64, [32]byte) {
+	var idx uint64
+	var d [32]byte
+	r.fsm.Read(func(s *fsm.State) {
+		idx = r.fsm.AppliedIndex()
+		d = s.Digest()
+	})
+	return idx, d
+}
