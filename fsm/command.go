@@ -41,6 +41,26 @@ func (t Type) String() string {
 	return fmt.Sprintf("type(%#02x)", uint8(t))
 }
 
+// String names the reason for logs: "none", "status_fail", "expired",
+// "already_acked", "superseded", "released".
+func (r Reason) String() string {
+	switch r {
+	case ReasonNone:
+		return "none"
+	case ReasonStatusFail:
+		return "status_fail"
+	case ReasonExpired:
+		return "expired"
+	case ReasonAlreadyAcked:
+		return "already_acked"
+	case ReasonSuperseded:
+		return "superseded"
+	case ReasonReleased:
+		return "released"
+	}
+	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
 // encodingVersion is the version byte that follows the type byte. Decode
 // refuses any other value: a new body layout must take a new version.
 const encodingVersion = 1

@@ -189,6 +189,15 @@ func TestCommand_DecodeErrors(t *testing.T) {
 	}
 }
 
+func TestCommand_ReasonString(t *testing.T) {
+	want := []string{"none", "status_fail", "expired", "already_acked", "superseded", "released", "reason(6)"}
+	for i, w := range want {
+		if got := Reason(i).String(); got != w {
+			t.Errorf("Reason(%d).String() = %q, want %q", i, got, w)
+		}
+	}
+}
+
 func TestCommand_TypeString(t *testing.T) {
 	for typ, want := range map[Type]string{TypeEnqueue: "enqueue", TypeLease: "lease", TypeAck: "ack", TypeTick: "tick", TypeForget: "forget", 0x89: "type(0x89)"} {
 		if got := typ.String(); got != want {

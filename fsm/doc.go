@@ -16,7 +16,9 @@
 // give each one a log entry of one type byte, one version byte and a compact
 // binary body (see Encode). State.Apply applies a command at a Raft index;
 // FSM does the same for raft.Log entries. WriteTo and ReadFrom write and read
-// a canonical snapshot.
+// a canonical snapshot. Read-only queries (Stats, HasReady, NextExpiry,
+// EarliestExpiry, Produced, Offsets, Groups, Now, Index, Digest) serve the
+// HTTP layer, long polls and the leader's expiry ticker.
 //
 // # Semantics in brief
 //

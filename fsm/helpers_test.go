@@ -135,9 +135,9 @@ func invariantError(s *State) error {
 	if !slices.IsSorted(s.order) || len(s.order) != len(s.groups) {
 		return fmt.Errorf("group order %v does not match %d groups", s.order, len(s.groups))
 	}
-	for i := 1; i < len(s.msgs); i++ {
-		if s.msgs[i].producedAt < s.msgs[i-1].producedAt {
-			return fmt.Errorf("log not in time order at %d", s.base+uint64(i))
+	for i := 1; i < s.log.len(); i++ {
+		if s.log.nth(i).producedAt < s.log.nth(i-1).producedAt {
+			return fmt.Errorf("log not in time order at %d", s.log.base+uint64(i))
 		}
 	}
 	for _, id := range s.order {
@@ -145,22 +145,22 @@ func invariantError(s *State) error {
 		if !ok {
 			return fmt.Errorf("group %q in order but not in map", id)
 		}
-		if err := laneError(g.normal, s.base, s.end()); err != nil {
+		if err := laneError(g.normal, s.log.base, s.log.end()); err != nil {
 			return fmt.Errorf("group %q normal lane: %v", id, err)
 		}
-		if err := laneError(g.dlLane, g.dlBase, g.dlBase+uint64(len(g.dl))); err != nil {
+		if err := laneError(g.dlLane, g.dl.base, g.dl.end()); err != nil {
 			return fmt.Errorf("group %q dead-letter lane: %v", id, err)
 		}
 		for i, m := range g.dead {
 			if i > 0 && m.off <= g.dead[i-1].off {
 				return fmt.Errorf("group %q dead marks not sorted", id)
 			}
-			if m.off < s.base || m.off >= g.normal.next || !g.normal.isDone(m.off) {
+			if m.off < s.log.base || m.off >= g.normal.next || !g.normal.isDone(m.off) {
 				return fmt.Errorf("group %q dead mark %d is not a retained done offset", id, m.off)
 			}
 		}
 		st := s.Stats(id)
-		if st.Consumed < 0 || st.Available < 0 || st.AvailableDeadLetters < 0 || st.ProducedDeadLetters < int64(len(g.dl)) {
+		if st.Consumed < 0 || st.Available < 0 || st.AvailableDeadLetters < 0 || st.ProducedDeadLetters < int64(g.dl.len()) {
 			return fmt.Errorf("group %q stats %+v", id, st)
 		}
 	}

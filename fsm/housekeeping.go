@@ -14,10 +14,10 @@ func (s *State) NeedsTick(now int64, p Policy) bool {
 				return true
 			}
 		}
-		if dlOK && len(g.dl) > 0 && g.dl[0].deadAt < dlCutoff {
+		if dlOK && g.dl.len() > 0 && g.dl.nth(0).deadAt < dlCutoff {
 			return true
 		}
 	}
 	cutoff, ok := retentionCutoff(now, p.RetentionMs)
-	return ok && len(s.msgs) > 0 && s.msgs[0].producedAt < cutoff
+	return ok && s.log.len() > 0 && s.log.nth(0).producedAt < cutoff
 }

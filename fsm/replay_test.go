@@ -179,9 +179,9 @@ func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *
 			lastDL[g] = pd
 		}
 		for _, g := range groups {
-			if gs, ok := ref.groups[g]; ok && gs.dlBase > lastDLB[g] {
-				counts.trimmed += int(gs.dlBase - lastDLB[g])
-				lastDLB[g] = gs.dlBase
+			if gs, ok := ref.groups[g]; ok && gs.dl.base > lastDLB[g] {
+				counts.trimmed += int(gs.dl.base - lastDLB[g])
+				lastDLB[g] = gs.dl.base
 			} else if !ok {
 				lastDLB[g] = 0
 			}

@@ -49,15 +49,13 @@ func (s *State) WriteTo(w io.Writer) (int64, error) {
 	sw.buf = append(sw.buf, snapshotVersion)
 	sw.uvarint(s.index)
 	sw.varint(s.now)
-	sw.uvarint(s.base)
-	sw.uvarint(uint64(len(s.msgs)))
-	for i := range s.msgs {
-		e := &s.msgs[i]
-		if i == 0 {
-			sw.varint(e.producedAt)
-		} else {
-			sw.uvarint(uint64(e.producedAt) - uint64(s.msgs[i-1].producedAt))
-		}
+	sw.uvarint(s.log.base)
+	sw.uvarint(uint64(s.log.len()))
+	var prevAt int64
+	for i := range s.log.len() {
+		e := s.log.nth(i)
+		sw.time(i, e.producedAt, prevAt)
+		prevAt = e.producedAt
 		sw.message(e.msg)
 	}
 	sw.uvarint(uint64(len(s.order)))
@@ -65,29 +63,27 @@ func (s *State) WriteTo(w io.Writer) (int64, error) {
 		g := s.groups[id]
 		sw.buf = appendBytes(sw.buf, []byte(id))
 		sw.uvarint(uint64(g.producedDL))
-		sw.lane(g.normal, s.base)
+		sw.lane(g.normal, s.log.base)
 		sw.uvarint(uint64(len(g.dead)))
-		prev := s.base
+		prev := s.log.base
 		for _, m := range g.dead {
 			sw.uvarint(m.off - prev)
 			prev = m.off + 1
 			sw.uvarint(m.id)
 			sw.buf = append(sw.buf, flagByte(m.expired, false))
 		}
-		sw.uvarint(g.dlBase)
-		sw.uvarint(uint64(len(g.dl)))
-		for i := range g.dl {
-			e := &g.dl[i]
-			if i == 0 {
-				sw.varint(e.deadAt)
-			} else {
-				sw.uvarint(uint64(e.deadAt) - uint64(g.dl[i-1].deadAt))
-			}
+		sw.uvarint(g.dl.base)
+		sw.uvarint(uint64(g.dl.len()))
+		prevAt = 0
+		for i := range g.dl.len() {
+			e := g.dl.nth(i)
+			sw.time(i, e.deadAt, prevAt)
+			prevAt = e.deadAt
 			sw.varint(e.producedAt)
 			sw.uvarint(e.orig)
 			sw.message(e.msg)
 		}
-		sw.lane(g.dlLane, g.dlBase)
+		sw.lane(g.dlLane, g.dl.base)
 	}
 	sw.flush()
 	return sw.n, sw.err
@@ -142,6 +138,17 @@ func (sw *snapWriter) flush() {
 func (sw *snapWriter) uvarint(v uint64) { sw.buf = binary.AppendUvarint(sw.buf, v) }
 func (sw *snapWriter) varint(v int64)   { sw.buf = binary.AppendVarint(sw.buf, v) }
 
+// time writes the i-th time of a non-decreasing sequence: the first as a
+// varint, the others as their increase over the previous one, prev.
+func (sw *snapWriter) time(i int, at, prev int64) {
+	if i == 0 {
+		sw.varint(at)
+		return
+	}
+	// Modular arithmetic gives the true (non-negative) difference.
+	sw.uvarint(uint64(at) - uint64(prev))
+}
+
 func (sw *snapWriter) message(m Message) {
 	sw.buf = appendBytes(sw.buf, m.Body)
 	sw.buf = appendOptBytes(sw.buf, m.Attributes)
@@ -189,19 +196,18 @@ func parseSnapshot(b []byte) (*State, error) {
 	s := NewState()
 	s.index = r.uvarint()
 	s.now = r.varint()
-	s.base = r.uvarint()
-	n := r.count(2)
-	if r.err == nil && s.base > math.MaxUint64-uint64(n) {
+	s.log.base = r.uvarint()
+	n := r.count(3)
+	if r.err == nil && s.log.base > math.MaxUint64-uint64(n) {
 		r.fail("log end overflows")
 	}
-	if n > 0 && r.err == nil {
-		s.msgs = make([]entry, 0, n)
-	}
+	var prevAt int64
 	for i := 0; i < n && r.err == nil; i++ {
 		var e entry
-		e.producedAt = readTime(r, i, s.msgs, func(e entry) int64 { return e.producedAt })
+		e.producedAt = readTime(r, i, prevAt)
+		prevAt = e.producedAt
 		e.msg = readMessage(r)
-		s.msgs = append(s.msgs, e)
+		s.log.push(e)
 	}
 	ng := r.count(1)
 	var prevID GroupID
@@ -214,9 +220,9 @@ func parseSnapshot(b []byte) (*State, error) {
 		prevID = id
 		g := &group{}
 		g.producedDL = int64(min(r.uvarint(), math.MaxInt64))
-		g.normal = readLane(r, s.base, s.end())
+		g.normal = readLane(r, s.log.base, s.log.end())
 		nm := r.count(3)
-		prev := s.base
+		prev := s.log.base
 		for j := 0; j < nm && r.err == nil; j++ {
 			gap := r.uvarint()
 			var m deadMark
@@ -233,23 +239,25 @@ func parseSnapshot(b []byte) (*State, error) {
 			}
 			g.dead = append(g.dead, m)
 		}
-		g.dlBase = r.uvarint()
-		nd := r.count(4)
-		if r.err == nil && g.dlBase > math.MaxUint64-uint64(nd) {
+		g.dl.base = r.uvarint()
+		nd := r.count(5)
+		if r.err == nil && g.dl.base > math.MaxUint64-uint64(nd) {
 			r.fail("dead-letter end overflows")
 		}
+		prevAt = 0
 		for j := 0; j < nd && r.err == nil; j++ {
 			var e deadEntry
-			e.deadAt = readTime(r, j, g.dl, func(e deadEntry) int64 { return e.deadAt })
+			e.deadAt = readTime(r, j, prevAt)
+			prevAt = e.deadAt
 			e.producedAt = r.varint()
 			e.orig = r.uvarint()
 			e.msg = readMessage(r)
-			g.dl = append(g.dl, e)
+			g.dl.push(e)
 		}
-		if r.err == nil && g.producedDL < int64(len(g.dl)) {
+		if r.err == nil && g.producedDL < int64(g.dl.len()) {
 			r.fail("fewer dead letters produced than retained")
 		}
-		g.dlLane = readLane(r, g.dlBase, g.dlBase+uint64(len(g.dl)))
+		g.dlLane = readLane(r, g.dl.base, g.dl.end())
 		if r.err == nil {
 			s.groups[id] = g
 			s.order = append(s.order, id)
@@ -264,13 +272,11 @@ func parseSnapshot(b []byte) (*State, error) {
 	return s, nil
 }
 
-// readTime reads the i-th time of a non-decreasing sequence: the first as a
-// varint, the others as their increase over the previous one.
-func readTime[E any](r *decoder, i int, prev []E, at func(E) int64) int64 {
+// readTime reads what snapWriter.time wrote; last is the previous time.
+func readTime(r *decoder, i int, last int64) int64 {
 	if i == 0 {
 		return r.varint()
 	}
-	last := at(prev[i-1])
 	d := r.uvarint()
 	// Modular arithmetic gives the true headroom above last.
 	if d > uint64(math.MaxInt64)-uint64(last) {

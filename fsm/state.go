@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 )
 
 // entry is one retained message of the partition's log.
@@ -37,8 +36,7 @@ type deadMark struct {
 type group struct {
 	normal     *lane
 	dead       []deadMark // sorted by off; all at or above the log's base
-	dlBase     uint64     // sequence of dl[0]
-	dl         []deadEntry
+	dl         seqLog[deadEntry]
 	dlLane     *lane
 	producedDL int64 // messages ever dead-lettered (since the group was created)
 }
@@ -54,8 +52,7 @@ type group struct {
 type State struct {
 	index  uint64 // Raft index of the last command applied
 	now    int64  // largest Header.Now applied (unix ms)
-	base   uint64 // offset of msgs[0]
-	msgs   []entry
+	log    seqLog[entry]
 	groups map[GroupID]*group
 	order  []GroupID // the keys of groups, sorted: housekeeping and snapshots walk this
 
@@ -78,15 +75,13 @@ func (s *State) Now() int64 { return s.now }
 func (s *State) Index() uint64 { return s.index }
 
 // Produced is the number of retained messages.
-func (s *State) Produced() int64 { return int64(len(s.msgs)) }
+func (s *State) Produced() int64 { return int64(s.log.len()) }
 
 // Offsets returns the offset of the oldest retained message and the offset
 // the next enqueued message will get; they are equal when none is retained.
 func (s *State) Offsets() (first, next uint64) {
-	return s.base, s.end()
+	return s.log.base, s.log.end()
 }
-
-func (s *State) end() uint64 { return s.base + uint64(len(s.msgs)) }
 
 // Apply applies one command at Raft index index and returns its result:
 // EnqueueResult, LeaseResult, AckResult, TickResult or ForgetResult (values,
@@ -99,8 +94,11 @@ func (s *State) end() uint64 { return s.base + uint64(len(s.msgs)) }
 // Apply panics on a nil command or one that Decode cannot produce: that is a
 // programming error, not an outcome.
 func (s *State) Apply(index uint64, c Command) Result {
-	if c == nil {
-		panic("fsm: apply: nil command")
+	switch c.(type) {
+	case *Enqueue, *Lease, *Ack, *Tick, *Forget:
+	default:
+		// Checked before anything changes: Decode and this switch disagree.
+		panic(fmt.Sprintf("fsm: apply: no handler for %T", c))
 	}
 	h := c.Hdr()
 	s.index = index
@@ -116,15 +114,15 @@ func (s *State) Apply(index uint64, c Command) Result {
 		return s.ack(c)
 	case *Tick:
 		return tr
-	case *Forget:
-		s.forget(c.Group)
+	default: // *Forget, as checked above
+		s.forget(c.(*Forget).Group)
 		return ForgetResult{}
 	}
-	panic(fmt.Sprintf("fsm: apply: no handler for %T", c))
 }
 
 // housekeep settles expired leases of every group (in group order, then by
-// (expiry, offset)), then trims by retention.
+// (expiry, offset)), then trims by retention, then lets lanes give back
+// memory.
 func (s *State) housekeep(p *Policy, tr *TickResult) {
 	for _, id := range s.order {
 		g := s.groups[id]
@@ -168,14 +166,14 @@ func (s *State) fail(g *group, dl bool, r *rec, byExpiry bool, p *Policy, tr *Ti
 	g.lane(dl).makeReady(r, byExpiry)
 }
 
-// deadLetter moves r's message (retained: r is at or above the base) to the
+// deadLetter moves r's message (retained: r is at or above the log's base) to the
 // group's dead letters; it is done for the normal lane.
 func (s *State) deadLetter(g *group, r *rec, byExpiry bool) {
 	g.normal.markDone(r)
 	i, _ := slices.BinarySearchFunc(g.dead, r.off, func(m deadMark, off uint64) int { return cmp.Compare(m.off, off) })
 	g.dead = slices.Insert(g.dead, i, deadMark{off: r.off, id: r.id, expired: byExpiry})
-	e := &s.msgs[r.off-s.base]
-	g.dl = append(g.dl, deadEntry{deadAt: s.now, producedAt: e.producedAt, orig: r.off, msg: e.msg})
+	e := s.log.at(r.off)
+	g.dl.push(deadEntry{deadAt: s.now, producedAt: e.producedAt, orig: r.off, msg: e.msg})
 	g.producedDL++
 }
 
@@ -184,18 +182,18 @@ func (s *State) deadLetter(g *group, r *rec, byExpiry bool) {
 // produce-time order because the clock never goes back.
 func (s *State) trimMessages(p *Policy, tr *TickResult) {
 	cutoff, ok := retentionCutoff(s.now, p.RetentionMs)
-	if !ok || len(s.msgs) == 0 || s.msgs[0].producedAt >= cutoff {
+	if !ok || s.log.len() == 0 || s.log.nth(0).producedAt >= cutoff {
 		return
 	}
-	k := sort.Search(len(s.msgs), func(i int) bool { return s.msgs[i].producedAt >= cutoff })
-	s.msgs = dropFront(s.msgs, k)
-	s.base += uint64(k)
+	k := s.log.search(func(e *entry) bool { return e.producedAt >= cutoff })
+	s.log.dropFront(k)
 	tr.Trimmed += k
+	base := s.log.base
 	for _, id := range s.order {
 		g := s.groups[id]
-		g.normal.trim(s.base)
+		g.normal.trim(base)
 		j := 0
-		for j < len(g.dead) && g.dead[j].off < s.base {
+		for j < len(g.dead) && g.dead[j].off < base {
 			j++
 		}
 		g.dead = dropFront(g.dead, j)
@@ -211,21 +209,20 @@ func (s *State) trimDeadLetters(tr *TickResult) {
 	}
 	for _, id := range s.order {
 		g := s.groups[id]
-		if len(g.dl) == 0 || g.dl[0].deadAt >= cutoff {
+		if g.dl.len() == 0 || g.dl.nth(0).deadAt >= cutoff {
 			continue
 		}
-		k := sort.Search(len(g.dl), func(i int) bool { return g.dl[i].deadAt >= cutoff })
-		g.dl = dropFront(g.dl, k)
-		g.dlBase += uint64(k)
-		g.dlLane.trim(g.dlBase)
+		k := g.dl.search(func(e *deadEntry) bool { return e.deadAt >= cutoff })
+		g.dl.dropFront(k)
+		g.dlLane.trim(g.dl.base)
 		tr.Trimmed += k
 	}
 }
 
 func (s *State) enqueue(c *Enqueue) EnqueueResult {
-	res := EnqueueResult{FirstOffset: s.end(), Count: len(c.Messages)}
+	res := EnqueueResult{FirstOffset: s.log.end(), Count: len(c.Messages)}
 	for _, m := range c.Messages {
-		s.msgs = append(s.msgs, entry{producedAt: s.now, msg: m})
+		s.log.push(entry{producedAt: s.now, msg: m})
 	}
 	if len(c.Messages) > 0 {
 		s.readyEvents++
@@ -242,9 +239,9 @@ func (s *State) lease(index uint64, c *Lease) LeaseResult {
 	g := s.group(c.Group)
 	dl := c.DeadLetter
 	ln := g.lane(dl)
-	end := s.end()
+	end := s.log.end()
 	if dl {
-		end = g.dlBase + uint64(len(g.dl))
+		end = g.dl.end()
 	}
 	expiresAt := satAdd(s.now, max(c.AckWaitMs, 0))
 	budget := c.MaxBytes
@@ -315,10 +312,10 @@ func (s *State) lease(index uint64, c *Lease) LeaseResult {
 // at describes the retained item off of a lane's log.
 func (s *State) at(g *group, dl bool, off uint64) Delivery {
 	if dl {
-		e := &g.dl[off-g.dlBase]
+		e := g.dl.at(off)
 		return Delivery{Offset: off, ProducedAt: e.producedAt, DeadLetteredAt: e.deadAt, OriginalOffset: e.orig, Message: e.msg}
 	}
-	e := &s.msgs[off-s.base]
+	e := s.log.at(off)
 	return Delivery{Offset: off, ProducedAt: e.producedAt, OriginalOffset: off, Message: e.msg}
 }
 
@@ -365,9 +362,9 @@ func (s *State) ack(c *Ack) AckResult {
 // nil and the reason it is not live.
 func (s *State) live(g *group, dl bool, it AckItem) (*rec, Reason) {
 	ln := g.lane(dl)
-	base := s.base
+	base := s.log.base
 	if dl {
-		base = g.dlBase
+		base = g.dl.base
 	}
 	if it.Offset < base || it.Offset >= ln.next {
 		// Trimmed, or never delivered to this group: no delivery of it
@@ -419,7 +416,7 @@ func (s *State) group(id GroupID) *group {
 	if g, ok := s.groups[id]; ok {
 		return g
 	}
-	g := &group{normal: newLane(s.base), dlLane: newLane(0)}
+	g := &group{normal: newLane(s.log.base), dlLane: newLane(0)}
 	s.groups[id] = g
 	i, _ := slices.BinarySearch(s.order, id)
 	s.order = slices.Insert(s.order, i, id)
@@ -445,16 +442,17 @@ func (g *group) deadMark(off uint64) (deadMark, bool) {
 // applied is not anticipated). A group never seen has Consumed 0 and
 // Available = Produced.
 func (s *State) Stats(id GroupID) GroupStats {
-	st := GroupStats{Produced: int64(len(s.msgs)), Available: int64(len(s.msgs))}
+	n := int64(s.log.len())
+	st := GroupStats{Produced: n, Available: n}
 	g, ok := s.groups[id]
 	if !ok {
 		return st
 	}
-	done := g.normal.doneRetained(s.base)
+	done := g.normal.doneRetained(s.log.base)
 	st.Consumed = done - int64(len(g.dead))
 	st.Available = st.Produced - done
 	st.ProducedDeadLetters = g.producedDL
-	st.AvailableDeadLetters = int64(len(g.dl)) - g.dlLane.doneRetained(g.dlBase)
+	st.AvailableDeadLetters = int64(g.dl.len()) - g.dlLane.doneRetained(g.dl.base)
 	return st
 }
 
@@ -465,12 +463,12 @@ func (s *State) Stats(id GroupID) GroupStats {
 func (s *State) HasReady(id GroupID, deadLetter bool, p Policy) bool {
 	g, ok := s.groups[id]
 	if !ok {
-		return !deadLetter && len(s.msgs) > 0
+		return !deadLetter && s.log.len() > 0
 	}
 	ln := g.lane(deadLetter)
-	end := s.end()
+	end := s.log.end()
 	if deadLetter {
-		end = g.dlBase + uint64(len(g.dl))
+		end = g.dl.end()
 	}
 	if p.FIFO && !deadLetter {
 		if ln.floor < ln.next {
@@ -496,6 +494,22 @@ func (s *State) NextExpiry(id GroupID, deadLetter bool) (int64, bool) {
 	return ln.expiry[0].expiresAt, true
 }
 
+// EarliestExpiry is NextExpiry over every group and lane: when the leader
+// should next propose a Tick to settle leases.
+func (s *State) EarliestExpiry() (int64, bool) {
+	var at int64
+	found := false
+	for _, id := range s.order {
+		g := s.groups[id]
+		for _, ln := range []*lane{g.normal, g.dlLane} {
+			if len(ln.expiry) > 0 && (!found || ln.expiry[0].expiresAt < at) {
+				at, found = ln.expiry[0].expiresAt, true
+			}
+		}
+	}
+	return at, found
+}
+
 // Groups returns the ids of the groups the state holds, sorted.
 func (s *State) Groups() []GroupID { return slices.Clone(s.order) }
 
@@ -516,10 +530,10 @@ func satAdd(a, b int64) int64 {
 	return a + b
 }
 
-// dropFront removes the first k elements. It clears them, so that the
-// backing array does not pin what they reference, and copies the rest to a
-// new array when more was dropped than remains (amortised O(1) per element),
-// so that a large trim gives the array back.
+// dropFront removes the first k elements of a slice. It clears them, so
+// that the backing array does not pin what they reference, and copies the
+// rest to a new array when more was dropped than remains (amortised O(1) per
+// element), so that a large trim gives the array back.
 func dropFront[T any](s []T, k int) []T {
 	if k == 0 {
 		return s

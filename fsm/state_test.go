@@ -721,15 +721,34 @@ func TestState_HasReadyAndNextExpiry(t *testing.T) {
 	if _, ok := h.s.NextExpiry(g2, false); ok {
 		t.Fatal("NextExpiry for a group never seen")
 	}
+	if exp, ok := h.s.EarliestExpiry(); !ok || exp != 1110 {
+		t.Fatalf("EarliestExpiry = %d %v, want 1110", exp, ok)
+	}
+	h.lease(1012, g2, 1, 50) // offset 0 for g2, until 1062
+	if exp, ok := h.s.EarliestExpiry(); !ok || exp != 1062 {
+		t.Fatalf("EarliestExpiry = %d %v, want 1062", exp, ok)
+	}
+	h.tick(2000)
+	if exp, ok := h.s.EarliestExpiry(); ok {
+		t.Fatalf("EarliestExpiry = %d after everything expired", exp)
+	}
 }
 
-func TestState_ApplyPanicsOnNil(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Fatal("no panic")
+func TestState_ApplyPanicsOnUnknownCommands(t *testing.T) {
+	for _, c := range []Command{nil, otherCommand{}} {
+		s := NewState()
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatalf("Apply(%#v) did not panic", c)
+				}
+			}()
+			s.Apply(1, c)
+		}()
+		if s.Index() != 0 {
+			t.Fatalf("Apply(%#v) changed the state before panicking", c)
 		}
-	}()
-	NewState().Apply(1, nil)
+	}
 }
 
 func TestState_IndexIsTheLastApplied(t *testing.T) {
@@ -781,8 +800,41 @@ func TestState_MemoryShrinks(t *testing.T) {
 	if tr := h.tick(2001); tr.Trimmed != n {
 		t.Fatalf("tick %+v", tr)
 	}
-	if cap(h.s.msgs) > 2 {
-		t.Fatalf("log keeps a capacity of %d for 1 message", cap(h.s.msgs))
+	if len(h.s.log.chunks) != 1 || cap(h.s.log.chunks[0]) > chunkLen {
+		t.Fatalf("log keeps %d chunks for 1 message", len(h.s.log.chunks))
 	}
 	h.wantStats(g1, GroupStats{Produced: 1, Available: 1})
+}
+
+func TestState_NeedsTick(t *testing.T) {
+	h := newHarness(t, Policy{MaxConsumeCount: 1, RetentionMs: 1000})
+	if h.s.NeedsTick(1_000_000, h.pol) {
+		t.Fatal("empty state needs a tick")
+	}
+	h.enqueue(1000, "0")
+	if h.s.NeedsTick(2000, h.pol) || !h.s.NeedsTick(2001, h.pol) {
+		t.Fatal("retention boundary")
+	}
+	if h.s.NeedsTick(5000, Policy{}) {
+		t.Fatal("needs a tick with retention off")
+	}
+	ds := h.lease(1000, g1, 1, 100)
+	if h.s.NeedsTick(1099, Policy{}) || !h.s.NeedsTick(1100, Policy{}) {
+		t.Fatal("lease expiry boundary")
+	}
+	h.ack(1001, g1, failItem(ds[0])) // dead-lettered at 1001
+	h.pol = Policy{}                 // keep the message; look at the dead letter only
+	if h.s.NeedsTick(1001+DeadLetterRetentionMs, h.pol) || !h.s.NeedsTick(1002+DeadLetterRetentionMs, h.pol) {
+		t.Fatal("dead-letter retention boundary")
+	}
+	h.tick(1100)
+	// A clock behind the state's is clamped, as Apply would: at 1100 the
+	// message of 1000 is past a 50 ms retention, at 0 it would not be.
+	if !h.s.NeedsTick(0, Policy{RetentionMs: 50}) {
+		t.Fatal("NeedsTick ignores the state's clock")
+	}
+	h.leaseDL(1100, g1, 1, 50)
+	if h.s.NeedsTick(1149, h.pol) || !h.s.NeedsTick(1150, h.pol) {
+		t.Fatal("dead-letter lease expiry boundary")
+	}
 }
