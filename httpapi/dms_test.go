@@ -144,32 +144,32 @@ func TestDMS_Quotas(t *testing.T) {
 func TestDMS_Groups(t *testing.T) {
 	e := startEnv(t, nil, func(c *cluster.Config) { c.MaxGroupsPerQueue = 3 })
 	q := e.createQueue("p1", `{"name":"q","redrive_policy":"enable","max_consume_count":5}`)
+	g1 := e.createGroup("p1", q, "g1")
+	e.fails("POST", "/v1.0/p1/queues/"+q+"/groups", `{"groups":[{"name":"g1"}]}`, 400, codeGroupExists)
+	// All or none: g2 is not created with the existing g1.
+	e.fails("POST", "/v1.0/p1/queues/"+q+"/groups", `{"groups":[{"name":"g2"},{"name":"g1"}]}`, 400, codeGroupExists)
 	var created struct {
 		Groups []struct{ ID, Name string }
 	}
-	e.ok("POST", "/v1.0/p1/queues/"+q+"/groups", `{"groups":[{"name":"g1"},{"name":"g2"}]}`, 201, &created)
-	if len(created.Groups) != 2 || created.Groups[0].Name != "g1" || created.Groups[1].Name != "g2" {
+	e.ok("POST", "/v1.0/p1/queues/"+q+"/groups", `{"groups":[{"name":"g2"},{"name":"g3"}]}`, 201, &created)
+	if len(created.Groups) != 2 || created.Groups[0].Name != "g2" || created.Groups[1].Name != "g3" || created.Groups[0].ID == created.Groups[1].ID {
 		t.Fatalf("created %+v", created)
 	}
-	e.fails("POST", "/v1.0/p1/queues/"+q+"/groups", `{"groups":[{"name":"g1"}]}`, 400, codeGroupExists)
-	// All or none: g3 is not created with the duplicate g2.
-	e.fails("POST", "/v1.0/p1/queues/"+q+"/groups", `{"groups":[{"name":"g3"},{"name":"g2"}]}`, 400, codeGroupExists)
-	e.fails("POST", "/v1.0/p1/queues/"+q+"/groups", `{"groups":[{"name":"g3"},{"name":"g4"}]}`, 400, codeGroupQuota)
-	g3 := e.createGroup("p1", q, "g3")
+	g3 := created.Groups[1].ID
 	e.fails("POST", "/v1.0/p1/queues/"+q+"/groups", `{"groups":[{"name":"g4"}]}`, 400, codeGroupQuota)
+	e.fails("POST", "/v1.0/p1/queues/"+q+"/groups", `{"groups":[{"name":"g4"},{"name":"g5"}]}`, 400, codeGroupQuota)
 
 	e.produce("p1", q, `1`, `2`, `3`)
-	got := e.consumeN("p1", q, created.Groups[0].ID, "messages", 3, "")
-	e.ack("p1", q, created.Groups[0].ID, "ack", ackEntry{got[0].Handler, "success"})
+	got := e.consumeN("p1", q, g1, "messages", 3, "")
+	e.ack("p1", q, g1, "ack", ackEntry{got[0].Handler, "success"})
 
 	var list groupListJSON
 	e.ok("GET", "/v1.0/p1/queues/"+q+"/groups", "", 200, &list)
 	if list.QueueID != q || list.QueueName != "q" || len(list.Groups) != 3 || list.RedrivePolicy != nil {
 		t.Fatalf("groups %+v", list)
 	}
-	g1 := list.Groups[0]
-	if g1.Name != "g1" || g1.ProducedMessages != 3 || g1.ConsumedMessages != 1 || g1.AvailableMessages != 2 || g1.ProducedDeadletters != nil {
-		t.Fatalf("g1 %+v", g1)
+	if gs := list.Groups[0]; gs.ID != g1 || gs.Name != "g1" || gs.ProducedMessages != 3 || gs.ConsumedMessages != 1 || gs.AvailableMessages != 2 || gs.ProducedDeadletters != nil {
+		t.Fatalf("g1 %+v", gs)
 	}
 	if g2 := list.Groups[1]; g2.ProducedMessages != 3 || g2.ConsumedMessages != 0 || g2.AvailableMessages != 3 {
 		t.Fatalf("g2 %+v", g2)

@@ -268,6 +268,14 @@ func (s *Server) requestContext(extra time.Duration) (context.Context, context.C
 // fasthttpLogger routes fasthttp's messages to slog.
 type fasthttpLogger struct{ l *slog.Logger }
 
+// Printf logs at debug level the errors of single connections (a client
+// that reset, timed out or sent too much: already answered or logged
+// elsewhere) and at warn level anything else, such as accept failures.
 func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Warn("httpapi: fasthttp: " + strings.TrimSpace(fmt.Sprintf(format, args...)))
+	msg := "httpapi: fasthttp: " + strings.TrimSpace(fmt.Sprintf(format, args...))
+	if strings.Contains(msg, "error when serving connection") {
+		f.l.Debug(msg)
+		return
+	}
+	f.l.Warn(msg)
 }

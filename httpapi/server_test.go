@@ -318,18 +318,34 @@ func TestServer_NodeEndpoints(t *testing.T) {
 		t.Errorf("single node: meta leader %q, node %q", st.MetaLeader, st.NodeID)
 	}
 	q := e.createQueue("p1", `{"name":"q"}`)
-	e.ok("GET", "/v1/cluster", "", 200, &st)
-	found := 0
-	for _, p := range st.Partitions {
-		if p.QueueID == q {
-			found++
-			if p.Leader == "" || len(p.Replicas) == 0 {
-				t.Errorf("partition %+v", p)
+	// The queue's partitions are listed at once; each has a leader once its
+	// first election is over ("" until then).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st = cluster.Status{}
+		e.ok("GET", "/v1/cluster", "", 200, &st)
+		found, led := 0, 0
+		for _, p := range st.Partitions {
+			if p.QueueID == q {
+				found++
+				if len(p.Replicas) == 0 || p.ID == "" {
+					t.Fatalf("partition %+v", p)
+				}
+				if p.Leader != "" {
+					led++
+				}
 			}
 		}
-	}
-	if found == 0 {
-		t.Errorf("queue %s has no partitions in %+v", q, st.Partitions)
+		if found == 0 {
+			t.Fatalf("queue %s has no partitions in %+v", q, st.Partitions)
+		}
+		if led == found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions without a leader after 10 s: %+v", st.Partitions)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition against a deadline
 	}
 	e.fails("GET", "/unknown", "", 404, codeUnknownPath)
 	r := e.fails("PUT", "/v1.0/p1/queues/"+q, "", 405, codeUnknownPath)
