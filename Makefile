@@ -5,13 +5,17 @@ BIN       := bin/raftmq
 DATA_DIR  ?= ./data
 PKGS      := ./...
 
-.PHONY: build run test test-short vet fmt-check bench clean
+.PHONY: build run cluster test test-short vet fmt-check bench image up down compose-check clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/raftmq
 
 run: build
 	$(BIN) serve --data-dir $(DATA_DIR)
+
+# Three local processes on 127.0.0.1:9000, :9010, :9020 (scripts/cluster.sh).
+cluster: build
+	scripts/cluster.sh
 
 vet:
 	$(GO) vet $(PKGS)
@@ -32,6 +36,20 @@ test-short:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./fsm ./partition ./httpapi
+
+# Docker: an image FROM scratch around the static binary, and a three-node
+# compose cluster on 127.0.0.1:19001..19003.
+image: build
+	docker build -t raftmq:dev .
+
+up: image
+	docker-compose up -d
+
+down:
+	docker-compose down -v
+
+compose-check: image
+	scripts/compose-check.sh
 
 clean:
 	rm -rf bin data

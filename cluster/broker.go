@@ -2,11 +2,11 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"raftmq/fsm"
-	"raftmq/partition"
 )
 
 // This file holds the broker operations: the catalogue verbs and message
@@ -27,7 +27,8 @@ func (n *Node) CreateQueue(ctx context.Context, project string, spec QueueSpec) 
 	if q.Mode == "" {
 		q.Mode = ModeNormal
 	}
-	res, err := n.proposeMeta(ctx, &metaCommand{Op: opCreateQueue, Queue: &q, Replicas: n.place(parts), Limit: n.cfg.MaxQueuesPerProject})
+	replicas, addrs := n.place(parts)
+	res, err := n.proposeMeta(ctx, &metaCommand{Op: opCreateQueue, Queue: &q, Replicas: replicas, Addrs: addrs, Limit: n.cfg.MaxQueuesPerProject})
 	if err != nil {
 		return Queue{}, err
 	}
@@ -35,27 +36,23 @@ func (n *Node) CreateQueue(ctx context.Context, project string, spec QueueSpec) 
 	return res.Queue, nil
 }
 
-// place chooses the replica set of each of a new queue's partitions.
-func (n *Node) place(parts int) [][]string {
-	out := make([][]string, parts)
-	for i := range out {
-		out[i] = []string{n.cfg.NodeID}
-	}
-	return out
-}
-
 // ListQueues returns the project's queues in creation order.
 func (n *Node) ListQueues(ctx context.Context, project string) ([]Queue, error) {
 	return n.cat.queues(project), nil
 }
 
-// GetQueue returns one queue of the project.
+// GetQueue returns one queue of the project. A queue this node does not
+// know yet may have just been created through another node: it catches up
+// with the metadata leader before it answers ErrQueueNotFound.
 func (n *Node) GetQueue(ctx context.Context, project, queueID string) (Queue, error) {
-	q, ok := n.cat.queue(project, queueID)
-	if !ok {
-		return Queue{}, ErrQueueNotFound
+	if q, ok := n.cat.queue(project, queueID); ok {
+		return q, nil
 	}
-	return q, nil
+	n.syncCatalogue(ctx)
+	if q, ok := n.cat.queue(project, queueID); ok {
+		return q, nil
+	}
+	return Queue{}, ErrQueueNotFound
 }
 
 // DeleteQueue removes the queue, its groups and its partitions.
@@ -86,18 +83,16 @@ func (n *Node) CreateGroups(ctx context.Context, project, queueID string, names 
 // the queue's partitions (best effort: a partition that misses the Forget
 // keeps state nobody can reach any more).
 func (n *Node) DeleteGroup(ctx context.Context, project, queueID, groupID string) error {
-	q, ok := n.cat.queue(project, queueID)
-	if !ok {
-		return ErrQueueNotFound
+	q, err := n.GetQueue(ctx, project, queueID)
+	if err != nil {
+		return err
 	}
 	if _, err := n.proposeMeta(ctx, &metaCommand{Op: opDeleteGroup, Project: project, QueueID: queueID, GroupID: groupID}); err != nil {
 		return err
 	}
 	for i := range q.Partitions {
-		if r, err := n.replica(q, i); err == nil {
-			if err := r.Forget(ctx, fsm.GroupID(groupID)); err != nil {
-				n.log.Warn("forgetting deleted group", "partition", r.ID(), "group", groupID, "err", err)
-			}
+		if _, err := n.partitionCall(ctx, q, i, &fsm.Forget{Group: fsm.GroupID(groupID)}); err != nil {
+			n.log.Warn("forgetting deleted group", "partition", PartitionID(q.ID, i), "group", groupID, "err", err)
 		}
 	}
 	return nil
@@ -107,11 +102,11 @@ func (n *Node) DeleteGroup(ctx context.Context, project, queueID, groupID string
 func (n *Node) QueueStats(ctx context.Context, q Queue) (QueueStats, error) {
 	var st QueueStats
 	for i := range q.Partitions {
-		r, err := n.replica(q, i)
+		a, err := n.partitionStats(ctx, q, i, "")
 		if err != nil {
 			return QueueStats{}, err
 		}
-		r.Read(func(s *fsm.State) { st.Produced += s.Produced() })
+		st.Produced += a.Produced
 	}
 	return st, nil
 }
@@ -120,33 +115,57 @@ func (n *Node) QueueStats(ctx context.Context, q Queue) (QueueStats, error) {
 func (n *Node) GroupStats(ctx context.Context, q Queue, groupID string) (fsm.GroupStats, error) {
 	var sum fsm.GroupStats
 	for i := range q.Partitions {
-		r, err := n.replica(q, i)
+		a, err := n.partitionStats(ctx, q, i, groupID)
 		if err != nil {
 			return fsm.GroupStats{}, err
 		}
-		r.Read(func(s *fsm.State) {
-			g := s.Stats(fsm.GroupID(groupID))
-			sum.Produced += g.Produced
-			sum.Consumed += g.Consumed
-			sum.Available += g.Available
-			sum.ProducedDeadLetters += g.ProducedDeadLetters
-			sum.AvailableDeadLetters += g.AvailableDeadLetters
-		})
+		g := a.Group
+		sum.Produced += g.Produced
+		sum.Consumed += g.Consumed
+		sum.Available += g.Available
+		sum.ProducedDeadLetters += g.ProducedDeadLetters
+		sum.AvailableDeadLetters += g.AvailableDeadLetters
 	}
 	return sum, nil
+}
+
+// partitionStats reads a partition's counters from the local replica (a
+// follower's view may lag its leader's a little) or, when this node holds
+// none, from a node that does.
+func (n *Node) partitionStats(ctx context.Context, q Queue, i int, group string) (statsAnswer, error) {
+	pid := PartitionID(q.ID, i)
+	var a statsAnswer
+	if r, ok := n.host.Get(pid); ok {
+		r.Read(func(s *fsm.State) {
+			a.Produced = s.Produced()
+			a.Group = s.Stats(fsm.GroupID(group))
+		})
+		return a, nil
+	}
+	body, _ := json.Marshal(statsRequest{Partition: pid, Group: group})
+	var err error
+	for _, id := range n.cat.replicasOf(q.ID, i) {
+		if err = n.call(ctx, id, rpcStats, body, &a); err == nil {
+			return a, nil
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("partition %s has no replicas", pid)
+	}
+	return statsAnswer{}, unavailable(err)
 }
 
 // Produce stores msgs in one partition, chosen round-robin, so that a
 // request's messages are stored all or none.
 func (n *Node) Produce(ctx context.Context, q Queue, msgs []fsm.Message) ([]MessageRef, error) {
-	i := int(n.rr.Add(1) % uint64(q.Partitions))
-	r, err := n.replica(q, i)
+	i := n.pickPartition(q)
+	out, err := n.partitionCall(ctx, q, i, &fsm.Enqueue{Messages: msgs})
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.Enqueue(ctx, msgs)
-	if err != nil {
-		return nil, unavailable(err)
+	res, ok := out.(fsm.EnqueueResult)
+	if !ok {
+		return nil, fmt.Errorf("cluster: unexpected result %T", out)
 	}
 	refs := make([]MessageRef, res.Count)
 	for k := range refs {
@@ -158,51 +177,51 @@ func (n *Node) Produce(ctx context.Context, q Queue, msgs []fsm.Message) ([]Mess
 // Consume leases up to req.Max messages from the queue's partitions, starting
 // at a rotating partition. With nothing ready it waits until a partition
 // changes, a lease expires, or req.WaitMs passes.
+//
+// Readiness is read from the local replica, leader or follower: a partition
+// whose local state shows nothing ready and no expired lease is not asked to
+// lease, so an empty long poll writes nothing to any log. A partition with no
+// local replica is always asked, and polled while waiting.
 func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req ConsumeRequest) ([]Delivery, error) {
 	deadline := time.Now().Add(time.Duration(req.WaitMs) * time.Millisecond)
 	start := int(n.rr.Add(1) % uint64(q.Partitions))
 	g := fsm.GroupID(groupID)
 	for {
-		replicas := make([]*partition.Replica, q.Partitions)
 		waits := make([]<-chan struct{}, 0, q.Partitions)
-		for i := range q.Partitions {
-			r, err := n.replica(q, i)
-			if err != nil {
-				return nil, err
-			}
-			replicas[i] = r
-			waits = append(waits, r.Changed()) // taken before looking: no lost wake-up
-		}
+		poll := false
 		var out []Delivery
 		var lastErr error
-		failed := 0
 		nextExpiry := int64(0)
 		budget, left := req.MaxBytes, req.Max
 		for k := range q.Partitions {
 			i := (start + k) % q.Partitions
-			r := replicas[i]
-			now := r.Now()
-			var ready bool
-			r.Read(func(s *fsm.State) {
-				ready = s.HasReady(g, req.DeadLetter, r.Policy())
-				if exp, ok := s.NextExpiry(g, req.DeadLetter); ok {
-					if exp <= now {
-						ready = true
-					} else if nextExpiry == 0 || exp < nextExpiry {
-						nextExpiry = exp
+			if r, ok := n.host.Get(PartitionID(q.ID, i)); ok {
+				waits = append(waits, r.Changed()) // taken before looking: no lost wake-up
+				now := r.Now()
+				ready := false
+				r.Read(func(s *fsm.State) {
+					ready = s.HasReady(g, req.DeadLetter, r.Policy())
+					if exp, ok := s.NextExpiry(g, req.DeadLetter); ok {
+						if exp <= now {
+							ready = true
+						} else if nextExpiry == 0 || exp < nextExpiry {
+							nextExpiry = exp
+						}
 					}
+				})
+				if !ready {
+					continue
 				}
-			})
-			if !ready {
-				continue
+			} else {
+				poll = true
 			}
-			res, err := r.Lease(ctx, fsm.Lease{Group: g, Max: left, MaxBytes: budget, AckWaitMs: req.AckWaitMs, DeadLetter: req.DeadLetter})
+			res, err := n.partitionCall(ctx, q, i, &fsm.Lease{Group: g, Max: left, MaxBytes: budget, AckWaitMs: req.AckWaitMs, DeadLetter: req.DeadLetter})
 			if err != nil {
-				failed++
 				lastErr = err
 				continue
 			}
-			for _, d := range res.Deliveries {
+			lr, _ := res.(fsm.LeaseResult)
+			for _, d := range lr.Deliveries {
 				out = append(out, Delivery{Partition: i, Delivery: d})
 				budget -= d.Message.Size()
 				left--
@@ -214,10 +233,10 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 		if len(out) > 0 {
 			return out, nil
 		}
-		if failed > 0 {
-			// A partition that could not lease may hold ready messages: say so
-			// (503, retry) rather than answer "nothing there".
-			return nil, unavailable(lastErr)
+		if lastErr != nil {
+			// A partition that could not lease may hold ready messages: say
+			// so (503, retry) rather than answer "nothing there".
+			return nil, lastErr
 		}
 		wait := time.Until(deadline)
 		if wait <= 0 {
@@ -228,11 +247,19 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 				wait = max(d, time.Millisecond)
 			}
 		}
+		if poll || len(waits) == 0 {
+			wait = min(wait, remotePollInterval)
+			waits = append(waits, nil)
+		}
 		if !waitAny(ctx, waits, wait) {
 			return []Delivery{}, nil
 		}
 	}
 }
+
+// remotePollInterval is how often a long poll looks again at partitions this
+// node holds no replica of (it gets no change signal from them).
+const remotePollInterval = 250 * time.Millisecond
 
 // waitAny waits until one channel is closed (true), or d passes or ctx ends (false
 // only for ctx). A timeout returns true so the caller looks again.
@@ -313,11 +340,15 @@ func (n *Node) ackRun(ctx context.Context, q Queue, part int, a fsm.Ack) (fsm.Ac
 	if part < 0 || part >= q.Partitions {
 		return fsm.AckResult{}, fmt.Errorf("cluster: partition %d of queue %s out of range", part, q.ID)
 	}
-	r, err := n.replica(q, part)
+	res, err := n.partitionCall(ctx, q, part, &a)
 	if err != nil {
 		return fsm.AckResult{}, err
 	}
-	return r.Ack(ctx, a)
+	ar, ok := res.(fsm.AckResult)
+	if !ok {
+		return fsm.AckResult{}, fmt.Errorf("cluster: unexpected result %T", res)
+	}
+	return ar, nil
 }
 
 // reasonName is the API.md name of an ack failure reason.

@@ -37,8 +37,9 @@ type metaCommand struct {
 	Op       metaOp     `json:"op"`
 	Key      []byte     `json:"key,omitempty"`
 	Queue    *Queue     `json:"queue,omitempty"`
-	Replicas [][]string `json:"replicas,omitempty"`
-	Project  string     `json:"project,omitempty"`
+	Replicas [][]string       `json:"replicas,omitempty"`
+	Addrs    map[string]string `json:"addrs,omitempty"` // Raft address of each replica node at placement
+	Project  string            `json:"project,omitempty"`
 	QueueID  string     `json:"queue_id,omitempty"`
 	GroupID  string     `json:"group_id,omitempty"`
 	Groups   []Group    `json:"groups,omitempty"`
@@ -54,14 +55,16 @@ type metaResult struct {
 
 // queueRecord is a queue with the replica set of each partition.
 type queueRecord struct {
-	Queue    Queue      `json:"queue"`
-	Replicas [][]string `json:"replicas"` // per partition: node ids; the first is the preferred leader
+	Queue    Queue             `json:"queue"`
+	Replicas [][]string        `json:"replicas"` // per partition: node ids; the first is the preferred leader
+	Addrs    map[string]string `json:"addrs"`    // Raft address of each replica node when placed
 }
 
 // catalogueState is the data a snapshot holds.
 type catalogueState struct {
 	Key    []byte                  `json:"key"`
 	Queues map[string]*queueRecord `json:"queues"` // by queue id
+	Index  uint64                  `json:"index"`  // Raft index of the last command applied
 }
 
 // Catalogue is the metadata group's state machine (raft.FSM).
@@ -70,7 +73,15 @@ type Catalogue struct {
 
 	mu      sync.RWMutex
 	st      catalogueState
+	index   uint64 // Raft index of the last command applied
 	changed chan struct{}
+}
+
+// appliedIndex is the Raft index of the last catalogue command applied here.
+func (c *Catalogue) appliedIndex() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.index
 }
 
 var _ raft.FSM = (*Catalogue)(nil)
@@ -103,6 +114,7 @@ func (c *Catalogue) Apply(l *raft.Log) any {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.index = l.Index
 	res := c.apply(&cmd)
 	c.notify()
 	return res
@@ -135,7 +147,7 @@ func (c *Catalogue) apply(cmd *metaCommand) metaResult {
 			return metaResult{Err: fmt.Errorf("cluster: queue id %s reused", q.ID)}
 		}
 		q.Groups = nil
-		st.Queues[q.ID] = &queueRecord{Queue: q, Replicas: cmd.Replicas}
+		st.Queues[q.ID] = &queueRecord{Queue: q, Replicas: cmd.Replicas, Addrs: cmd.Addrs}
 		return metaResult{Queue: cloneQueue(q)}
 	case opDeleteQueue:
 		r, ok := st.Queues[cmd.QueueID]
@@ -224,7 +236,8 @@ type placement struct {
 	ID       string // "<queue_id>/<index>"
 	Queue    Queue
 	Index    int
-	Replicas []string
+	Replicas []string          // the first is the preferred leader
+	Addrs    map[string]string // Raft addresses at placement time
 }
 
 // placements lists every partition of every queue, sorted by id.
@@ -235,10 +248,21 @@ func (c *Catalogue) placements() []placement {
 	for _, id := range slices.Sorted(maps.Keys(c.st.Queues)) {
 		r := c.st.Queues[id]
 		for i, reps := range r.Replicas {
-			out = append(out, placement{ID: PartitionID(id, i), Queue: cloneQueue(r.Queue), Index: i, Replicas: slices.Clone(reps)})
+			out = append(out, placement{ID: PartitionID(id, i), Queue: cloneQueue(r.Queue), Index: i, Replicas: slices.Clone(reps), Addrs: r.Addrs})
 		}
 	}
 	return out
+}
+
+// replicasOf returns the replica set of partition i of queue id.
+func (c *Catalogue) replicasOf(id string, i int) []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r, ok := c.st.Queues[id]
+	if !ok || i < 0 || i >= len(r.Replicas) {
+		return nil
+	}
+	return slices.Clone(r.Replicas[i])
 }
 
 // PartitionID names partition i of a queue.
@@ -248,7 +272,9 @@ func PartitionID(queueID string, i int) string { return fmt.Sprintf("%s/%d", que
 func (c *Catalogue) Snapshot() (raft.FSMSnapshot, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	b, err := json.Marshal(&c.st)
+	st := c.st
+	st.Index = c.index
+	b, err := json.Marshal(&st)
 	if err != nil {
 		return nil, err
 	}
@@ -267,6 +293,7 @@ func (c *Catalogue) Restore(rc io.ReadCloser) error {
 	}
 	c.mu.Lock()
 	c.st = st
+	c.index = st.Index
 	c.notify()
 	c.mu.Unlock()
 	return nil

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +16,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
-	"raftmq/fsm"
 	"raftmq/partition"
 )
 
@@ -36,7 +33,9 @@ type Config struct {
 	Partitions          int // partitions of a new non-FIFO queue
 	MaxQueuesPerProject int
 	MaxGroupsPerQueue   int
-	Raft                partition.RaftConfig
+	// FastGossip shrinks memberlist's timings (tests on loopback).
+	FastGossip bool
+	Raft       partition.RaftConfig
 	Logger              *slog.Logger
 }
 
@@ -74,17 +73,19 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Node is one raftmq node: the metadata group member, this node's partition
-// replicas, and the Raft listener they share. It implements the broker
-// operations the HTTP layer needs.
+// Node is one raftmq node: its membership in the gossip pool, its member of
+// the metadata group, its partition replicas, and the Raft listener they
+// share. It implements the broker operations the HTTP layer needs.
 type Node struct {
-	cfg   Config
-	log   *slog.Logger
-	mux   *Mux
-	raftL net.Listener
-	cat   *Catalogue
-	meta  *partition.Node
-	host  *partition.Host
+	cfg     Config
+	log     *slog.Logger
+	mux     *Mux
+	raftL   net.Listener
+	cat     *Catalogue
+	meta    *partition.Node
+	host    *partition.Host
+	members *membership
+	peers   peers
 
 	rr atomic.Uint64 // round-robin cursor for produce and consume
 
@@ -129,12 +130,28 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
+	httpAdv, err := advertiseAddr(cfg.HTTPAddr, cfg.AdvertiseHost)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	n := &Node{cfg: cfg, log: log, raftL: ln, cat: newCatalogue(log), stop: make(chan struct{})}
-	n.mux = NewMux(ln, adv, log)
 	n.cfg.RaftAddr = adv.String()
+	n.cfg.HTTPAddr = httpAdv.String()
+	n.members, err = startMembership(membershipConfig{
+		Self:       memberMeta{ID: cfg.NodeID, HTTPAddr: n.cfg.HTTPAddr, RaftAddr: n.cfg.RaftAddr},
+		GossipAddr: cfg.GossipAddr, Advertise: cfg.AdvertiseHost, DataDir: cfg.DataDir,
+		Fast: cfg.FastGossip, Log: log,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	n.mux = NewMux(ln, adv, log)
 
 	metaTrans, err := n.transport("meta")
 	if err != nil {
+		n.members.Leave()
 		n.mux.Close()
 		return nil, err
 	}
@@ -144,18 +161,24 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 	}
 	n.meta, err = partition.OpenNode("meta", filepath.Join(cfg.DataDir, "meta"), cfg.Raft, n.cat, metaTrans, servers)
 	if err != nil {
+		n.members.Leave()
 		n.mux.Close()
 		return nil, err
 	}
 	n.host, err = partition.NewHost(filepath.Join(cfg.DataDir, "partitions"), cfg.Raft, n.transport)
 	if err != nil {
 		n.meta.Close()
+		n.members.Leave()
 		n.mux.Close()
 		return nil, err
 	}
-	n.wg.Add(2)
+	n.wg.Add(6)
 	go n.reconcileLoop()
 	go n.keyLoop()
+	go n.joinLoop()
+	go n.bootstrapLoop()
+	go n.metaMembersLoop()
+	go n.balanceLoop()
 	return n, nil
 }
 
@@ -215,7 +238,8 @@ func (n *Node) transport(group string) (raft.Transport, error) {
 		return nil, err
 	}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  l,
+		ServerAddressProvider: addressBook{n},
+		Stream:                l,
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  hclog.New(&hclog.LoggerOptions{Name: "raft-net " + group, Level: hclog.Error, Output: os.Stderr}),
@@ -227,105 +251,6 @@ func (n *Node) ID() string { return n.cfg.NodeID }
 
 // RaftAddr is the advertised address of the shared Raft listener.
 func (n *Node) RaftAddr() string { return n.cfg.RaftAddr }
-
-// keyLoop makes sure the catalogue holds a handler key: the first metadata
-// leader draws one and commits it; every node then signs with the same key.
-func (n *Node) keyLoop() {
-	defer n.wg.Done()
-	for {
-		ch := n.meta.LeadershipChanged()
-		if n.cat.key() != nil {
-			return
-		}
-		if n.meta.IsLeader() {
-			key := make([]byte, 32)
-			rand.Read(key)
-			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Raft.ApplyTimeout)
-			_, err := n.proposeMeta(ctx, &metaCommand{Op: opSetKey, Key: key})
-			cancel()
-			if err == nil {
-				return
-			}
-			n.log.Warn("setting the handler key failed; retrying", "err", err)
-		}
-		select {
-		case <-ch:
-		case <-n.stop:
-			return
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// reconcileLoop starts and stops local replicas as the catalogue changes.
-func (n *Node) reconcileLoop() {
-	defer n.wg.Done()
-	for {
-		ch := n.cat.Changed()
-		n.reconcile()
-		select {
-		case <-ch:
-		case <-n.stop:
-			return
-		}
-	}
-}
-
-// reconcile makes the local replicas match the catalogue's placements.
-func (n *Node) reconcile() {
-	n.reconcileMu.Lock()
-	defer n.reconcileMu.Unlock()
-	want := map[string]bool{}
-	for _, p := range n.cat.placements() {
-		if !slices.Contains(p.Replicas, n.cfg.NodeID) {
-			continue
-		}
-		want[p.ID] = true
-		if _, ok := n.host.Get(p.ID); ok {
-			continue
-		}
-		servers := make([]raft.Server, 0, len(p.Replicas))
-		for _, id := range p.Replicas {
-			addr := n.raftAddrOf(id)
-			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(id), Address: raft.ServerAddress(addr)})
-		}
-		if _, err := n.host.Ensure(partition.Spec{ID: p.ID, Policy: p.Queue.Policy(), Servers: servers}); err != nil {
-			n.log.Error("starting partition replica", "partition", p.ID, "err", err)
-		}
-	}
-	for _, id := range n.host.IDs() {
-		if !want[id] {
-			if err := n.host.Remove(id); err != nil {
-				n.log.Error("removing partition replica", "partition", id, "err", err)
-			}
-		}
-	}
-}
-
-// raftAddrOf returns a node's Raft address. A single-node cluster only knows
-// itself; membership (gossip) fills in the others.
-func (n *Node) raftAddrOf(id string) string {
-	if id == n.cfg.NodeID {
-		return n.cfg.RaftAddr
-	}
-	return ""
-}
-
-func (n *Node) proposeMeta(ctx context.Context, cmd *metaCommand) (metaResult, error) {
-	b, err := json.Marshal(cmd)
-	if err != nil {
-		return metaResult{}, fmt.Errorf("cluster: encode %s: %w", cmd.Op, err)
-	}
-	resp, err := n.meta.Propose(ctx, b)
-	if err != nil {
-		return metaResult{}, unavailable(err)
-	}
-	res, ok := resp.(metaResult)
-	if !ok {
-		return metaResult{}, fmt.Errorf("cluster: unexpected catalogue result %T", resp)
-	}
-	return res, res.Err
-}
 
 // unavailable marks a Raft-level failure as ErrUnavailable, keeping the cause.
 func unavailable(err error) error {
@@ -350,39 +275,9 @@ func (n *Node) Close() error {
 		close(n.stop)
 		n.wg.Wait()
 		err = errors.Join(n.host.Close(), n.meta.Close(), n.mux.Close())
+		n.members.Leave()
 	})
 	return err
-}
-
-// Ready reports whether the node has a metadata leader and the handler key.
-func (n *Node) Ready() bool {
-	return n.meta.Leader() != "" && n.cat.key() != nil
-}
-
-// HandlerKey is the cluster-wide handler signing key.
-func (n *Node) HandlerKey() ([]byte, bool) {
-	k := n.cat.key()
-	return k, k != nil
-}
-
-// MaxQueuesPerProject is the queue quota.
-func (n *Node) MaxQueuesPerProject() int { return n.cfg.MaxQueuesPerProject }
-
-// Status describes the cluster as this node sees it.
-func (n *Node) Status() Status {
-	st := Status{NodeID: n.cfg.NodeID, MetaLeader: n.meta.Leader()}
-	st.Nodes = []NodeInfo{{ID: n.cfg.NodeID, HTTPAddr: n.cfg.HTTPAddr, RaftAddr: n.cfg.RaftAddr, GossipAddr: n.cfg.GossipAddr, Alive: true}}
-	for _, p := range n.cat.placements() {
-		pi := PartitionInfo{ID: p.ID, QueueID: p.Queue.ID, Replicas: p.Replicas}
-		if r, ok := n.host.Get(p.ID); ok {
-			pi.Leader = r.Leader()
-		}
-		st.Partitions = append(st.Partitions, pi)
-	}
-	if st.Partitions == nil {
-		st.Partitions = []PartitionInfo{}
-	}
-	return st
 }
 
 // newUUID returns a random RFC 4122 version 4 UUID.
@@ -393,14 +288,3 @@ func newUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
-
-// replica returns the local replica of a queue's partition i.
-func (n *Node) replica(q Queue, i int) (*partition.Replica, error) {
-	r, ok := n.host.Get(PartitionID(q.ID, i))
-	if !ok {
-		return nil, fmt.Errorf("%w: partition %s not hosted here", ErrUnavailable, PartitionID(q.ID, i))
-	}
-	return r, nil
-}
-
-var _ = fsm.MaxLeaseBytes

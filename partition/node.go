@@ -344,6 +344,16 @@ func (n *Node) notLeader() error {
 	return &NotLeaderError{Group: n.name, LeaderID: leader}
 }
 
+// Bootstrap founds the group with exactly servers, unless it has state
+// already (then it does nothing).
+func (n *Node) Bootstrap(servers []raft.Server) error {
+	err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+	if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return fmt.Errorf("partition %s: bootstrap: %w", n.name, err)
+	}
+	return nil
+}
+
 // Configuration returns the group's current servers.
 func (n *Node) Configuration() ([]raft.Server, error) {
 	f := n.raft.GetConfiguration()
@@ -356,6 +366,14 @@ func (n *Node) Configuration() ([]raft.Server, error) {
 // AddVoter adds or updates a voting member; only the leader can.
 func (n *Node) AddVoter(id, addr string) error {
 	return n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.cfg.ApplyTimeout).Error()
+}
+
+// TransferLeadershipTo hands leadership to the given voter, if this node leads.
+func (n *Node) TransferLeadershipTo(id, addr string) error {
+	if n.raft.State() != raft.Leader {
+		return nil
+	}
+	return n.raft.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(addr)).Error()
 }
 
 // RemoveServer removes a member; only the leader can.

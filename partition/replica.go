@@ -65,6 +65,22 @@ func result[T fsm.Result](r *Replica, resp any) (T, error) {
 	return res, nil
 }
 
+// Do stamps the leader's clock and the queue policy into cmd, proposes it and
+// returns its result. It is how commands forwarded from other nodes are
+// applied; the typed methods below are shorthands.
+func (r *Replica) Do(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	*cmd.Hdr() = r.header()
+	resp, err := r.propose(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	res, ok := resp.(fsm.Result)
+	if !ok {
+		return nil, fmt.Errorf("partition %s: unexpected result %T", r.spec.ID, resp)
+	}
+	return res, nil
+}
+
 // Enqueue appends msgs; on success every message is committed on a majority
 // of the group's replicas.
 func (r *Replica) Enqueue(ctx context.Context, msgs []fsm.Message) (fsm.EnqueueResult, error) {

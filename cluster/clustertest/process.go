@@ -61,6 +61,13 @@ func NewProcess(t testing.TB, bin, nodeID string, args ...string) *Process {
 // Start runs the process and waits until GET /ready answers 200.
 func (p *Process) Start(t testing.TB) {
 	t.Helper()
+	p.StartNoWait(t)
+	p.WaitReady(t, 20*time.Second)
+}
+
+// StartNoWait runs the process without waiting for it to be ready.
+func (p *Process) StartNoWait(t testing.TB) {
+	t.Helper()
 	args := append([]string{"serve", "--node-id", p.NodeID, "--data-dir", p.DataDir,
 		"--http-addr", p.HTTP, "--raft-addr", p.Raft, "--gossip-addr", p.Gossip}, p.Args...)
 	cmd := exec.Command(p.Bin, args...)
@@ -75,7 +82,6 @@ func (p *Process) Start(t testing.TB) {
 	p.cmd, p.out, p.done = cmd, out, done
 	p.mu.Unlock()
 	go func() { cmd.Wait(); close(done) }()
-	p.WaitReady(t, 20*time.Second)
 }
 
 // WaitReady polls GET /ready until 200 or fails at the deadline.

@@ -1,0 +1,238 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// memberMeta is what a node gossips about itself (memberlist node metadata).
+type memberMeta struct {
+	ID       string `json:"id"`
+	HTTPAddr string `json:"http"`
+	RaftAddr string `json:"raft"`
+	// Joined is true once the node belongs to a metadata group (it has Raft
+	// state, or it has seen a leader). A node that sees a joined member never
+	// bootstraps a new cluster.
+	Joined bool `json:"joined,omitempty"`
+}
+
+// Member is a node as membership knows it.
+type Member struct {
+	ID         string
+	HTTPAddr   string
+	RaftAddr   string
+	GossipAddr string
+	Alive      bool
+	Joined     bool
+}
+
+// membership tracks the cluster's nodes through memberlist gossip. It keeps
+// the last known addresses of nodes that left, so that Raft can still reach
+// them when they come back on the same addresses.
+type membership struct {
+	self   memberMeta
+	log    *slog.Logger
+	ml     *memberlist.Memberlist
+	peersF string // file of known peers' gossip addresses, for rejoining after a restart
+
+	mu      sync.RWMutex
+	members map[string]Member
+	joined  bool
+	changed chan struct{}
+}
+
+// membershipConfig holds what starting gossip needs.
+type membershipConfig struct {
+	Self       memberMeta
+	GossipAddr string // bind address
+	Advertise  string // host peers use; "" = the bind host
+	DataDir    string
+	Fast       bool // shrink gossip timings (tests)
+	Log        *slog.Logger
+}
+
+func startMembership(cfg membershipConfig) (*membership, error) {
+	host, portS, err := net.SplitHostPort(cfg.GossipAddr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: gossip address: %w", err)
+	}
+	port, err := strconv.Atoi(portS)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: gossip port: %w", err)
+	}
+	m := &membership{self: cfg.Self, log: cfg.Log, members: map[string]Member{}, changed: make(chan struct{}),
+		peersF: filepath.Join(cfg.DataDir, "peers.json")}
+	mc := memberlist.DefaultLANConfig()
+	if cfg.Fast {
+		mc = memberlist.DefaultLocalConfig()
+		mc.ProbeInterval = 200 * time.Millisecond
+		mc.ProbeTimeout = 100 * time.Millisecond
+		mc.GossipInterval = 50 * time.Millisecond
+		mc.PushPullInterval = 2 * time.Second
+	}
+	mc.Name = cfg.Self.ID
+	mc.BindAddr = host
+	mc.BindPort = port
+	mc.AdvertisePort = port
+	if cfg.Advertise != "" {
+		// memberlist wants an IP; a container's host name resolves to one.
+		ip := net.ParseIP(cfg.Advertise)
+		if ip == nil {
+			a, err := net.ResolveIPAddr("ip4", cfg.Advertise)
+			if err != nil {
+				return nil, fmt.Errorf("cluster: advertise host %q: %w", cfg.Advertise, err)
+			}
+			ip = a.IP
+		}
+		mc.AdvertiseAddr = ip.String()
+	} else if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		mc.AdvertiseAddr = host
+	}
+	mc.Delegate = m
+	mc.Events = m
+	mc.LogOutput = io.Discard
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: gossip: %w", err)
+	}
+	m.ml = ml
+	return m, nil
+}
+
+// NodeMeta is memberlist's Delegate hook: our metadata, as JSON.
+func (m *membership) NodeMeta(limit int) []byte {
+	m.mu.RLock()
+	meta := m.self
+	meta.Joined = m.joined
+	m.mu.RUnlock()
+	b, _ := json.Marshal(meta)
+	if len(b) > limit {
+		return nil
+	}
+	return b
+}
+
+func (m *membership) NotifyMsg([]byte)                           {}
+func (m *membership) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (m *membership) LocalState(join bool) []byte                { return nil }
+func (m *membership) MergeRemoteState(buf []byte, join bool)     {}
+
+// NotifyJoin, NotifyLeave and NotifyUpdate are memberlist's EventDelegate hooks.
+func (m *membership) NotifyJoin(n *memberlist.Node)   { m.update(n, true) }
+func (m *membership) NotifyUpdate(n *memberlist.Node) { m.update(n, true) }
+func (m *membership) NotifyLeave(n *memberlist.Node)  { m.update(n, false) }
+
+func (m *membership) update(n *memberlist.Node, alive bool) {
+	var meta memberMeta
+	if err := json.Unmarshal(n.Meta, &meta); err != nil || meta.ID == "" || meta.ID != n.Name {
+		m.log.Warn("gossip: ignoring node with bad metadata", "node", n.Name)
+		return
+	}
+	mem := Member{ID: meta.ID, HTTPAddr: meta.HTTPAddr, RaftAddr: meta.RaftAddr, GossipAddr: n.Address(), Alive: alive, Joined: meta.Joined}
+	m.mu.Lock()
+	old, had := m.members[mem.ID]
+	m.members[mem.ID] = mem
+	if !had || old != mem {
+		close(m.changed)
+		m.changed = make(chan struct{})
+	}
+	m.mu.Unlock()
+	if !had || old.GossipAddr != mem.GossipAddr {
+		m.savePeers()
+	}
+}
+
+// Changed returns a channel closed at the next membership change.
+func (m *membership) Changed() <-chan struct{} {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.changed
+}
+
+// Members returns every node seen, sorted by id.
+func (m *membership) Members() []Member {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]Member, 0, len(m.members))
+	for _, mem := range m.members {
+		out = append(out, mem)
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Member returns one node.
+func (m *membership) Member(id string) (Member, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	mem, ok := m.members[id]
+	return mem, ok
+}
+
+// SetJoined marks this node as part of a metadata group and gossips it.
+func (m *membership) SetJoined() {
+	m.mu.Lock()
+	if m.joined {
+		m.mu.Unlock()
+		return
+	}
+	m.joined = true
+	m.mu.Unlock()
+	if err := m.ml.UpdateNode(5 * time.Second); err != nil {
+		m.log.Warn("gossip: update", "err", err)
+	}
+}
+
+// Join contacts the given gossip addresses; it reports how many answered.
+func (m *membership) Join(addrs []string) (int, error) {
+	if len(addrs) == 0 {
+		return 0, nil
+	}
+	return m.ml.Join(addrs)
+}
+
+// knownPeers returns the gossip addresses saved by an earlier run.
+func (m *membership) knownPeers() []string {
+	b, err := os.ReadFile(m.peersF)
+	if err != nil {
+		return nil
+	}
+	var addrs []string
+	if json.Unmarshal(b, &addrs) != nil {
+		return nil
+	}
+	return addrs
+}
+
+func (m *membership) savePeers() {
+	var addrs []string
+	self := m.ml.LocalNode().Address()
+	for _, mem := range m.Members() {
+		if mem.GossipAddr != "" && mem.GossipAddr != self {
+			addrs = append(addrs, mem.GossipAddr)
+		}
+	}
+	b, _ := json.Marshal(addrs)
+	tmp := m.peersF + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err == nil {
+		_ = os.Rename(tmp, m.peersF)
+	}
+}
+
+// Leave announces departure and stops gossip.
+func (m *membership) Leave() {
+	_ = m.ml.Leave(2 * time.Second)
+	_ = m.ml.Shutdown()
+}

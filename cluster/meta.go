@@ -1,0 +1,309 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"raftmq/partition"
+)
+
+// maxMetaVoters bounds the metadata group's voters; later nodes are not added.
+const maxMetaVoters = 5
+
+// addressBook resolves Raft server ids to the addresses gossip reports, so a
+// node that comes back on another address is still reached.
+type addressBook struct{ n *Node }
+
+func (a addressBook) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
+	if string(id) == a.n.cfg.NodeID {
+		return raft.ServerAddress(a.n.cfg.RaftAddr), nil
+	}
+	if m, ok := a.n.members.Member(string(id)); ok && m.RaftAddr != "" {
+		return raft.ServerAddress(m.RaftAddr), nil
+	}
+	return "", fmt.Errorf("cluster: no address for node %s", id)
+}
+
+// every runs fn now and then whenever one of the channels from chans fires or
+// interval passes, until the node stops. fn returns false to stop early.
+func (n *Node) every(interval time.Duration, chans func() []<-chan struct{}, fn func() bool) {
+	defer n.wg.Done()
+	for {
+		var cs []<-chan struct{}
+		if chans != nil {
+			cs = chans()
+		}
+		if !fn() {
+			return
+		}
+		t := time.NewTimer(interval)
+		wake := make(chan struct{})
+		done := make(chan struct{})
+		for _, c := range cs {
+			go func() {
+				select {
+				case <-c:
+					select {
+					case wake <- struct{}{}:
+					case <-done:
+					}
+				case <-done:
+				}
+			}()
+		}
+		select {
+		case <-n.stop:
+			t.Stop()
+			close(done)
+			return
+		case <-t.C:
+		case <-wake:
+			t.Stop()
+		}
+		close(done)
+	}
+}
+
+// joinLoop joins the gossip pool through --join and the peers remembered from
+// an earlier run, and keeps trying while this node sees no other member.
+func (n *Node) joinLoop() {
+	n.every(time.Second, nil, func() bool {
+		if len(n.members.Members()) > 1 {
+			return true
+		}
+		addrs := slices.Concat(n.cfg.Join, n.members.knownPeers())
+		if len(addrs) == 0 {
+			return true
+		}
+		if _, err := n.members.Join(addrs); err != nil {
+			n.log.Debug("gossip join", "err", err)
+		}
+		return true
+	})
+}
+
+// bootstrapLoop founds the metadata group when --bootstrap-expect nodes are
+// seen and none of them belongs to a cluster yet: the node with the lowest id
+// among the first N bootstraps with exactly those N (as Consul's
+// bootstrap_expect). Every other node waits to be added by the leader.
+func (n *Node) bootstrapLoop() {
+	n.every(time.Second, func() []<-chan struct{} { return []<-chan struct{}{n.members.Changed(), n.meta.LeadershipChanged()} }, func() bool {
+		if n.meta.Leader() != "" || n.hasMetaState() {
+			n.members.SetJoined()
+			return n.meta.Leader() == "" // keep watching until a leader is seen
+		}
+		if n.cfg.BootstrapExpect <= 1 {
+			return true
+		}
+		var alive []Member
+		for _, m := range n.members.Members() {
+			if m.ID != n.cfg.NodeID && m.Joined {
+				return true // a cluster exists: wait to be added
+			}
+			if m.Alive && m.RaftAddr != "" {
+				alive = append(alive, m)
+			}
+		}
+		if len(alive) < n.cfg.BootstrapExpect {
+			return true
+		}
+		founders := alive[:n.cfg.BootstrapExpect]
+		if founders[0].ID != n.cfg.NodeID {
+			return true
+		}
+		servers := make([]raft.Server, len(founders))
+		for i, m := range founders {
+			servers[i] = raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(m.ID), Address: raft.ServerAddress(m.RaftAddr)}
+		}
+		n.log.Info("bootstrapping the metadata group", "servers", len(servers))
+		if err := n.meta.Bootstrap(servers); err != nil {
+			n.log.Error("bootstrap", "err", err)
+		}
+		return true
+	})
+}
+
+func (n *Node) hasMetaState() bool {
+	servers, err := n.meta.Configuration()
+	return err == nil && len(servers) > 0
+}
+
+// metaMembersLoop runs on every node; while it leads the metadata group it
+// adds alive members that are not in the group yet.
+func (n *Node) metaMembersLoop() {
+	n.every(2*time.Second, func() []<-chan struct{} { return []<-chan struct{}{n.members.Changed(), n.meta.LeadershipChanged()} }, func() bool {
+		if !n.meta.IsLeader() {
+			return true
+		}
+		servers, err := n.meta.Configuration()
+		if err != nil {
+			return true
+		}
+		in := map[string]bool{}
+		for _, s := range servers {
+			in[string(s.ID)] = true
+		}
+		for _, m := range n.members.Members() {
+			if in[m.ID] || !m.Alive || m.RaftAddr == "" || len(in) >= maxMetaVoters {
+				continue
+			}
+			n.log.Info("adding node to the metadata group", "node", m.ID)
+			if err := n.meta.AddVoter(m.ID, m.RaftAddr); err != nil {
+				n.log.Warn("add voter", "node", m.ID, "err", err)
+				continue
+			}
+			in[m.ID] = true
+		}
+		return true
+	})
+}
+
+// keyLoop makes sure the catalogue holds a handler key: the first metadata
+// leader draws one and commits it; every node then signs with the same key.
+func (n *Node) keyLoop() {
+	n.every(time.Second, func() []<-chan struct{} { return []<-chan struct{}{n.meta.LeadershipChanged()} }, func() bool {
+		if n.cat.key() != nil {
+			return false
+		}
+		if !n.meta.IsLeader() {
+			return true
+		}
+		key := make([]byte, 32)
+		rand.Read(key)
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Raft.ApplyTimeout)
+		defer cancel()
+		if _, err := n.proposeMetaLocal(ctx, &metaCommand{Op: opSetKey, Key: key}); err != nil {
+			n.log.Warn("setting the handler key failed; retrying", "err", err)
+		}
+		return true
+	})
+}
+
+// proposeMeta commits a catalogue command through the metadata leader: here
+// when this node leads, else forwarded in one hop.
+func (n *Node) proposeMeta(ctx context.Context, cmd *metaCommand) (metaResult, error) {
+	deadline := time.Now().Add(n.cfg.Raft.LeaderWait)
+	for {
+		ch := n.meta.LeadershipChanged()
+		leader := n.meta.Leader()
+		switch {
+		case leader == n.cfg.NodeID:
+			res, err := n.proposeMetaLocal(ctx, cmd)
+			var nl *partition.NotLeaderError
+			if !errors.As(err, &nl) {
+				if err == nil {
+					n.reconcile()
+				}
+				return res, err
+			}
+		case leader != "":
+			b, err := json.Marshal(cmd)
+			if err != nil {
+				return metaResult{}, err
+			}
+			var a metaAnswer
+			err = n.call(ctx, leader, rpcMeta, b, &a)
+			var nl *partition.NotLeaderError
+			if err == nil {
+				// Make our own catalogue catch up, so the caller's next
+				// request through this node sees what it just created.
+				n.syncCatalogue(ctx)
+				return metaResult{Queue: a.Queue, Groups: a.Groups}, nil
+			}
+			if !errors.As(err, &nl) && !errors.Is(err, errNotSent) {
+				return metaResult{}, err
+			}
+		}
+		if time.Now().After(deadline) {
+			return metaResult{}, fmt.Errorf("%w: no metadata leader", ErrUnavailable)
+		}
+		select {
+		case <-ch:
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return metaResult{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		}
+	}
+}
+
+// proposeMetaLocal proposes on this node's member of the metadata group.
+func (n *Node) proposeMetaLocal(ctx context.Context, cmd *metaCommand) (metaResult, error) {
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return metaResult{}, fmt.Errorf("cluster: encode %s: %w", cmd.Op, err)
+	}
+	resp, err := n.meta.Propose(ctx, b)
+	if err != nil {
+		var nl *partition.NotLeaderError
+		if errors.As(err, &nl) {
+			return metaResult{}, err
+		}
+		return metaResult{}, unavailable(err)
+	}
+	res, ok := resp.(metaResult)
+	if !ok {
+		return metaResult{}, fmt.Errorf("cluster: unexpected catalogue result %T", resp)
+	}
+	return res, res.Err
+}
+
+// syncCatalogue waits (briefly) until this node has applied everything the
+// metadata leader had applied when asked. A node that does not know a queue
+// yet calls it before answering 404.
+func (n *Node) syncCatalogue(ctx context.Context) {
+	leader := n.meta.Leader()
+	var idx uint64
+	switch {
+	case leader == "":
+		return
+	case leader == n.cfg.NodeID:
+		return
+	default:
+		if err := n.call(ctx, leader, rpcMetaIndex, nil, &idx); err != nil {
+			return
+		}
+	}
+	n.waitCatalogue(ctx, idx)
+}
+
+// waitCatalogue waits up to 2 s until the local catalogue has applied idx,
+// then reconciles the local replicas.
+func (n *Node) waitCatalogue(ctx context.Context, idx uint64) {
+	deadline := time.NewTimer(2 * time.Second)
+	defer deadline.Stop()
+	for {
+		ch := n.cat.Changed()
+		if n.cat.appliedIndex() >= idx {
+			break
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+	n.reconcile()
+}
+
+// Ready reports whether the node has a metadata leader and the handler key.
+func (n *Node) Ready() bool {
+	return n.meta.Leader() != "" && n.cat.key() != nil
+}
+
+// HandlerKey is the cluster-wide handler signing key.
+func (n *Node) HandlerKey() ([]byte, bool) {
+	k := n.cat.key()
+	return k, k != nil
+}
+
+// MaxQueuesPerProject is the queue quota.
+func (n *Node) MaxQueuesPerProject() int { return n.cfg.MaxQueuesPerProject }

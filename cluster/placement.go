@@ -1,0 +1,160 @@
+package cluster
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"raftmq/partition"
+)
+
+// replicationFactor is the number of replicas of each partition (fewer when
+// the cluster has fewer nodes).
+const replicationFactor = 3
+
+// place chooses the replica sets of a new queue's partitions among the alive
+// nodes: each partition's preferred leader (the first replica) is the node
+// that is preferred leader of the fewest partitions so far, and the other
+// replicas go to the least loaded remaining nodes, so leaders and replicas
+// spread evenly. It also returns the chosen nodes' Raft addresses.
+func (n *Node) place(parts int) ([][]string, map[string]string) {
+	var nodes []Member
+	for _, m := range n.members.Members() {
+		if m.Alive && m.RaftAddr != "" {
+			nodes = append(nodes, m)
+		}
+	}
+	if len(nodes) == 0 { // gossip has not seen even this node yet
+		nodes = []Member{{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr}}
+	}
+	leads, holds := map[string]int{}, map[string]int{}
+	for _, p := range n.cat.placements() {
+		for k, id := range p.Replicas {
+			holds[id]++
+			if k == 0 {
+				leads[id]++
+			}
+		}
+	}
+	addrs := map[string]string{}
+	out := make([][]string, parts)
+	rf := min(replicationFactor, len(nodes))
+	for i := range out {
+		order := slices.Clone(nodes)
+		slices.SortStableFunc(order, func(a, b Member) int {
+			return cmp.Or(cmp.Compare(leads[a.ID], leads[b.ID]), cmp.Compare(holds[a.ID], holds[b.ID]), cmp.Compare(a.ID, b.ID))
+		})
+		pref := order[0]
+		rest := order[1:]
+		slices.SortStableFunc(rest, func(a, b Member) int {
+			return cmp.Or(cmp.Compare(holds[a.ID], holds[b.ID]), cmp.Compare(a.ID, b.ID))
+		})
+		set := []string{pref.ID}
+		addrs[pref.ID] = pref.RaftAddr
+		for _, m := range rest[:rf-1] {
+			set = append(set, m.ID)
+			addrs[m.ID] = m.RaftAddr
+		}
+		leads[pref.ID]++
+		for _, id := range set {
+			holds[id]++
+		}
+		out[i] = set
+	}
+	return out, addrs
+}
+
+// reconcileLoop starts and stops local replicas as the catalogue changes.
+func (n *Node) reconcileLoop() {
+	n.every(5*time.Second, func() []<-chan struct{} { return []<-chan struct{}{n.cat.Changed()} }, func() bool {
+		n.reconcile()
+		return true
+	})
+}
+
+// reconcile makes the local replicas match the catalogue's placements. Every
+// founding replica of a partition bootstraps its group with the same server
+// list, taken from the catalogue.
+func (n *Node) reconcile() {
+	n.reconcileMu.Lock()
+	defer n.reconcileMu.Unlock()
+	want := map[string]bool{}
+	for _, p := range n.cat.placements() {
+		if !slices.Contains(p.Replicas, n.cfg.NodeID) {
+			continue
+		}
+		want[p.ID] = true
+		if _, ok := n.host.Get(p.ID); ok {
+			continue
+		}
+		servers := make([]raft.Server, 0, len(p.Replicas))
+		for _, id := range p.Replicas {
+			addr := p.Addrs[id]
+			if id == n.cfg.NodeID && addr == "" {
+				addr = n.cfg.RaftAddr
+			}
+			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(id), Address: raft.ServerAddress(addr)})
+		}
+		if _, err := n.host.Ensure(partition.Spec{ID: p.ID, Policy: p.Queue.Policy(), Servers: servers}); err != nil {
+			n.log.Error("starting partition replica", "partition", p.ID, "err", err)
+		}
+	}
+	for _, id := range n.host.IDs() {
+		if !want[id] {
+			if err := n.host.Remove(id); err != nil {
+				n.log.Error("removing partition replica", "partition", id, "err", err)
+			}
+		}
+	}
+}
+
+// balanceInterval is how often a node hands partitions back to their
+// preferred leaders.
+const balanceInterval = 3 * time.Second
+
+// balanceLoop gives leadership back to each partition's preferred leader once
+// that node is alive again, so leaders stay spread after a failover.
+func (n *Node) balanceLoop() {
+	n.every(balanceInterval, nil, func() bool {
+		for _, p := range n.cat.placements() {
+			if len(p.Replicas) < 2 || p.Replicas[0] == n.cfg.NodeID {
+				continue
+			}
+			r, ok := n.host.Get(p.ID)
+			if !ok || !r.IsLeader() {
+				continue
+			}
+			pref, ok := n.members.Member(p.Replicas[0])
+			if !ok || !pref.Alive {
+				continue
+			}
+			if err := r.TransferLeadershipTo(pref.ID, pref.RaftAddr); err != nil {
+				n.log.Debug("leadership transfer to preferred leader", "partition", p.ID, "to", pref.ID, "err", err)
+			}
+			select {
+			case <-n.stop:
+				return false
+			default:
+			}
+		}
+		return true
+	})
+}
+
+// Status describes the cluster as this node sees it.
+func (n *Node) Status() Status {
+	st := Status{NodeID: n.cfg.NodeID, MetaLeader: n.meta.Leader(), Nodes: []NodeInfo{}, Partitions: []PartitionInfo{}}
+	for _, m := range n.members.Members() {
+		st.Nodes = append(st.Nodes, NodeInfo{ID: m.ID, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr, Alive: m.Alive})
+	}
+	for _, p := range n.cat.placements() {
+		pi := PartitionInfo{ID: p.ID, QueueID: p.Queue.ID, Replicas: p.Replicas}
+		if r, ok := n.host.Get(p.ID); ok {
+			pi.Leader = r.Leader()
+		}
+		st.Partitions = append(st.Partitions, pi)
+	}
+	return st
+}

@@ -1,0 +1,114 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"raftmq/fsm"
+	"raftmq/partition"
+)
+
+// maxRouteAttempts bounds how often one request looks for a partition's
+// leader (each attempt is at most one hop).
+const maxRouteAttempts = 12
+
+// partitionCall applies cmd on the leader of partition i of q: on this node
+// when it leads, else forwarded in one hop to the leader. It retries only when
+// the command certainly was not applied (the target was not leader, or could
+// not be reached at all), following leader hints, for up to LeaderWait.
+func (n *Node) partitionCall(ctx context.Context, q Queue, i int, cmd fsm.Command) (fsm.Result, error) {
+	pid := PartitionID(q.ID, i)
+	deadline := time.Now().Add(n.cfg.Raft.LeaderWait)
+	hint := ""
+	var lastErr error
+	for attempt := 0; attempt < maxRouteAttempts; attempt++ {
+		r, local := n.host.Get(pid)
+		var changed <-chan struct{}
+		target := hint
+		if local {
+			changed = r.LeadershipChanged()
+			if target == "" {
+				target = r.Leader()
+			}
+		} else if target == "" {
+			if reps := n.cat.replicasOf(q.ID, i); len(reps) > 0 {
+				target = reps[attempt%len(reps)]
+			}
+		}
+		var res fsm.Result
+		var err error
+		switch {
+		case local && (target == "" || target == n.cfg.NodeID):
+			res, err = r.Do(ctx, cmd) // waits out an election in progress
+		case target != "" && target != n.cfg.NodeID:
+			res, err = n.forward(ctx, target, pid, cmd)
+		default:
+			err = fmt.Errorf("%w: %w: no replica of partition %s known", ErrUnavailable, errNotSent, pid)
+		}
+		if err == nil {
+			return res, nil
+		}
+		lastErr = err
+		var nl *partition.NotLeaderError
+		switch {
+		case errors.As(err, &nl):
+			hint = nl.LeaderID
+			if hint == target {
+				hint = "" // the target names itself but does not serve yet
+			}
+		case errors.Is(err, errNotSent):
+			hint = ""
+		default:
+			return nil, unavailable(err) // the outcome may be unknown: never retry
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		if hint == "" {
+			select {
+			case <-changed:
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return nil, unavailable(ctx.Err())
+			}
+		}
+	}
+	return nil, unavailable(lastErr)
+}
+
+// forward sends cmd to the node with id, which applies it on its own replica
+// of the partition and never forwards further.
+func (n *Node) forward(ctx context.Context, id, pid string, cmd fsm.Command) (fsm.Result, error) {
+	b, err := fsm.Encode(cmd)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(commandRequest{Partition: pid, Command: b})
+	if err != nil {
+		return nil, err
+	}
+	var a commandAnswer
+	if err := n.call(ctx, id, rpcCommand, body, &a); err != nil {
+		return nil, err
+	}
+	return a.result()
+}
+
+// pickPartition chooses the partition for a produce: round-robin among the
+// partitions this node leads (no forwarding hop), else among all.
+func (n *Node) pickPartition(q Queue) int {
+	c := n.rr.Add(1)
+	var local []int
+	for i := range q.Partitions {
+		if r, ok := n.host.Get(PartitionID(q.ID, i)); ok && r.IsLeader() {
+			local = append(local, i)
+		}
+	}
+	if len(local) > 0 {
+		return local[c%uint64(len(local))]
+	}
+	return int(c % uint64(q.Partitions))
+}

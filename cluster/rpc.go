@@ -1,0 +1,327 @@
+package cluster
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"raftmq/fsm"
+	"raftmq/partition"
+)
+
+// Node-to-node requests travel as HTTP POSTs to InternalPathPrefix+op on the
+// peer's HTTP listener, signed with the cluster's handler key. The receiving
+// node only ever uses its own replicas: a forwarded request is never
+// forwarded again.
+
+// InternalPathPrefix is the path prefix of node-to-node requests.
+const InternalPathPrefix = "/internal/v1/"
+
+// InternalAuthHeader carries the request's signature.
+const InternalAuthHeader = "X-Raftmq-Auth"
+
+const (
+	rpcMeta      = "meta"      // propose a catalogue command on the metadata leader
+	rpcMetaIndex = "metaindex" // the metadata leader's applied index
+	rpcCommand   = "command"   // apply an fsm command on a partition leader
+	rpcStats     = "stats"     // read a partition's counters
+)
+
+// rpcError is the body of a failed node-to-node request.
+type rpcError struct {
+	Code   string `json:"code"`             // see rpcErrorCodes, "not_leader", "unavailable", "bad_request"
+	Leader string `json:"leader,omitempty"` // with not_leader: the leader's id, if known
+	Msg    string `json:"msg,omitempty"`
+}
+
+var rpcErrorCodes = map[string]error{
+	"queue_not_found": ErrQueueNotFound,
+	"group_not_found": ErrGroupNotFound,
+	"queue_exists":    ErrQueueExists,
+	"group_exists":    ErrGroupExists,
+	"queue_quota":     ErrQueueQuota,
+	"group_quota":     ErrGroupQuota,
+}
+
+// errNotSent marks a forwarding failure that happened before the request
+// reached the peer: the command was certainly not applied, so it may be
+// retried elsewhere.
+var errNotSent = errors.New("cluster: request not sent")
+
+func toRPCError(err error) (int, rpcError) {
+	for code, e := range rpcErrorCodes {
+		if errors.Is(err, e) {
+			return fasthttp.StatusConflict, rpcError{Code: code}
+		}
+	}
+	var nl *partition.NotLeaderError
+	if errors.As(err, &nl) {
+		return fasthttp.StatusMisdirectedRequest, rpcError{Code: "not_leader", Leader: nl.LeaderID}
+	}
+	return fasthttp.StatusServiceUnavailable, rpcError{Code: "unavailable", Msg: err.Error()}
+}
+
+func fromRPCError(status int, body []byte, group string) error {
+	var e rpcError
+	if json.Unmarshal(body, &e) != nil {
+		return fmt.Errorf("%w: peer answered %d", ErrUnavailable, status)
+	}
+	if err, ok := rpcErrorCodes[e.Code]; ok {
+		return err
+	}
+	switch e.Code {
+	case "not_leader":
+		return &partition.NotLeaderError{Group: group, LeaderID: e.Leader}
+	case "bad_request":
+		return fmt.Errorf("cluster: peer refused request: %s", e.Msg)
+	}
+	return fmt.Errorf("%w: peer: %s", ErrUnavailable, e.Msg)
+}
+
+func sign(key []byte, op string, body []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(op))
+	m.Write([]byte{0})
+	m.Write(body)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// peers holds one HTTP client per peer address. Clients never retry on their
+// own: a consume leases messages, so a silent retry could lose them.
+type peers struct {
+	mu      sync.Mutex
+	clients map[string]*fasthttp.HostClient
+}
+
+func (p *peers) client(addr string) *fasthttp.HostClient {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.clients == nil {
+		p.clients = map[string]*fasthttp.HostClient{}
+	}
+	c, ok := p.clients[addr]
+	if !ok {
+		c = &fasthttp.HostClient{
+			Addr:                      addr,
+			MaxConns:                  512,
+			MaxIdemponentCallAttempts: 1,
+			RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+			ReadTimeout:               30 * time.Second,
+			WriteTimeout:              10 * time.Second,
+			MaxResponseBodySize:       8 << 20,
+			DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
+				c, err := fasthttp.DialTimeout(addr, timeout)
+				if err != nil {
+					return nil, fmt.Errorf("%w: %w", errNotSent, err)
+				}
+				return c, nil
+			},
+		}
+		p.clients[addr] = c
+	}
+	return c
+}
+
+// call sends op to the node with id and decodes a JSON answer into out.
+func (n *Node) call(ctx context.Context, nodeID, op string, body []byte, out any) error {
+	mem, ok := n.members.Member(nodeID)
+	if !ok || mem.HTTPAddr == "" {
+		return fmt.Errorf("%w: %w: node %q unknown", ErrUnavailable, errNotSent, nodeID)
+	}
+	key := n.cat.key()
+	if key == nil {
+		return fmt.Errorf("%w: %w: no cluster key yet", ErrUnavailable, errNotSent)
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://" + mem.HTTPAddr + InternalPathPrefix + op)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.Set(InternalAuthHeader, sign(key, op, body))
+	req.Header.Set("X-Raftmq-From", n.cfg.NodeID)
+	req.SetBodyRaw(body)
+	timeout := 35 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if timeout <= 0 {
+		return fmt.Errorf("%w: %w: deadline passed", ErrUnavailable, errNotSent)
+	}
+	if err := n.peers.client(mem.HTTPAddr).DoTimeout(req, resp, timeout); err != nil {
+		if errors.Is(err, errNotSent) {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return fmt.Errorf("%w: forward to %s: %w", ErrUnavailable, nodeID, err)
+	}
+	if resp.StatusCode() != fasthttp.StatusOK {
+		return fromRPCError(resp.StatusCode(), resp.Body(), op)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(resp.Body(), out); err != nil {
+		return fmt.Errorf("%w: bad answer from %s: %w", ErrUnavailable, nodeID, err)
+	}
+	return nil
+}
+
+// HandleInternal serves one node-to-node request (op is the path after
+// InternalPathPrefix) and returns the HTTP status and body to send.
+func (n *Node) HandleInternal(ctx context.Context, op, auth string, body []byte) (int, []byte) {
+	key := n.cat.key()
+	if key == nil {
+		return errBody(fasthttp.StatusServiceUnavailable, rpcError{Code: "unavailable", Msg: "no cluster key yet"})
+	}
+	if !hmac.Equal([]byte(auth), []byte(sign(key, op, body))) {
+		return errBody(fasthttp.StatusForbidden, rpcError{Code: "forbidden", Msg: "bad signature"})
+	}
+	out, err := n.serveInternal(ctx, op, body)
+	if err != nil {
+		var bad *badRPCError
+		if errors.As(err, &bad) {
+			return errBody(fasthttp.StatusBadRequest, rpcError{Code: "bad_request", Msg: bad.msg})
+		}
+		return errBody(toRPCError(err))
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return errBody(fasthttp.StatusInternalServerError, rpcError{Code: "unavailable", Msg: err.Error()})
+	}
+	return fasthttp.StatusOK, b
+}
+
+type badRPCError struct{ msg string }
+
+func (e *badRPCError) Error() string { return "cluster: bad internal request: " + e.msg }
+
+func errBody(status int, e rpcError) (int, []byte) {
+	b, _ := json.Marshal(e)
+	return status, b
+}
+
+// metaAnswer is the answer to rpcMeta.
+type metaAnswer struct {
+	Queue  Queue   `json:"queue"`
+	Groups []Group `json:"groups,omitempty"`
+}
+
+// commandRequest is the body of rpcCommand: a partition and an encoded fsm
+// command (its header is stamped by the leader).
+type commandRequest struct {
+	Partition string `json:"partition"`
+	Command   []byte `json:"command"`
+}
+
+// commandAnswer carries exactly one result.
+type commandAnswer struct {
+	Enqueue *fsm.EnqueueResult `json:"enqueue,omitempty"`
+	Lease   *fsm.LeaseResult   `json:"lease,omitempty"`
+	Ack     *fsm.AckResult     `json:"ack,omitempty"`
+	Tick    *fsm.TickResult    `json:"tick,omitempty"`
+	Forget  bool               `json:"forget,omitempty"`
+}
+
+func (a commandAnswer) result() (fsm.Result, error) {
+	switch {
+	case a.Enqueue != nil:
+		return *a.Enqueue, nil
+	case a.Lease != nil:
+		return *a.Lease, nil
+	case a.Ack != nil:
+		return *a.Ack, nil
+	case a.Tick != nil:
+		return *a.Tick, nil
+	case a.Forget:
+		return fsm.ForgetResult{}, nil
+	}
+	return nil, fmt.Errorf("%w: empty command answer", ErrUnavailable)
+}
+
+func answerOf(res fsm.Result) commandAnswer {
+	switch r := res.(type) {
+	case fsm.EnqueueResult:
+		return commandAnswer{Enqueue: &r}
+	case fsm.LeaseResult:
+		return commandAnswer{Lease: &r}
+	case fsm.AckResult:
+		return commandAnswer{Ack: &r}
+	case fsm.TickResult:
+		return commandAnswer{Tick: &r}
+	}
+	return commandAnswer{Forget: true}
+}
+
+// statsRequest is the body of rpcStats.
+type statsRequest struct {
+	Partition string `json:"partition"`
+	Group     string `json:"group,omitempty"`
+}
+
+type statsAnswer struct {
+	Produced int64          `json:"produced"`
+	Group    fsm.GroupStats `json:"group"`
+}
+
+func (n *Node) serveInternal(ctx context.Context, op string, body []byte) (any, error) {
+	switch op {
+	case rpcMeta:
+		var cmd metaCommand
+		if err := json.Unmarshal(body, &cmd); err != nil {
+			return nil, &badRPCError{err.Error()}
+		}
+		res, err := n.proposeMetaLocal(ctx, &cmd)
+		if err != nil {
+			return nil, err
+		}
+		return metaAnswer{Queue: res.Queue, Groups: res.Groups}, nil
+	case rpcMetaIndex:
+		if !n.meta.IsLeader() {
+			return nil, &partition.NotLeaderError{Group: "meta", LeaderID: n.meta.Leader()}
+		}
+		return n.cat.appliedIndex(), nil
+	case rpcCommand:
+		var req commandRequest
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, &badRPCError{err.Error()}
+		}
+		cmd, err := fsm.Decode(req.Command)
+		if err != nil {
+			return nil, &badRPCError{err.Error()}
+		}
+		r, ok := n.host.Get(req.Partition)
+		if !ok {
+			return nil, &partition.NotLeaderError{Group: req.Partition}
+		}
+		res, err := r.Do(ctx, cmd)
+		if err != nil {
+			return nil, err
+		}
+		return answerOf(res), nil
+	case rpcStats:
+		var req statsRequest
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, &badRPCError{err.Error()}
+		}
+		r, ok := n.host.Get(req.Partition)
+		if !ok {
+			return nil, &partition.NotLeaderError{Group: req.Partition}
+		}
+		var a statsAnswer
+		r.Read(func(s *fsm.State) {
+			a.Produced = s.Produced()
+			a.Group = s.Stats(fsm.GroupID(req.Group))
+		})
+		return a, nil
+	}
+	return nil, &badRPCError{"unknown operation " + op}
+}
