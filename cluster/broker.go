@@ -48,7 +48,9 @@ func (n *Node) GetQueue(ctx context.Context, project, queueID string) (Queue, er
 	if q, ok := n.cat.queue(project, queueID); ok {
 		return q, nil
 	}
-	n.syncCatalogue(ctx)
+	if err := n.syncCatalogue(ctx); err != nil {
+		return Queue{}, err
+	}
 	if q, ok := n.cat.queue(project, queueID); ok {
 		return q, nil
 	}

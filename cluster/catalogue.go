@@ -34,16 +34,16 @@ const (
 // metaCommand is one catalogue log entry, JSON-encoded: the metadata group
 // carries few, small entries, so readability wins over compactness.
 type metaCommand struct {
-	Op       metaOp     `json:"op"`
-	Key      []byte     `json:"key,omitempty"`
-	Queue    *Queue     `json:"queue,omitempty"`
-	Replicas [][]string       `json:"replicas,omitempty"`
+	Op       metaOp            `json:"op"`
+	Key      []byte            `json:"key,omitempty"`
+	Queue    *Queue            `json:"queue,omitempty"`
+	Replicas [][]string        `json:"replicas,omitempty"`
 	Addrs    map[string]string `json:"addrs,omitempty"` // Raft address of each replica node at placement
 	Project  string            `json:"project,omitempty"`
-	QueueID  string     `json:"queue_id,omitempty"`
-	GroupID  string     `json:"group_id,omitempty"`
-	Groups   []Group    `json:"groups,omitempty"`
-	Limit    int        `json:"limit,omitempty"` // the quota in force when proposed
+	QueueID  string            `json:"queue_id,omitempty"`
+	GroupID  string            `json:"group_id,omitempty"`
+	Groups   []Group           `json:"groups,omitempty"`
+	Limit    int               `json:"limit,omitempty"` // the quota in force when proposed
 }
 
 // metaResult is what applying a metaCommand returns on this node.

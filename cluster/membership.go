@@ -86,7 +86,9 @@ func startMembership(cfg membershipConfig) (*membership, error) {
 	mc.BindAddr = host
 	mc.BindPort = port
 	mc.AdvertisePort = port
-	if cfg.Advertise != "" {
+	if port == 0 {
+		// An ephemeral port (tests): memberlist advertises the bound address.
+	} else if cfg.Advertise != "" {
 		// memberlist wants an IP; a container's host name resolves to one.
 		ip := net.ParseIP(cfg.Advertise)
 		if ip == nil {
@@ -216,11 +218,12 @@ func (m *membership) knownPeers() []string {
 	return addrs
 }
 
+// savePeers adds the members' gossip addresses to the peers file. It never
+// drops an address: a node that is down now may come back on it.
 func (m *membership) savePeers() {
-	var addrs []string
-	self := m.ml.LocalNode().Address()
+	addrs := m.knownPeers()
 	for _, mem := range m.Members() {
-		if mem.GossipAddr != "" && mem.GossipAddr != self {
+		if mem.GossipAddr != "" && mem.ID != m.self.ID && !slices.Contains(addrs, mem.GossipAddr) {
 			addrs = append(addrs, mem.GossipAddr)
 		}
 	}

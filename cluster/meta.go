@@ -78,7 +78,14 @@ func (n *Node) joinLoop() {
 		if len(n.members.Members()) > 1 {
 			return true
 		}
-		addrs := slices.Concat(n.cfg.Join, n.members.knownPeers())
+		self := n.members.ml.LocalNode().Address()
+		var addrs []string
+		for _, a := range slices.Concat(n.cfg.Join, n.members.knownPeers()) {
+			// Joining oneself is useless and can block memberlist's push-pull.
+			if a != self && a != n.cfg.GossipAddr && !slices.Contains(addrs, a) {
+				addrs = append(addrs, a)
+			}
+		}
 		if len(addrs) == 0 {
 			return true
 		}
@@ -214,7 +221,7 @@ func (n *Node) proposeMeta(ctx context.Context, cmd *metaCommand) (metaResult, e
 			if err == nil {
 				// Make our own catalogue catch up, so the caller's next
 				// request through this node sees what it just created.
-				n.syncCatalogue(ctx)
+				_ = n.syncCatalogue(ctx)
 				return metaResult{Queue: a.Queue, Groups: a.Groups}, nil
 			}
 			if !errors.As(err, &nl) && !errors.Is(err, errNotSent) {
@@ -254,28 +261,39 @@ func (n *Node) proposeMetaLocal(ctx context.Context, cmd *metaCommand) (metaResu
 	return res, res.Err
 }
 
-// syncCatalogue waits (briefly) until this node has applied everything the
-// metadata leader had applied when asked. A node that does not know a queue
-// yet calls it before answering 404.
-func (n *Node) syncCatalogue(ctx context.Context) {
-	leader := n.meta.Leader()
-	var idx uint64
-	switch {
-	case leader == "":
-		return
-	case leader == n.cfg.NodeID:
-		return
-	default:
-		if err := n.call(ctx, leader, rpcMetaIndex, nil, &idx); err != nil {
-			return
+// syncCatalogue waits until this node has applied everything the metadata
+// leader had applied when asked. A node that does not know a queue yet calls
+// it before answering 404; when the leader cannot be asked it returns
+// ErrUnavailable, never a guess.
+func (n *Node) syncCatalogue(ctx context.Context) error {
+	deadline := time.Now().Add(n.cfg.Raft.LeaderWait)
+	for {
+		ch := n.meta.LeadershipChanged()
+		leader := n.meta.Leader()
+		switch {
+		case leader == n.cfg.NodeID && n.meta.IsLeader():
+			return nil // a serving leader has applied every committed entry
+		case leader != "" && leader != n.cfg.NodeID:
+			var idx uint64
+			if err := n.call(ctx, leader, rpcMetaIndex, nil, &idx); err == nil {
+				return n.waitCatalogue(ctx, idx)
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: cannot reach the metadata leader", ErrUnavailable)
+		}
+		select {
+		case <-ch:
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 		}
 	}
-	n.waitCatalogue(ctx, idx)
 }
 
 // waitCatalogue waits up to 2 s until the local catalogue has applied idx,
 // then reconciles the local replicas.
-func (n *Node) waitCatalogue(ctx context.Context, idx uint64) {
+func (n *Node) waitCatalogue(ctx context.Context, idx uint64) error {
 	deadline := time.NewTimer(2 * time.Second)
 	defer deadline.Stop()
 	for {
@@ -286,17 +304,34 @@ func (n *Node) waitCatalogue(ctx context.Context, idx uint64) {
 		select {
 		case <-ch:
 		case <-deadline.C:
-			return
+			return fmt.Errorf("%w: catalogue not caught up", ErrUnavailable)
 		case <-ctx.Done():
-			return
+			return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 		}
 	}
 	n.reconcile()
+	return nil
 }
 
-// Ready reports whether the node has a metadata leader and the handler key.
+// catchUpLoop marks the node caught up once its catalogue has applied what
+// the metadata leader had when the node started (or it leads): only then it
+// reports ready, so a restarted node never answers from a stale catalogue.
+func (n *Node) catchUpLoop() {
+	n.every(500*time.Millisecond, func() []<-chan struct{} { return []<-chan struct{}{n.meta.LeadershipChanged()} }, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Raft.LeaderWait)
+		defer cancel()
+		if n.syncCatalogue(ctx) == nil {
+			n.caughtUp.Store(true)
+			return false
+		}
+		return true
+	})
+}
+
+// Ready reports whether the node has a metadata leader, has caught up with
+// its catalogue, and has the handler key.
 func (n *Node) Ready() bool {
-	return n.meta.Leader() != "" && n.cat.key() != nil
+	return n.caughtUp.Load() && n.meta.Leader() != "" && n.cat.key() != nil
 }
 
 // HandlerKey is the cluster-wide handler signing key.

@@ -36,7 +36,7 @@ type Config struct {
 	// FastGossip shrinks memberlist's timings (tests on loopback).
 	FastGossip bool
 	Raft       partition.RaftConfig
-	Logger              *slog.Logger
+	Logger     *slog.Logger
 }
 
 // DefaultConfig returns the defaults of API.md §1.
@@ -87,7 +87,8 @@ type Node struct {
 	members *membership
 	peers   peers
 
-	rr atomic.Uint64 // round-robin cursor for produce and consume
+	rr       atomic.Uint64 // round-robin cursor for produce and consume
+	caughtUp atomic.Bool   // the catalogue has caught up with the leader's once
 
 	reconcileMu sync.Mutex
 	stop        chan struct{}
@@ -172,7 +173,8 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		n.mux.Close()
 		return nil, err
 	}
-	n.wg.Add(6)
+	n.wg.Add(7)
+	go n.catchUpLoop()
 	go n.reconcileLoop()
 	go n.keyLoop()
 	go n.joinLoop()
@@ -240,9 +242,9 @@ func (n *Node) transport(group string) (raft.Transport, error) {
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		ServerAddressProvider: addressBook{n},
 		Stream:                l,
-		MaxPool: 3,
-		Timeout: 10 * time.Second,
-		Logger:  hclog.New(&hclog.LoggerOptions{Name: "raft-net " + group, Level: hclog.Error, Output: os.Stderr}),
+		MaxPool:               3,
+		Timeout:               10 * time.Second,
+		Logger:                hclog.New(&hclog.LoggerOptions{Name: "raft-net " + group, Level: hclog.Error, Output: os.Stderr}),
 	}), nil
 }
 

@@ -46,4 +46,8 @@ type Broker interface {
 	Status() cluster.Status
 	// MaxQueuesPerProject is the queue quota (for GET /quotas/dms).
 	MaxQueuesPerProject() int
+	// HandleInternal serves a node-to-node request (path
+	// cluster.InternalPathPrefix+op, signature in cluster.InternalAuthHeader)
+	// and returns the status and body to send back unchanged.
+	HandleInternal(ctx context.Context, op, auth string, body []byte) (status int, respBody []byte)
 }

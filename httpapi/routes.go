@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"raftmq/cluster"
 )
 
 // pathParams are the variable segments of a matched path.
@@ -91,6 +93,9 @@ func (s *Server) dispatch(rc *fasthttp.RequestCtx) error {
 	case "/v1/cluster":
 		return s.serveNode(rc, method, s.clusterStatus)
 	}
+	if op, ok := strings.CutPrefix(path, cluster.InternalPathPrefix); ok {
+		return s.internal(rc, method, op)
+	}
 	rest, ok := strings.CutPrefix(path, dmsPrefix)
 	if !ok {
 		return errUnknownPath
@@ -115,6 +120,22 @@ func (s *Server) dispatch(rc *fasthttp.RequestCtx) error {
 		return ep(rc, p)
 	}
 	return errUnknownPath
+}
+
+// internal passes a node-to-node request (request forwarding between nodes)
+// to the broker, which authenticates it; the status and body go back as they
+// are.
+func (s *Server) internal(rc *fasthttp.RequestCtx, method, op string) error {
+	if method != fasthttp.MethodPost {
+		return s.methodNotAllowed(rc, map[string]endpoint{fasthttp.MethodPost: nil})
+	}
+	ctx, cancel := s.requestContext(0)
+	defer cancel()
+	status, body := s.broker.HandleInternal(ctx, op, string(rc.Request.Header.Peek(cluster.InternalAuthHeader)), rc.Request.Body())
+	rc.SetStatusCode(status)
+	rc.SetContentType(contentTypeJSON)
+	rc.SetBody(body)
+	return nil
 }
 
 // serveNode serves a node endpoint, which answers GET only.

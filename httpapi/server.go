@@ -244,8 +244,8 @@ func (s *Server) writeError(rc *fasthttp.RequestCtx, err error) {
 	case status >= 500 && status != 503:
 		s.log.Error("httpapi: request failed", "request_id", string(rc.Response.Header.Peek(headerRequestID)),
 			"method", string(rc.Method()), "path", string(rc.Path()), "err", err)
-	case status == 503:
-		s.log.Warn("httpapi: unavailable", "request_id", string(rc.Response.Header.Peek(headerRequestID)),
+	case status == 503 && string(rc.Path()) != "/ready": // a not-ready node is polled; that is no news
+		s.log.Info("httpapi: unavailable", "request_id", string(rc.Response.Header.Peek(headerRequestID)),
 			"method", string(rc.Method()), "path", string(rc.Path()), "err", err)
 	}
 	if retryAfter(status) {

@@ -31,6 +31,9 @@ func StartNode(t testing.TB, opts ...Option) *cluster.Node {
 	cfg := cluster.DefaultConfig()
 	cfg.NodeID = "n1"
 	cfg.DataDir = t.TempDir()
+	cfg.GossipAddr = "127.0.0.1:0"
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.FastGossip = true
 	cfg.Raft = RaftTimings()
 	for _, o := range opts {
 		o(&cfg)

@@ -122,8 +122,27 @@ func (c *dmsClient) produce(node int, queue, value string) error {
 // consume leases up to max messages through node.
 func (c *dmsClient) consume(node int, queue, group string, max, wait int) ([]delivered, error) {
 	var out []delivered
-	_, err := c.do(node, "GET", fmt.Sprintf("/queues/%s/groups/%s/messages?max_msgs=%d&time_wait=%d&ack_wait=30", queue, group, max, wait), nil, &out)
+	_, err := c.do(node, "GET", fmt.Sprintf("/queues/%s/groups/%s/messages?max_msgs=%d&time_wait=%d&ack_wait=15", queue, group, max, wait), nil, &out)
 	return out, err
+}
+
+// available returns the group's available_messages (in flight included).
+func (c *dmsClient) available(node int, queue, group string) (int, error) {
+	var out struct {
+		Groups []struct {
+			ID        string `json:"id"`
+			Available int    `json:"available_messages"`
+		} `json:"groups"`
+	}
+	if _, err := c.do(node, "GET", "/queues/"+queue+"/groups", nil, &out); err != nil {
+		return 0, err
+	}
+	for _, g := range out.Groups {
+		if g.ID == group {
+			return g.Available, nil
+		}
+	}
+	return 0, fmt.Errorf("group %s not listed", group)
 }
 
 // ack acknowledges ds with success through node.

@@ -209,7 +209,8 @@ func (tr *traffic) consumer(id int) {
 }
 
 // finish stops the traffic, drains the queue from every node until three
-// consecutive empty long polls, and checks: every produced (201) message was
+// consecutive empty long polls and no message is left in flight (a lease
+// whose ack was lost comes back after ack_wait), and checks: every produced (201) message was
 // acknowledged, no message acknowledged with success came back, and no
 // unexpected errors happened.
 func (tr *traffic) finish(t *testing.T) {
@@ -217,8 +218,15 @@ func (tr *traffic) finish(t *testing.T) {
 	close(tr.stop)
 	tr.wg.Wait()
 	empty := 0
-	for round := 0; empty < 3 && round < 2000; round++ {
+	deadline := time.Now().Add(60 * time.Second)
+	for round := 0; round < 4000 && time.Now().Before(deadline); round++ {
 		node := round % len(tr.cl.nodes)
+		if empty >= 3 {
+			if n, err := tr.cl.available(node, tr.queue, tr.group); err == nil && n == 0 {
+				break
+			}
+			empty = 0
+		}
 		ds, err := tr.cl.consume(node, tr.queue, tr.group, 10, 1)
 		if err != nil {
 			if !errors.Is(err, errRetryable) {
