@@ -45,6 +45,7 @@ type membership struct {
 	self   memberMeta
 	log    *slog.Logger
 	ml     *memberlist.Memberlist
+	addr   string // this node's advertised gossip address, host:port
 	peersF string // file of known peers' gossip addresses, for rejoining after a restart
 
 	mu      sync.RWMutex
@@ -110,6 +111,7 @@ func startMembership(cfg membershipConfig) (*membership, error) {
 		return nil, fmt.Errorf("cluster: gossip: %w", err)
 	}
 	m.ml = ml
+	m.addr = ml.LocalNode().Address() // read once: the node struct is memberlist's, unlocked
 	return m, nil
 }
 

@@ -78,7 +78,7 @@ func (n *Node) joinLoop() {
 		if len(n.members.Members()) > 1 {
 			return true
 		}
-		self := n.members.ml.LocalNode().Address()
+		self := n.members.addr
 		var addrs []string
 		for _, a := range slices.Concat(n.cfg.Join, n.members.knownPeers()) {
 			// Joining oneself is useless and can block memberlist's push-pull.

@@ -277,30 +277,44 @@ func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
 func (n *Node) Now() int64 { return n.cfg.clock().UnixMilli() }
 
 // Propose replicates data and returns the state machine's response once the
-// entry is applied here. It waits up to LeaderWait for an election in progress.
+// entry is applied here. It waits up to LeaderWait for an election in progress,
+// and for a leadership transfer (which refuses new entries before they are
+// appended, so they are safe to send again).
 func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
-	if err := n.awaitLeadership(ctx); err != nil {
-		return nil, err
-	}
-	timeout := n.cfg.ApplyTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(dl))
-	}
-	if timeout <= 0 {
-		return nil, fmt.Errorf("partition %s: %w", n.name, context.DeadlineExceeded)
-	}
-	f := n.raft.Apply(data, timeout)
-	switch err := f.Error(); {
-	case err == nil:
-		return f.Response(), nil
-	case errors.Is(err, raft.ErrNotLeader):
-		return nil, n.notLeader()
-	case errors.Is(err, raft.ErrEnqueueTimeout):
-		return nil, fmt.Errorf("partition %s: apply: %w", n.name, err)
-	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-		return nil, fmt.Errorf("partition %s: %v: %w", n.name, err, ErrOutcomeUnknown)
-	default:
-		return nil, fmt.Errorf("partition %s: apply: %w", n.name, err)
+	for {
+		if err := n.awaitLeadership(ctx); err != nil {
+			return nil, err
+		}
+		ch := n.LeadershipChanged()
+		timeout := n.cfg.ApplyTimeout
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = min(timeout, time.Until(dl))
+		}
+		if timeout <= 0 {
+			return nil, fmt.Errorf("partition %s: %w", n.name, context.DeadlineExceeded)
+		}
+		f := n.raft.Apply(data, timeout)
+		switch err := f.Error(); {
+		case err == nil:
+			return f.Response(), nil
+		case errors.Is(err, raft.ErrLeadershipTransferInProgress):
+			// Not appended. Wait for the transfer to end, then look again.
+			select {
+			case <-ch:
+			case <-time.After(n.cfg.LeaderWait):
+				return nil, n.notLeader()
+			case <-ctx.Done():
+				return nil, n.notLeader()
+			}
+		case errors.Is(err, raft.ErrNotLeader):
+			return nil, n.notLeader()
+		case errors.Is(err, raft.ErrEnqueueTimeout):
+			return nil, fmt.Errorf("partition %s: apply: %w", n.name, err)
+		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
+			return nil, fmt.Errorf("partition %s: %v: %w", n.name, err, ErrOutcomeUnknown)
+		default:
+			return nil, fmt.Errorf("partition %s: apply: %w", n.name, err)
+		}
 	}
 }
 

@@ -41,7 +41,7 @@ produce() { retry 20 req POST "$1" /v1.0/$P/queues/$Q/messages "{\"messages\":[{
 drain() {
   local port=$1 want=$2 got=0 body handlers acks
   for ((i = 0; i < 40 && got < want; i++)); do
-    body=$(req GET "$port" "/v1.0/$P/queues/$Q/groups/$G/messages?max_msgs=10&time_wait=1") || { sleep 0.5; continue; }
+    body=$(req GET "$port" "/v1.0/$P/queues/$Q/groups/$G/messages?max_msgs=$((want - got))&time_wait=1") || { sleep 0.5; continue; }
     handlers=$(printf '%s' "$body" | json '" ".join(m["handler"] for m in d)')
     [[ -z $handlers ]] && continue
     acks=$(printf '%s' "$body" | json 'json.dumps({"message":[{"handler":m["handler"],"status":"success"} for m in d]})')

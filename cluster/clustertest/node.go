@@ -1,6 +1,7 @@
 package clustertest
 
 import (
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -35,6 +36,7 @@ func StartNode(t testing.TB, opts ...Option) *cluster.Node {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.FastGossip = true
 	cfg.Raft = RaftTimings()
+	cfg.Raft.RaftLog = io.Discard // hashicorp/raft's own chatter; the test's assertions say what failed
 	for _, o := range opts {
 		o(&cfg)
 	}
