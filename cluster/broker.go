@@ -57,6 +57,28 @@ func (n *Node) GetQueue(ctx context.Context, project, queueID string) (Queue, er
 	return Queue{}, ErrQueueNotFound
 }
 
+// GetGroup returns the queue that holds group groupID. A group this node
+// does not know yet may have just been created through another node: it
+// catches up with the metadata leader before it answers ErrGroupNotFound.
+func (n *Node) GetGroup(ctx context.Context, project, queueID, groupID string) (Queue, error) {
+	if q, ok := n.cat.queue(project, queueID); ok {
+		if _, ok := q.Group(groupID); ok {
+			return q, nil
+		}
+	}
+	if err := n.syncCatalogue(ctx); err != nil {
+		return Queue{}, err
+	}
+	q, ok := n.cat.queue(project, queueID)
+	if !ok {
+		return Queue{}, ErrQueueNotFound
+	}
+	if _, ok := q.Group(groupID); !ok {
+		return Queue{}, ErrGroupNotFound
+	}
+	return q, nil
+}
+
 // DeleteQueue removes the queue, its groups and its partitions.
 func (n *Node) DeleteQueue(ctx context.Context, project, queueID string) error {
 	_, err := n.proposeMeta(ctx, &metaCommand{Op: opDeleteQueue, Project: project, QueueID: queueID})

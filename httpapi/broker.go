@@ -18,6 +18,9 @@ type Broker interface {
 	CreateQueue(ctx context.Context, project string, spec cluster.QueueSpec) (cluster.Queue, error)
 	ListQueues(ctx context.Context, project string) ([]cluster.Queue, error)
 	GetQueue(ctx context.Context, project, queueID string) (cluster.Queue, error)
+	// GetGroup returns the queue holding group groupID, catching up with the
+	// metadata leader first: ErrGroupNotFound only once the leader confirms.
+	GetGroup(ctx context.Context, project, queueID, groupID string) (cluster.Queue, error)
 	DeleteQueue(ctx context.Context, project, queueID string) error
 	// CreateGroups creates all the named groups or none (ErrGroupExists, ErrGroupQuota).
 	CreateGroups(ctx context.Context, project, queueID string, names []string) ([]cluster.Group, error)

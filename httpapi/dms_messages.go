@@ -155,7 +155,7 @@ func (s *Server) consume(rc *fasthttp.RequestCtx, p pathParams, deadLetter bool)
 	if err != nil {
 		return err
 	}
-	g, gid, err := lookupGroup(q, p.group)
+	q, g, gid, err := s.lookupGroup(ctx, q, p.group)
 	if err != nil {
 		return err
 	}
@@ -399,7 +399,7 @@ func (s *Server) ack(rc *fasthttp.RequestCtx, p pathParams, deadLetter bool) err
 	if err != nil {
 		return err
 	}
-	g, gid, err := lookupGroup(q, p.group)
+	q, g, gid, err := s.lookupGroup(ctx, q, p.group)
 	if err != nil {
 		return err
 	}

@@ -251,14 +251,23 @@ func (s *Server) lookupQueue(ctx context.Context, p pathParams) (cluster.Queue, 
 
 // lookupGroup finds the group of the path in q; it returns the group's
 // UUID as handlers carry it.
-func lookupGroup(q cluster.Queue, id string) (cluster.Group, [16]byte, error) {
+func (s *Server) lookupGroup(ctx context.Context, q cluster.Queue, id string) (cluster.Queue, cluster.Group, [16]byte, error) {
 	u, ok := parseGroupID(id)
 	if !ok {
-		return cluster.Group{}, u, errGroupNotFound
+		return q, cluster.Group{}, u, errGroupNotFound
+	}
+	if g, ok := q.Group(id); ok {
+		return q, g, u, nil
+	}
+	// This node may not have applied the group's creation yet: the broker
+	// asks the metadata leader before it says the group does not exist.
+	q, err := s.broker.GetGroup(ctx, q.Project, q.ID, id)
+	if err != nil {
+		return q, cluster.Group{}, u, err
 	}
 	g, ok := q.Group(id)
 	if !ok {
-		return cluster.Group{}, u, errGroupNotFound
+		return q, cluster.Group{}, u, errGroupNotFound
 	}
-	return g, u, nil
+	return q, g, u, nil
 }

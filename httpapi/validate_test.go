@@ -76,6 +76,10 @@ func (b *untouchedBroker) HandlerKey() ([]byte, bool) { b.called("HandlerKey"); 
 func (b *untouchedBroker) Ready() bool                { b.called("Ready"); return false }
 func (b *untouchedBroker) Status() cluster.Status     { b.called("Status"); return cluster.Status{} }
 func (b *untouchedBroker) MaxQueuesPerProject() int   { b.called("MaxQueuesPerProject"); return 0 }
+func (b *untouchedBroker) GetGroup(context.Context, string, string, string) (cluster.Queue, error) {
+	b.called("GetGroup")
+	return cluster.Queue{}, nil
+}
 func (b *untouchedBroker) HandleInternal(context.Context, string, string, []byte) (int, []byte) {
 	b.called("HandleInternal")
 	return 500, nil
