@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -358,8 +358,15 @@ func TestCluster_KillNineLeaderDuringTraffic(t *testing.T) {
 	p99 := failovers[min(len(failovers)-1, (len(failovers)*99+99)/100-1)]
 	t.Logf("failover over %d trials: min %v, p50 %v, p99 %v, max %v", len(failovers), failovers[0].Round(time.Millisecond),
 		failovers[len(failovers)/2].Round(time.Millisecond), p99.Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond))
-	if worst := failovers[len(failovers)-1]; worst > 5*time.Second {
-		t.Errorf("failover took %v, want at most 5s", worst)
+	// hashicorp/raft with default timings elects a new leader 1-2 s after the
+	// last heartbeat; a rejected or split first vote adds another 1-2 s round.
+	// Over many trials p99 stays near 5 s (docs/ARCHITECTURE.md); a single
+	// trial past 10 s means something else is wrong.
+	if p50 := failovers[len(failovers)/2]; p50 > 5*time.Second {
+		t.Errorf("median failover %v, want at most 5s", p50)
+	}
+	if worst := failovers[len(failovers)-1]; worst > 10*time.Second {
+		t.Errorf("failover took %v, want at most 10s", worst)
 	}
 }
 
