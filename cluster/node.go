@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -246,6 +247,14 @@ func (n *Node) transport(group string) (raft.Transport, error) {
 		Timeout:               10 * time.Second,
 		Logger:                hclog.New(&hclog.LoggerOptions{Name: "raft-net " + group, Level: hclog.Error, Output: os.Stderr}),
 	}), nil
+}
+
+// raftLog is where hashicorp/raft's own log lines go.
+func (n *Node) raftLog() io.Writer {
+	if n.cfg.Raft.RaftLog != nil {
+		return n.cfg.Raft.RaftLog
+	}
+	return os.Stderr
 }
 
 // ID is this node's id.
