@@ -329,6 +329,9 @@ func (n *Node) Ack(ctx context.Context, q Queue, groupID string, deadLetter bool
 		}
 	}
 	for i := 0; i < len(entries); {
+		if p := entries[i].Partition; p < 0 || p >= q.Partitions {
+			entries[i].Invalid = "handler_invalid" // signed by us, yet names no partition of this queue
+		}
 		if entries[i].Invalid != "" {
 			fail(i, entries[i].Invalid)
 			i++
@@ -361,9 +364,6 @@ func (n *Node) Ack(ctx context.Context, q Queue, groupID string, deadLetter bool
 }
 
 func (n *Node) ackRun(ctx context.Context, q Queue, part int, a fsm.Ack) (fsm.AckResult, error) {
-	if part < 0 || part >= q.Partitions {
-		return fsm.AckResult{}, fmt.Errorf("cluster: partition %d of queue %s out of range", part, q.ID)
-	}
 	res, err := n.partitionCall(ctx, q, part, &a)
 	if err != nil {
 		return fsm.AckResult{}, err

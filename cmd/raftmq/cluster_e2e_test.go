@@ -22,17 +22,24 @@ func baseURLs(c *clustertest.Cluster) []string {
 	return out
 }
 
-// TestCluster_FormsAndRoutes starts three processes, creates a queue through
-// one node, and produces, consumes and acks through each node: every node
-// reaches every partition leader.
-func TestCluster_FormsAndRoutes(t *testing.T) {
+// startQueueCluster starts a three-process cluster (unless -short) and
+// creates a queue and a group in it.
+func startQueueCluster(t *testing.T, queue string) (*clustertest.Cluster, *dmsClient, string, string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
 	c := clustertest.StartCluster(t, binPath, 3)
 	cl := newDMSClient(t, "proj", baseURLs(c)...)
-	q := cl.createQueue("q1", nil)
-	g := cl.createGroup(q, "g1")
+	q := cl.createQueue(queue, nil)
+	return c, cl, q, cl.createGroup(q, "workers")
+}
+
+// TestCluster_FormsAndRoutes starts three processes, creates a queue through
+// one node, and produces, consumes and acks through each node: every node
+// reaches every partition leader.
+func TestCluster_FormsAndRoutes(t *testing.T) {
+	c, cl, q, g := startQueueCluster(t, "q1")
 
 	// Every node sees three alive nodes, the metadata leader and a leader for each partition.
 	waitFor(t, 15*time.Second, "all partitions led, seen from every node", func() error {
@@ -314,13 +321,7 @@ func leaderCounts(t testing.TB, base string) (map[string]int, map[string]string)
 // partition has a new leader and the queue serves produce, consume and ack
 // through a surviving node, restarts the node, and repeats. Nothing acked is lost.
 func TestCluster_KillNineLeaderDuringTraffic(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-process test")
-	}
-	c := clustertest.StartCluster(t, binPath, 3)
-	cl := newDMSClient(t, "proj", baseURLs(c)...)
-	q := cl.createQueue("orders", nil)
-	g := cl.createGroup(q, "workers")
+	c, cl, q, g := startQueueCluster(t, "orders")
 	waitBalanced(t, c, 1)
 	tr := startTraffic(cl, q, g, 4, 2)
 
@@ -429,13 +430,7 @@ func waitBalanced(t testing.TB, c *clustertest.Cluster, slack int) {
 // traffic runs: clients see no error other than retried 503s, and nothing is
 // lost.
 func TestCluster_RollingRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-process test")
-	}
-	c := clustertest.StartCluster(t, binPath, 3)
-	cl := newDMSClient(t, "proj", baseURLs(c)...)
-	q := cl.createQueue("events", nil)
-	g := cl.createGroup(q, "workers")
+	c, cl, q, g := startQueueCluster(t, "events")
 	waitBalanced(t, c, 1)
 	tr := startTraffic(cl, q, g, 4, 2)
 	for _, p := range c.Nodes {
