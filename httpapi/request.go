@@ -120,8 +120,8 @@ func parseObject(b []byte) (jsonObject, error) {
 	if !isKind(b, '{') {
 		return nil, malformed("request body must be a JSON object")
 	}
-	var o jsonObject
-	if err := json.Unmarshal(b, &o); err != nil {
+	o, err := splitObject(b)
+	if err != nil {
 		return nil, malformed("request body is not valid JSON")
 	}
 	return o, nil
@@ -190,8 +190,8 @@ func (o jsonObject) arrayField(name string, lo, hi int) ([]json.RawMessage, erro
 	if absent(v) || !isKind(v, '[') {
 		return nil, malformed("%s must be an array of %d to %d elements", name, lo, hi)
 	}
-	var a []json.RawMessage
-	if err := json.Unmarshal(v, &a); err != nil || len(a) < lo || len(a) > hi {
+	a, err := splitArray(v)
+	if err != nil || len(a) < lo || len(a) > hi {
 		return nil, malformed("%s must be an array of %d to %d elements", name, lo, hi)
 	}
 	return a, nil
@@ -202,8 +202,8 @@ func elementObject(v json.RawMessage, what string, i int) (jsonObject, error) {
 	if !isKind(v, '{') {
 		return nil, malformed("%s[%d] must be an object", what, i)
 	}
-	var o jsonObject
-	if err := json.Unmarshal(v, &o); err != nil {
+	o, err := splitObject(v)
+	if err != nil {
 		return nil, malformed("%s[%d] must be an object", what, i)
 	}
 	return o, nil

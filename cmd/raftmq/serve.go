@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -24,7 +26,10 @@ type Main struct {
 	Cluster     cluster.Config
 	HTTP        httpapi.Config
 	Credentials string
-	Logger      *slog.Logger
+	// PprofAddr, when set, serves net/http/pprof there (opt-in; bind it to
+	// loopback: profiles reveal internals).
+	PprofAddr string
+	Logger    *slog.Logger
 
 	node *cluster.Node
 	srv  *httpapi.Server
@@ -54,6 +59,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.IntVar(&c.MaxQueuesPerProject, "max-queues-per-project", c.MaxQueuesPerProject, "queue quota per project")
 	fs.IntVar(&c.MaxGroupsPerQueue, "max-groups-per-queue", c.MaxGroupsPerQueue, "consumer group quota per queue")
 	fs.IntVar(&m.HTTP.MaxWaitingConsumers, "max-waiting-consumers", m.HTTP.MaxWaitingConsumers, "long polls waiting at once on this node")
+	fs.StringVar(&m.PprofAddr, "pprof", "", "serve net/http/pprof on this address (off by default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,6 +111,19 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("credentials: %w", err)
 	}
 
+	if m.PprofAddr != "" {
+		pl, err := net.Listen("tcp", m.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("pprof listener: %w", err)
+		}
+		defer pl.Close()
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go http.Serve(pl, mux)
+		log.Info("pprof listening", "addr", pl.Addr().String())
+	}
 	httpLn, err := net.Listen("tcp", m.Cluster.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
