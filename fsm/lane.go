@@ -37,10 +37,10 @@ type rec struct {
 //     floor itself is never in done;
 //   - a rec is in expiry when inflight and in ready otherwise.
 type lane struct {
-	floor  uint64
-	next   uint64
-	recs   map[uint64]*rec
-	done   map[uint64]struct{}
+	floor   uint64
+	next    uint64
+	recs    map[uint64]*rec
+	done    map[uint64]struct{}
 	ready   readyHeap
 	expiry  expiryHeap
 	delayed dueHeap
