@@ -31,7 +31,9 @@ type mqError struct {
 	msg    string
 }
 
-func (e *mqError) Error() string { return fmt.Sprintf("httpapi: rocketmq: %s (%d %s)", e.msg, e.status, e.code) }
+func (e *mqError) Error() string {
+	return fmt.Sprintf("httpapi: rocketmq: %s (%d %s)", e.msg, e.status, e.code)
+}
 
 func mqInvalid(format string, args ...any) *mqError {
 	return &mqError{status: 400, code: "InvalidArgument", msg: fmt.Sprintf(format, args...)}

@@ -98,13 +98,13 @@ func mqMessage(body []byte) (fsm.Message, string, error) {
 	if err := enc.Encode(*req.Body); err != nil {
 		return fsm.Message{}, "", mqInvalid("MessageBody is not valid text")
 	}
-	m.Body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	m.Body = bytes.Clone(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 	if len(user) > 0 {
 		buf.Reset()
 		if err := enc.Encode(user); err != nil {
 			return fsm.Message{}, "", mqInvalid("Properties are not valid text")
 		}
-		m.Attributes = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		m.Attributes = bytes.Clone(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 	}
 	if strings.Contains(req.Tag, "|") {
 		return fsm.Message{}, "", mqInvalid("MessageTag may not contain |")
