@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"raftmq/fsm"
@@ -179,10 +181,17 @@ func (n *Node) partitionStats(ctx context.Context, q Queue, i int, group string)
 	return statsAnswer{}, unavailable(err)
 }
 
-// Produce stores msgs in one partition, chosen round-robin, so that a
-// request's messages are stored all or none.
+// Produce stores msgs in one partition, so that a request's messages are
+// stored all or none. The partition is chosen by the first message's
+// sharding key when it has one (the same key always lands on the same
+// partition, which ordered consumption needs), round-robin otherwise.
 func (n *Node) Produce(ctx context.Context, q Queue, msgs []fsm.Message) ([]MessageRef, error) {
-	i := n.pickPartition(q)
+	var i int
+	if len(msgs) > 0 && msgs[0].Key != "" {
+		i = keyPartition(msgs[0].Key, q.Partitions)
+	} else {
+		i = n.pickPartition(q)
+	}
 	out, err := n.partitionCall(ctx, q, i, &fsm.Enqueue{Messages: msgs})
 	if err != nil {
 		return nil, err
@@ -210,27 +219,44 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 	deadline := time.Now().Add(time.Duration(req.WaitMs) * time.Millisecond)
 	start := int(n.rr.Add(1) % uint64(q.Partitions))
 	g := fsm.GroupID(groupID)
+	rq := fsm.ReadyQuery{DeadLetter: req.DeadLetter, Tags: req.Tags, Ordered: req.Ordered}
+	// A lease that found something ready but returned nothing still made
+	// progress (it settled filtered messages or set aside delayed ones), and
+	// may have made later messages reachable: look again at once, a few
+	// times, rather than wait.
+	again := 0
 	for {
 		waits := make([]<-chan struct{}, 0, q.Partitions)
 		poll := false
 		var out []Delivery
 		var lastErr error
 		nextExpiry := int64(0)
+		emptyLease := false
 		budget, left := req.MaxBytes, req.Max
 		for k := range q.Partitions {
 			i := (start + k) % q.Partitions
-			if r, ok := n.host.Get(PartitionID(q.ID, i)); ok {
+			r, isLocal := n.host.Get(PartitionID(q.ID, i))
+			if isLocal {
 				waits = append(waits, r.Changed()) // taken before looking: no lost wake-up
 				now := r.Now()
 				ready := false
 				r.Read(func(s *fsm.State) {
-					ready = s.HasReady(g, req.DeadLetter, r.Policy())
-					if exp, ok := s.NextExpiry(g, req.DeadLetter); ok {
-						if exp <= now {
-							ready = true
-						} else if nextExpiry == 0 || exp < nextExpiry {
-							nextExpiry = exp
+					q := rq
+					q.Now, q.Policy = now, r.Policy()
+					ready = s.Ready(g, q)
+					wake := func(at int64, ok bool) {
+						if !ok {
+							return
 						}
+						if at <= now {
+							ready = true
+						} else if nextExpiry == 0 || at < nextExpiry {
+							nextExpiry = at
+						}
+					}
+					wake(s.NextExpiry(g, req.DeadLetter))
+					if !req.DeadLetter {
+						wake(s.NextDue(g)) // delayed messages: wake when the first is due
 					}
 				})
 				if !ready {
@@ -239,12 +265,16 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 			} else {
 				poll = true
 			}
-			res, err := n.partitionCall(ctx, q, i, &fsm.Lease{Group: g, Max: left, MaxBytes: budget, AckWaitMs: req.AckWaitMs, DeadLetter: req.DeadLetter})
+			res, err := n.partitionCall(ctx, q, i, &fsm.Lease{Group: g, Max: left, MaxBytes: budget, AckWaitMs: req.AckWaitMs,
+				DeadLetter: req.DeadLetter, Tags: req.Tags, Ordered: req.Ordered})
 			if err != nil {
 				lastErr = err
 				continue
 			}
 			lr, _ := res.(fsm.LeaseResult)
+			if len(lr.Deliveries) == 0 && isLocal {
+				emptyLease = true
+			}
 			for _, d := range lr.Deliveries {
 				out = append(out, Delivery{Partition: i, Delivery: d})
 				budget -= d.Message.Size()
@@ -266,6 +296,11 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 		if wait <= 0 {
 			return []Delivery{}, nil
 		}
+		if emptyLease && again < 3 {
+			again++
+			continue
+		}
+		again = 0
 		if nextExpiry > 0 {
 			if d := time.Until(time.UnixMilli(nextExpiry)); d < wait {
 				wait = max(d, time.Millisecond)
@@ -279,6 +314,72 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 			return []Delivery{}, nil
 		}
 	}
+}
+
+// keyPartition maps a sharding key to a partition: FNV-1a, modulo the
+// partition count. Part of the produce contract (a key's messages stay in
+// one partition): never change it for existing queues.
+func keyPartition(key string, partitions int) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(partitions))
+}
+
+// QueueByName returns the project's queue with that name. A queue this node
+// does not know yet may have just been created through another node: it
+// catches up with the metadata leader before it answers ErrQueueNotFound.
+func (n *Node) QueueByName(ctx context.Context, project, name string) (Queue, error) {
+	find := func() (Queue, bool) {
+		for _, q := range n.cat.queues(project) {
+			if q.Name == name {
+				return q, true
+			}
+		}
+		return Queue{}, false
+	}
+	if q, ok := find(); ok {
+		return q, nil
+	}
+	if err := n.syncCatalogue(ctx); err != nil {
+		return Queue{}, err
+	}
+	if q, ok := find(); ok {
+		return q, nil
+	}
+	return Queue{}, ErrQueueNotFound
+}
+
+// EnsureGroup returns the queue's group with that name, creating it when it
+// does not exist (the RocketMQ door creates groups on first use). A group
+// created meanwhile through another node is found after catching up with the
+// metadata leader. Over the quota it returns ErrGroupQuota.
+func (n *Node) EnsureGroup(ctx context.Context, q Queue, name string) (Queue, Group, error) {
+	find := func(q Queue) (Group, bool) {
+		for _, g := range q.Groups {
+			if g.Name == name {
+				return g, true
+			}
+		}
+		return Group{}, false
+	}
+	if g, ok := find(q); ok {
+		return q, g, nil
+	}
+	_, err := n.CreateGroups(ctx, q.Project, q.ID, []string{name})
+	if err != nil && !errors.Is(err, ErrGroupExists) {
+		return q, Group{}, err
+	}
+	if err := n.syncCatalogue(ctx); err != nil {
+		return q, Group{}, err
+	}
+	q2, ok := n.cat.queue(q.Project, q.ID)
+	if !ok {
+		return q, Group{}, ErrQueueNotFound
+	}
+	if g, ok := find(q2); ok {
+		return q2, g, nil
+	}
+	return q2, Group{}, ErrGroupNotFound
 }
 
 // remotePollInterval is how often a long poll looks again at partitions this

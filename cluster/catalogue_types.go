@@ -88,6 +88,8 @@ type ConsumeRequest struct {
 	AckWaitMs  int64 // lease length
 	WaitMs     int64 // long poll: wait up to this long for a first message
 	DeadLetter bool
+	Tags       []string // tag filter (fsm.Lease.Tags): sorted, unique, non-empty; nil = every message
+	Ordered    bool     // one message per sharding key at a time (fsm.Lease.Ordered)
 }
 
 // Delivery is one leased message with the partition it came from.

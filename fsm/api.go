@@ -21,13 +21,26 @@ const DeadLetterRetentionMs = 72 * 3600 * 1000
 const MaxLeaseBytes = 524288
 
 // Message is one stored message, as produced.
+//
+// Tag, Key, DeliverAt and Props came with the RocketMQ door (Enqueue
+// version 2); a message without them encodes exactly as before.
 type Message struct {
 	Body       []byte // the exact JSON text of the DMS body
 	Attributes []byte // the exact JSON text of the attributes object; nil when none was sent
+
+	Tag       string // RocketMQ MessageTag; "" = untagged. Lease.Tags filters on it
+	Key       string // sharding key; "" = none. An ordered Lease delivers one message per key at a time
+	DeliverAt int64  // unix ms: not leased before this time (RocketMQ __STARTDELIVERTIME); 0 = at once
+	Props     []byte // opaque to the state machine: system properties the HTTP layer echoes; nil = none
 }
 
 // Size is the message's size as API.md measures it.
 func (m Message) Size() int { return len(m.Body) + len(m.Attributes) }
+
+// plain reports whether m uses none of the version 2 fields.
+func (m Message) plain() bool {
+	return m.Tag == "" && m.Key == "" && m.DeliverAt == 0 && m.Props == nil
+}
 
 // GroupID identifies a consumer group inside one partition's state. It is the
 // group's catalogue id (e.g. "g-<uuid>"); a group's state is created on first
@@ -56,6 +69,16 @@ type Lease struct {
 	MaxBytes   int   // budget for the sum of message sizes
 	AckWaitMs  int64 // lease length
 	DeadLetter bool
+
+	// Tags, when not empty, is the group's tag filter (normal lane only):
+	// a message whose Tag is not in it, untagged ones included, is settled
+	// for the group without being delivered, as if acknowledged. Sorted,
+	// without duplicates or empty strings (Encode refuses others).
+	Tags []string
+	// Ordered delivers per sharding key (normal lane of a NORMAL queue):
+	// a message is leased only when every earlier message of the group with
+	// the same Message.Key is settled. Messages without a key share the key "".
+	Ordered bool
 }
 
 // AckItem names one delivery in an ordered ack.

@@ -63,7 +63,13 @@ func (r Reason) String() string {
 
 // encodingVersion is the version byte that follows the type byte. Decode
 // refuses any other value: a new body layout must take a new version.
-const encodingVersion = 1
+// Enqueue and Lease also have version 2 (encodingVersion2), which Encode
+// writes only when a command uses the fields version 1 cannot hold, so that
+// every command version 1 can express keeps its version 1 bytes.
+const (
+	encodingVersion  = 1
+	encodingVersion2 = 2
+)
 
 // Command is one entry of a partition's Raft log. It is implemented by
 // *Enqueue, *Lease, *Ack, *Tick and *Forget.
@@ -119,6 +125,14 @@ var (
 //	Tick:     header
 //	Forget:   header, string Group
 //
+// Version 2 (only when needed):
+//
+//	Enqueue:  header, uvarint n, n × (bytes Body, optional bytes Attributes, string Tag, string Key, varint DeliverAt, optional bytes Props)
+//	Lease:    as version 1 with flags bit 1: Ordered, then uvarint n, n × string Tag
+//
+// A version 2 entry that version 1 could have expressed is refused by
+// Decode, so that the encoding stays canonical.
+//
 // "bytes" and "string" are a uvarint length then the bytes; "optional bytes"
 // is a uvarint 0 for nil, or length+1 then the bytes. Varints are
 // encoding/binary's (zig-zag for signed). The golden tests freeze it.
@@ -133,12 +147,19 @@ func AppendEncode(b []byte, c Command) ([]byte, error) {
 		if c == nil {
 			break
 		}
-		b = append(b, byte(TypeEnqueue), encodingVersion)
+		v2 := !plainMessages(c.Messages)
+		b = append(b, byte(TypeEnqueue), versionByte(v2))
 		b = appendHeader(b, &c.Header)
 		b = binary.AppendUvarint(b, uint64(len(c.Messages)))
 		for _, m := range c.Messages {
 			b = appendBytes(b, m.Body)
 			b = appendOptBytes(b, m.Attributes)
+			if v2 {
+				b = appendBytes(b, []byte(m.Tag))
+				b = appendBytes(b, []byte(m.Key))
+				b = binary.AppendVarint(b, m.DeliverAt)
+				b = appendOptBytes(b, m.Props)
+			}
 		}
 		return b, nil
 	case *Lease:
@@ -148,13 +169,23 @@ func AppendEncode(b []byte, c Command) ([]byte, error) {
 		if c.Max < 0 || c.MaxBytes < 0 {
 			return nil, fmt.Errorf("%w: lease: negative max %d or max bytes %d", ErrInvalidCommand, c.Max, c.MaxBytes)
 		}
-		b = append(b, byte(TypeLease), encodingVersion)
+		if !validTags(c.Tags) {
+			return nil, fmt.Errorf("%w: lease: tags %q not sorted, unique and non-empty", ErrInvalidCommand, c.Tags)
+		}
+		v2 := len(c.Tags) > 0 || c.Ordered
+		b = append(b, byte(TypeLease), versionByte(v2))
 		b = appendHeader(b, &c.Header)
 		b = appendBytes(b, []byte(c.Group))
-		b = append(b, flagByte(c.DeadLetter, false))
+		b = append(b, flagByte(c.DeadLetter, c.Ordered))
 		b = binary.AppendUvarint(b, uint64(c.Max))
 		b = binary.AppendUvarint(b, uint64(c.MaxBytes))
 		b = binary.AppendVarint(b, c.AckWaitMs)
+		if v2 {
+			b = binary.AppendUvarint(b, uint64(len(c.Tags)))
+			for _, t := range c.Tags {
+				b = appendBytes(b, []byte(t))
+			}
+		}
 		return b, nil
 	case *Ack:
 		if c == nil {
@@ -209,7 +240,8 @@ func Decode(b []byte) (Command, error) {
 		}
 		return nil, fmt.Errorf("%w: unknown command type %#02x", ErrCorrupt, uint8(t))
 	}
-	if v != encodingVersion {
+	v2 := v == encodingVersion2 && (t == TypeEnqueue || t == TypeLease)
+	if v != encodingVersion && !v2 {
 		return nil, fmt.Errorf("%w: %v: unknown version %d", ErrCorrupt, t, v)
 	}
 	r := &decoder{b: b[2:]}
@@ -236,17 +268,41 @@ func Decode(b []byte) (Command, error) {
 			if ok {
 				m.Attributes = own[len(body):]
 			}
+			if v2 {
+				m.Tag = string(r.bytes())
+				m.Key = string(r.bytes())
+				m.DeliverAt = r.varint()
+				if p, ok := r.optBytes(); ok {
+					m.Props = append(make([]byte, 0, len(p)), p...)
+				}
+			}
 			e.Messages = append(e.Messages, m)
+		}
+		if v2 && r.err == nil && plainMessages(e.Messages) {
+			r.fail("version 2 without version 2 fields")
 		}
 		c = e
 	case TypeLease:
 		l := &Lease{}
 		r.header(&l.Header)
 		l.Group = GroupID(r.bytes())
-		l.DeadLetter, _ = r.flags(false)
+		l.DeadLetter, l.Ordered = r.flags(v2)
 		l.Max = r.int()
 		l.MaxBytes = r.int()
 		l.AckWaitMs = r.varint()
+		if v2 {
+			n := r.count(1)
+			for i := 0; i < n && r.err == nil; i++ {
+				l.Tags = append(l.Tags, string(r.bytes()))
+			}
+			switch {
+			case r.err != nil:
+			case !validTags(l.Tags):
+				r.fail("tags not sorted, unique and non-empty")
+			case len(l.Tags) == 0 && !l.Ordered:
+				r.fail("version 2 without version 2 fields")
+			}
+		}
 		c = l
 	case TypeAck:
 		a := &Ack{}
@@ -282,6 +338,32 @@ func Decode(b []byte) (Command, error) {
 		return nil, fmt.Errorf("%w: %v: %v", ErrCorrupt, t, r.err)
 	}
 	return c, nil
+}
+
+func versionByte(v2 bool) byte {
+	if v2 {
+		return encodingVersion2
+	}
+	return encodingVersion
+}
+
+func plainMessages(ms []Message) bool {
+	for _, m := range ms {
+		if !m.plain() {
+			return false
+		}
+	}
+	return true
+}
+
+// validTags reports whether tags are sorted, unique and non-empty strings.
+func validTags(tags []string) bool {
+	for i, t := range tags {
+		if t == "" || (i > 0 && tags[i-1] >= t) {
+			return false
+		}
+	}
+	return true
 }
 
 func appendHeader(b []byte, h *Header) []byte {

@@ -37,6 +37,15 @@
 //     letter cannot block the others. A lease stops at Max, or at the first
 //     message that would overrun MaxBytes. A delivery's id is the Raft index
 //     of its Lease.
+//   - RocketMQ additions (Enqueue and Lease version 2): a message may carry
+//     a Tag, a sharding Key, a DeliverAt time and opaque Props. In the normal
+//     lane a Lease with Tags settles, without delivering, every message whose
+//     tag is not in the set (it counts as consumed for the group); a new
+//     message not due yet is set aside (delayed) and made ready by the
+//     housekeeping of the first command applied at or after its DeliverAt,
+//     so the delay survives failover and snapshots; an Ordered Lease delivers
+//     a message only when every earlier message with its Key is settled. One
+//     Lease passes over at most maxLeaseSkips messages.
 //   - Ack is ordered: items that successfully ack a live delivery settle it;
 //     the first other item stops the walk (the reason says why), and from
 //     there every item naming a live delivery of the group and lane is

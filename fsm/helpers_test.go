@@ -191,7 +191,7 @@ func laneError(ln *lane, base, end uint64) error {
 	if _, ok := ln.done[ln.floor]; ok {
 		return fmt.Errorf("floor %d is done", ln.floor)
 	}
-	inflight := 0
+	inflight, delayed := 0, 0
 	for off, r := range ln.recs {
 		if off < ln.floor || off >= ln.next || r.off != off {
 			return fmt.Errorf("rec %d outside [%d, %d)", off, ln.floor, ln.next)
@@ -199,15 +199,24 @@ func laneError(ln *lane, base, end uint64) error {
 		if _, ok := ln.done[off]; ok {
 			return fmt.Errorf("offset %d both rec and done", off)
 		}
-		if r.inflight {
+		switch {
+		case r.inflight:
 			inflight++
 			if r.idx < 0 || r.idx >= len(ln.expiry) || ln.expiry[r.idx] != r {
 				return fmt.Errorf("in-flight rec %d not at its expiry heap position", off)
 			}
-		} else if r.idx < 0 || r.idx >= len(ln.ready) || ln.ready[r.idx] != r {
+		case r.delayed:
+			delayed++
+			if r.idx < 0 || r.idx >= len(ln.delayed) || ln.delayed[r.idx] != r {
+				return fmt.Errorf("delayed rec %d not at its delayed heap position", off)
+			}
+			if r.deliveries != 0 {
+				return fmt.Errorf("delayed rec %d was delivered", off)
+			}
+		case r.idx < 0 || r.idx >= len(ln.ready) || ln.ready[r.idx] != r:
 			return fmt.Errorf("ready rec %d not at its ready heap position", off)
 		}
-		if r.deliveries == 0 || r.failures > r.deliveries {
+		if r.failures > r.deliveries || (r.deliveries == 0 && (r.inflight || r.expired || r.id != 0)) {
 			return fmt.Errorf("rec %d counts %d/%d", off, r.deliveries, r.failures)
 		}
 	}
@@ -216,8 +225,8 @@ func laneError(ln *lane, base, end uint64) error {
 			return fmt.Errorf("done %d outside (%d, %d)", off, ln.floor, ln.next)
 		}
 	}
-	if inflight != len(ln.expiry) || len(ln.recs)-inflight != len(ln.ready) {
-		return fmt.Errorf("heaps %d/%d for %d in flight of %d recs", len(ln.expiry), len(ln.ready), inflight, len(ln.recs))
+	if inflight != len(ln.expiry) || delayed != len(ln.delayed) || len(ln.recs)-inflight-delayed != len(ln.ready) {
+		return fmt.Errorf("heaps %d/%d/%d for %d in flight and %d delayed of %d recs", len(ln.expiry), len(ln.ready), len(ln.delayed), inflight, delayed, len(ln.recs))
 	}
 	return nil
 }

@@ -6,9 +6,12 @@ import (
 )
 
 // rec is one offset's delivery record in a lane, kept from its first delivery
-// until it is done (acknowledged, dead-lettered or trimmed). A rec is either
-// in flight (in the lane's expiry heap) or ready for redelivery (in the
-// lane's ready heap), never both; idx is its position in that heap.
+// (or from when the cursor passed it without delivering it) until it is done
+// (acknowledged, dead-lettered, filtered out or trimmed). A rec is in exactly
+// one heap: in flight (the lane's expiry heap), ready for (re)delivery (the
+// ready heap), or delayed (the delayed heap: a message not due yet, see
+// Message.DeliverAt); idx is its position in that heap. A rec that was never
+// delivered has deliveries 0 and is ready or delayed.
 type rec struct {
 	off        uint64
 	id         uint64 // delivery id of the latest delivery (a Raft index)
@@ -18,6 +21,8 @@ type rec struct {
 	failures   uint32 // failed consumptions: fail acks, releases and expiries
 	inflight   bool   // the latest delivery is live
 	expired    bool   // not in flight, and the latest delivery ended by expiry
+	delayed    bool   // never delivered, and not due before dueAt
+	dueAt      int64  // unix ms: the message's DeliverAt (meaningful when delayed)
 	idx        int
 }
 
@@ -32,12 +37,13 @@ type rec struct {
 //     floor itself is never in done;
 //   - a rec is in expiry when inflight and in ready otherwise.
 type lane struct {
-	floor  uint64
-	next   uint64
-	recs   map[uint64]*rec
-	done   map[uint64]struct{}
-	ready  readyHeap
-	expiry expiryHeap
+	floor   uint64
+	next    uint64
+	recs    map[uint64]*rec
+	done    map[uint64]struct{}
+	ready   readyHeap
+	expiry  expiryHeap
+	delayed dueHeap
 
 	// High-water marks of recs and done since they were last rebuilt: Go
 	// maps never give memory back, so compact rebuilds one that has
@@ -62,6 +68,7 @@ func (ln *lane) compact() {
 	}
 	ln.ready = shrinkSlice(ln.ready)
 	ln.expiry = shrinkSlice(ln.expiry)
+	ln.delayed = shrinkSlice(ln.delayed)
 }
 
 // cloneMap copies m into a map sized for its current length (maps.Clone
@@ -128,11 +135,33 @@ func (ln *lane) deliver(r *rec, id uint64, now, expiresAt int64) {
 
 // unheap takes r out of whichever heap holds it.
 func (ln *lane) unheap(r *rec) {
-	if r.inflight {
+	switch {
+	case r.inflight:
 		heap.Remove(&ln.expiry, r.idx)
-	} else {
+	case r.delayed:
+		heap.Remove(&ln.delayed, r.idx)
+	default:
 		heap.Remove(&ln.ready, r.idx)
 	}
+}
+
+// delay puts a never-delivered rec aside until dueAt.
+func (ln *lane) delay(r *rec, dueAt int64) {
+	r.delayed = true
+	r.dueAt = dueAt
+	heap.Push(&ln.delayed, r)
+}
+
+// promote makes every delayed rec due at now ready, and returns how many.
+func (ln *lane) promote(now int64) int {
+	n := 0
+	for len(ln.delayed) > 0 && ln.delayed[0].dueAt <= now {
+		r := heap.Pop(&ln.delayed).(*rec)
+		r.delayed = false
+		ln.makeReady(r, false)
+		n++
+	}
+	return n
 }
 
 // settle marks r's offset done: it leaves its heap and recs, and the floor
@@ -240,6 +269,35 @@ func (h *expiryHeap) Push(x any) {
 	*h = append(*h, r)
 }
 func (h *expiryHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	r.idx = -1
+	return r
+}
+
+// dueHeap orders delayed recs by (dueAt, offset), a total order.
+type dueHeap []*rec
+
+func (h dueHeap) Len() int { return len(h) }
+func (h dueHeap) Less(i, j int) bool {
+	if h[i].dueAt != h[j].dueAt {
+		return h[i].dueAt < h[j].dueAt
+	}
+	return h[i].off < h[j].off
+}
+func (h dueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx = i
+	h[j].idx = j
+}
+func (h *dueHeap) Push(x any) {
+	r := x.(*rec)
+	r.idx = len(*h)
+	*h = append(*h, r)
+}
+func (h *dueHeap) Pop() any {
 	old := *h
 	r := old[len(old)-1]
 	old[len(old)-1] = nil

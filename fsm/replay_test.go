@@ -96,6 +96,15 @@ func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *
 				if rng.IntN(3) == 0 {
 					msgs[i].Attributes = []byte(`{"k":"v"}`)
 				}
+				// RocketMQ additions: tags, sharding keys, delayed delivery.
+				if rng.IntN(3) == 0 {
+					msgs[i].Tag = [...]string{"", "A", "B"}[rng.IntN(3)]
+					msgs[i].Key = [...]string{"", "k1", "k2"}[rng.IntN(3)]
+					msgs[i].Props = []byte("KEYS:x|")
+				}
+				if rng.IntN(6) == 0 {
+					msgs[i].DeliverAt = now + rng.Int64N(3000)
+				}
 			}
 			c = &Enqueue{Header: hdr(), Messages: msgs}
 		case r < 52:
@@ -103,8 +112,17 @@ func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *
 			if rng.IntN(4) == 0 {
 				maxBytes = rng.IntN(2000)
 			}
-			c = &Lease{Header: hdr(), Group: groups[rng.IntN(len(groups))], Max: 1 + rng.IntN(16),
+			l := &Lease{Header: hdr(), Group: groups[rng.IntN(len(groups))], Max: 1 + rng.IntN(16),
 				MaxBytes: maxBytes, AckWaitMs: 50 + rng.Int64N(1500), DeadLetter: rng.IntN(5) == 0}
+			switch rng.IntN(6) {
+			case 0:
+				l.Tags = []string{"A"}
+			case 1:
+				l.Tags = []string{"A", "B"}
+			case 2, 3:
+				l.Ordered = true
+			}
+			c = l
 		case r < 86:
 			key := lastKey
 			if rng.IntN(10) < 3 {

@@ -13,10 +13,11 @@ import (
 // a new version; ReadFrom refuses versions it does not know.
 const (
 	snapshotMagic   = "RMQP"
-	snapshotVersion = 1
+	snapshotVersion = 2
 )
 
-// Snapshot layout (version 1). Integers are encoding/binary varints (zig-zag
+// Snapshot layout (version 2; ReadFrom also reads version 1, which lacks
+// the fields marked v2). Integers are encoding/binary varints (zig-zag
 // for signed ones, marked "varint"); "bytes" and "optional bytes" are as in
 // Encode. Offsets inside a lane are written as gaps, so that sortedness is
 // built in and the bytes are canonical: one state has exactly one encoding.
@@ -24,16 +25,19 @@ const (
 //	"RMQP" 0x01
 //	uvarint index, varint now
 //	uvarint base, uvarint n, n × message
-//	    message: time (varint for the first, uvarint increase after), bytes Body, optional bytes Attributes
+//	    message: time (varint for the first, uvarint increase after), bytes Body, optional bytes Attributes,
+//	             v2: string Tag, string Key, varint DeliverAt, optional bytes Props
 //	uvarint groups, groups sorted by id, each:
 //	    bytes id, uvarint producedDeadLetters
 //	    lane (normal, relative to base)
 //	    uvarint marks, each: uvarint gap, uvarint last delivery id, byte expired
 //	    uvarint dead-letter base, uvarint n, n × dead letter
-//	        dead letter: dead time (as message time), varint produced, uvarint original offset, bytes Body, optional bytes Attributes
+//	        dead letter: dead time (as message time), varint produced, uvarint original offset, message fields as above
 //	    lane (dead letters, relative to the dead-letter base)
 //	lane: uvarint floor-base, uvarint next-floor, uvarint recs, each:
-//	    uvarint gap, uvarint id, varint expiresAt, varint firstAt, uvarint deliveries, uvarint failures, byte flags (bit 0 in flight, bit 1 expired)
+//	    uvarint gap, uvarint id, varint expiresAt, varint firstAt, uvarint deliveries, uvarint failures, byte flags (bit 0 in flight, bit 1 expired,
+//	    v2: bit 2 delayed; a delayed rec's due time is its message's DeliverAt; deliveries may be 0 for a rec
+//	    never delivered, which is then neither in flight nor expired)
 //
 // The done offsets of a lane are not written: they are the offsets of
 // [floor, next) that have no rec. The ready and expiry heaps are rebuilt from
@@ -44,9 +48,9 @@ const (
 // map order and of the history that led to the state. It implements
 // io.WriterTo.
 func (s *State) WriteTo(w io.Writer) (int64, error) {
-	sw := &snapWriter{w: w, buf: make([]byte, 0, 64<<10)}
+	sw := &snapWriter{w: w, buf: make([]byte, 0, 64<<10), v2: s.needsV2()}
 	sw.buf = append(sw.buf, snapshotMagic...)
-	sw.buf = append(sw.buf, snapshotVersion)
+	sw.buf = append(sw.buf, versionByte(sw.v2))
 	sw.uvarint(s.index)
 	sw.varint(s.now)
 	sw.uvarint(s.log.base)
@@ -119,7 +123,35 @@ func (s *State) Digest() [32]byte {
 	return d
 }
 
+// needsV2 reports whether the state holds anything snapshot version 1 cannot
+// express; WriteTo writes version 1 otherwise, so that a state without the
+// RocketMQ additions keeps the bytes (and digest) it always had.
+func (s *State) needsV2() bool {
+	for i := range s.log.len() {
+		if !s.log.nth(i).msg.plain() {
+			return true
+		}
+	}
+	for _, id := range s.order {
+		g := s.groups[id]
+		for i := range g.dl.len() {
+			if !g.dl.nth(i).msg.plain() {
+				return true
+			}
+		}
+		for _, ln := range [...]*lane{g.normal, g.dlLane} {
+			for _, r := range ln.recs {
+				if r.delayed || r.deliveries == 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 type snapWriter struct {
+	v2  bool // write version 2
 	w   io.Writer
 	buf []byte
 	n   int64
@@ -152,6 +184,12 @@ func (sw *snapWriter) time(i int, at, prev int64) {
 func (sw *snapWriter) message(m Message) {
 	sw.buf = appendBytes(sw.buf, m.Body)
 	sw.buf = appendOptBytes(sw.buf, m.Attributes)
+	if sw.v2 {
+		sw.buf = appendBytes(sw.buf, []byte(m.Tag))
+		sw.buf = appendBytes(sw.buf, []byte(m.Key))
+		sw.varint(m.DeliverAt)
+		sw.buf = appendOptBytes(sw.buf, m.Props)
+	}
 	if len(sw.buf) >= 64<<10 {
 		sw.flush()
 	}
@@ -176,7 +214,11 @@ func (sw *snapWriter) lane(ln *lane, base uint64) {
 		sw.varint(r.firstAt)
 		sw.uvarint(uint64(r.deliveries))
 		sw.uvarint(uint64(r.failures))
-		sw.buf = append(sw.buf, flagByte(r.inflight, r.expired))
+		f := flagByte(r.inflight, r.expired)
+		if r.delayed {
+			f |= 4
+		}
+		sw.buf = append(sw.buf, f)
 		if len(sw.buf) >= 64<<10 {
 			sw.flush()
 		}
@@ -189,9 +231,11 @@ func parseSnapshot(b []byte) (*State, error) {
 	if len(b) < len(snapshotMagic)+1 || string(b[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, fmt.Errorf("bad magic")
 	}
-	if v := b[len(snapshotMagic)]; v != snapshotVersion {
+	v := b[len(snapshotMagic)]
+	if v != 1 && v != snapshotVersion {
 		return nil, fmt.Errorf("unknown version %d", v)
 	}
+	v2 := v == 2
 	r := &decoder{b: b[len(snapshotMagic)+1:]}
 	s := NewState()
 	s.index = r.uvarint()
@@ -206,7 +250,7 @@ func parseSnapshot(b []byte) (*State, error) {
 		var e entry
 		e.producedAt = readTime(r, i, prevAt)
 		prevAt = e.producedAt
-		e.msg = readMessage(r)
+		e.msg = readMessage(r, v2)
 		s.log.push(e)
 	}
 	ng := r.count(1)
@@ -220,7 +264,7 @@ func parseSnapshot(b []byte) (*State, error) {
 		prevID = id
 		g := &group{}
 		g.producedDL = int64(min(r.uvarint(), math.MaxInt64))
-		g.normal = readLane(r, s.log.base, s.log.end())
+		g.normal = readLane(r, s.log.base, s.log.end(), v2, func(off uint64) int64 { return s.log.at(off).msg.DeliverAt })
 		nm := r.count(3)
 		prev := s.log.base
 		for j := 0; j < nm && r.err == nil; j++ {
@@ -251,13 +295,13 @@ func parseSnapshot(b []byte) (*State, error) {
 			prevAt = e.deadAt
 			e.producedAt = r.varint()
 			e.orig = r.uvarint()
-			e.msg = readMessage(r)
+			e.msg = readMessage(r, v2)
 			g.dl.push(e)
 		}
 		if r.err == nil && g.producedDL < int64(g.dl.len()) {
 			r.fail("fewer dead letters produced than retained")
 		}
-		g.dlLane = readLane(r, g.dl.base, g.dl.end())
+		g.dlLane = readLane(r, g.dl.base, g.dl.end(), v2, nil)
 		if r.err == nil {
 			s.groups[id] = g
 			s.order = append(s.order, id)
@@ -265,6 +309,9 @@ func parseSnapshot(b []byte) (*State, error) {
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("%d trailing bytes", len(r.b))
+	}
+	if r.err == nil && v2 && !s.needsV2() {
+		r.fail("version 2 for a state version 1 can express")
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -286,7 +333,7 @@ func readTime(r *decoder, i int, last int64) int64 {
 	return int64(uint64(last) + d)
 }
 
-func readMessage(r *decoder) Message {
+func readMessage(r *decoder, v2 bool) Message {
 	body := r.bytes()
 	attrs, ok := r.optBytes()
 	own := make([]byte, len(body)+len(attrs))
@@ -296,11 +343,21 @@ func readMessage(r *decoder) Message {
 	if ok {
 		m.Attributes = own[len(body):]
 	}
+	if v2 {
+		m.Tag = string(r.bytes())
+		m.Key = string(r.bytes())
+		m.DeliverAt = r.varint()
+		if p, ok := r.optBytes(); ok {
+			m.Props = append(make([]byte, 0, len(p)), p...)
+		}
+	}
 	return m
 }
 
 // readLane reads a lane over a log whose retained offsets are [base, end).
-func readLane(r *decoder, base, end uint64) *lane {
+// due gives a message's DeliverAt; nil for the dead-letter lane, where no rec
+// may be delayed.
+func readLane(r *decoder, base, end uint64, v2 bool, due func(off uint64) int64) *lane {
 	ln := newLane(base)
 	df := r.uvarint()
 	dn := r.uvarint()
@@ -335,13 +392,30 @@ func readLane(r *decoder, base, end uint64) *lane {
 		x.expiresAt = r.varint()
 		x.firstAt = r.varint()
 		d, f := r.uvarint(), r.uvarint()
-		if r.err == nil && (d == 0 || d > math.MaxUint32 || f > d) {
+		if r.err == nil && ((d == 0 && !v2) || d > math.MaxUint32 || f > d) {
 			r.fail("rec counts %d/%d out of range", d, f)
 		}
 		x.deliveries, x.failures = uint32(d), uint32(f)
-		x.inflight, x.expired = r.flags(true)
-		if x.inflight && x.expired {
+		if v2 {
+			fl := r.byte()
+			if fl&^7 != 0 {
+				r.fail("undefined flag bits %#02x", fl)
+			}
+			x.inflight, x.expired, x.delayed = fl&1 != 0, fl&2 != 0, fl&4 != 0
+		} else {
+			x.inflight, x.expired = r.flags(true)
+		}
+		switch {
+		case r.err != nil:
+		case x.inflight && x.expired:
 			r.fail("rec both in flight and expired")
+		case x.delayed && (x.inflight || x.expired || d != 0 || due == nil):
+			r.fail("delayed rec that was delivered, or in the dead-letter lane")
+		case d == 0 && (x.inflight || x.expired || f != 0 || x.id != 0 || x.expiresAt != 0 || x.firstAt != 0):
+			r.fail("rec never delivered but with delivery state")
+		}
+		if r.err == nil && x.delayed {
+			x.dueAt = due(x.off)
 		}
 		ln.recs[x.off] = x
 	}
@@ -360,6 +434,9 @@ func readLane(r *decoder, base, end uint64) *lane {
 		case x.inflight:
 			ln.expiry = append(ln.expiry, x)
 			x.idx = len(ln.expiry) - 1
+		case x.delayed:
+			ln.delayed = append(ln.delayed, x)
+			x.idx = len(ln.delayed) - 1
 		default:
 			ln.ready = append(ln.ready, x)
 			x.idx = len(ln.ready) - 1
@@ -367,6 +444,7 @@ func readLane(r *decoder, base, end uint64) *lane {
 	}
 	heap.Init(&ln.expiry)
 	heap.Init(&ln.ready)
+	heap.Init(&ln.delayed)
 	ln.recsHigh, ln.doneHigh = len(ln.recs), len(ln.done)
 	return ln
 }

@@ -128,6 +128,9 @@ func (s *State) housekeep(p *Policy, tr *TickResult) {
 		g := s.groups[id]
 		s.expire(g, false, p, tr)
 		s.expire(g, true, p, tr)
+		if g.normal.promote(s.now) > 0 {
+			s.readyEvents++
+		}
 	}
 	s.trimMessages(p, tr)
 	s.trimDeadLetters(tr)
@@ -230,11 +233,23 @@ func (s *State) enqueue(c *Enqueue) EnqueueResult {
 	return res
 }
 
+// maxLeaseSkips bounds the messages one Lease may pass over without
+// delivering them (settled by the tag filter, put aside as not yet due, or
+// put aside behind their sharding key), so that one command's work stays
+// bounded. Every skip is progress: a later Lease continues from there.
+const maxLeaseSkips = 4096
+
 // lease leases up to c.Max messages within c.MaxBytes. The normal lane of a
 // NORMAL queue and every dead-letter lane give redeliveries first (lowest
 // offset first), then new messages in order. The normal lane of a FIFO queue
 // walks from the floor: done offsets are skipped, the first one in flight
-// stops the walk, a ready or new one is taken.
+// (or not yet due) stops the walk, a ready or new one is taken. An ordered
+// lease (c.Ordered, NORMAL queue) walks from the floor too, but only the
+// messages of one sharding key block each other.
+//
+// In the normal lane, a message that c.Tags filters out is settled without
+// delivery, and a new message whose DeliverAt is still to come is put aside
+// (delayed) until housekeeping finds it due.
 func (s *State) lease(index uint64, c *Lease) LeaseResult {
 	g := s.group(c.Group)
 	dl := c.DeadLetter
@@ -262,18 +277,37 @@ func (s *State) lease(index uint64, c *Lease) LeaseResult {
 		ln.next++
 		return r
 	}
-	if c.Policy.FIFO && !dl {
+	filtered := func(m *Message) bool { return !dl && len(c.Tags) > 0 && !hasTag(c.Tags, m.Tag) }
+	notDue := func(m *Message) bool { return !dl && m.DeliverAt > s.now }
+	skips := 0
+	switch {
+	case c.Policy.FIFO && !dl:
 		for o := ln.floor; len(out) < c.Max && o < end; o++ {
 			var r *rec
 			if o < ln.next {
 				if ln.isDone(o) {
 					continue
 				}
-				if r = ln.recs[o]; r.inflight {
+				if r = ln.recs[o]; r.inflight || r.delayed {
 					break
 				}
 			}
 			d := s.at(g, dl, o)
+			if filtered(&d.Message) {
+				if skips++; skips > maxLeaseSkips {
+					break
+				}
+				if r == nil {
+					ln.markDone(newRec())
+				} else {
+					ln.settle(r)
+				}
+				continue
+			}
+			if r == nil && notDue(&d.Message) {
+				ln.delay(newRec(), d.Message.DeliverAt)
+				break
+			}
 			if d.Message.Size() > budget {
 				break
 			}
@@ -284,29 +318,103 @@ func (s *State) lease(index uint64, c *Lease) LeaseResult {
 			}
 			take(r, d)
 		}
-		return LeaseResult{Deliveries: out}
-	}
-	for len(out) < c.Max {
-		var r *rec
-		var d Delivery
-		switch {
-		case len(ln.ready) > 0:
-			r = ln.ready[0]
-			if d = s.at(g, dl, r.off); d.Message.Size() > budget {
-				return LeaseResult{Deliveries: out}
+	case c.Ordered && !dl:
+		blocked := make(map[string]struct{})
+		isBlocked := func(k string) bool { _, ok := blocked[k]; return ok }
+		for o := ln.floor; len(out) < c.Max && o < end; o++ {
+			if o < ln.next && ln.isDone(o) {
+				continue
 			}
-			heap.Pop(&ln.ready)
-		case ln.next < end:
-			if d = s.at(g, dl, ln.next); d.Message.Size() > budget {
-				return LeaseResult{Deliveries: out}
+			d := s.at(g, dl, o)
+			key := d.Message.Key
+			if o < ln.next {
+				r := ln.recs[o]
+				switch {
+				case r.inflight || r.delayed:
+					blocked[key] = struct{}{}
+				case filtered(&d.Message):
+					ln.settle(r)
+				case isBlocked(key):
+				case d.Message.Size() > budget:
+					return LeaseResult{Deliveries: out}
+				default:
+					heap.Remove(&ln.ready, r.idx)
+					take(r, d)
+					blocked[key] = struct{}{}
+				}
+				continue
 			}
-			r = newRec()
-		default:
-			return LeaseResult{Deliveries: out}
+			// o == ln.next: a message never seen by this lane.
+			skip := filtered(&d.Message) || notDue(&d.Message) || isBlocked(key)
+			if skip {
+				if skips++; skips > maxLeaseSkips {
+					break
+				}
+			}
+			switch {
+			case filtered(&d.Message):
+				ln.markDone(newRec())
+			case notDue(&d.Message):
+				ln.delay(newRec(), d.Message.DeliverAt)
+				blocked[key] = struct{}{}
+			case isBlocked(key):
+				ln.makeReady(newRec(), false)
+			case d.Message.Size() > budget:
+				return LeaseResult{Deliveries: out}
+			default:
+				take(newRec(), d)
+				blocked[key] = struct{}{}
+			}
 		}
-		take(r, d)
+	default:
+		for len(out) < c.Max {
+			var r *rec
+			var d Delivery
+			switch {
+			case len(ln.ready) > 0:
+				r = ln.ready[0]
+				d = s.at(g, dl, r.off)
+				if filtered(&d.Message) {
+					if skips++; skips > maxLeaseSkips {
+						return LeaseResult{Deliveries: out}
+					}
+					ln.settle(r)
+					continue
+				}
+				if d.Message.Size() > budget {
+					return LeaseResult{Deliveries: out}
+				}
+				heap.Pop(&ln.ready)
+			case ln.next < end:
+				d = s.at(g, dl, ln.next)
+				if f := filtered(&d.Message); f || notDue(&d.Message) {
+					if skips++; skips > maxLeaseSkips {
+						return LeaseResult{Deliveries: out}
+					}
+					if f {
+						ln.markDone(newRec())
+					} else {
+						ln.delay(newRec(), d.Message.DeliverAt)
+					}
+					continue
+				}
+				if d.Message.Size() > budget {
+					return LeaseResult{Deliveries: out}
+				}
+				r = newRec()
+			default:
+				return LeaseResult{Deliveries: out}
+			}
+			take(r, d)
+		}
 	}
 	return LeaseResult{Deliveries: out}
+}
+
+// hasTag reports whether the sorted tags hold t.
+func hasTag(tags []string, t string) bool {
+	_, ok := slices.BinarySearch(tags, t)
+	return ok
 }
 
 // at describes the retained item off of a lane's log.
@@ -459,24 +567,81 @@ func (s *State) Stats(id GroupID) GroupStats {
 // HasReady reports whether a Lease of group id (with enough Max and
 // MaxBytes) applied at the state's clock would return something, not
 // counting leases that have expired but are not yet settled. p.FIFO selects
-// the normal lane's order, as in Lease.
+// the normal lane's order, as in Lease. It is Ready without a filter.
 func (s *State) HasReady(id GroupID, deadLetter bool, p Policy) bool {
+	return s.Ready(id, ReadyQuery{Now: s.now, DeadLetter: deadLetter, Policy: p})
+}
+
+// ReadyQuery describes a Lease for Ready.
+type ReadyQuery struct {
+	Now        int64 // unix ms: the caller's clock, for messages that became due
+	DeadLetter bool
+	Policy     Policy
+	Tags       []string // as Lease.Tags
+	Ordered    bool     // as Lease.Ordered
+}
+
+// Ready reports whether a Lease described by q would make progress: return
+// a message, or settle or set aside messages it passes over (after which
+// Ready turns false until something changes). Long polls ask it before
+// proposing, so that an idle consumer writes nothing to the log.
+func (s *State) Ready(id GroupID, q ReadyQuery) bool {
 	g, ok := s.groups[id]
 	if !ok {
-		return !deadLetter && s.log.len() > 0
+		return !q.DeadLetter && s.log.len() > 0
 	}
-	ln := g.lane(deadLetter)
+	dl := q.DeadLetter
+	ln := g.lane(dl)
 	end := s.log.end()
-	if deadLetter {
+	if dl {
 		end = g.dl.end()
 	}
-	if p.FIFO && !deadLetter {
+	if len(ln.delayed) > 0 && ln.delayed[0].dueAt <= q.Now {
+		return true
+	}
+	switch {
+	case q.Policy.FIFO && !dl:
 		if ln.floor < ln.next {
-			return !ln.recs[ln.floor].inflight
+			r := ln.recs[ln.floor]
+			return !r.inflight && !r.delayed
 		}
 		return ln.next < end
+	case q.Ordered && !dl:
+		if ln.next < end {
+			return true
+		}
+		blocked := make(map[string]struct{})
+		for o := ln.floor; o < ln.next; o++ {
+			r, ok := ln.recs[o]
+			if !ok {
+				continue
+			}
+			m := &s.log.at(o).msg
+			if r.inflight || r.delayed {
+				blocked[m.Key] = struct{}{}
+				continue
+			}
+			if len(q.Tags) > 0 && !hasTag(q.Tags, m.Tag) {
+				return true
+			}
+			if _, b := blocked[m.Key]; !b {
+				return true
+			}
+		}
+		return false
 	}
 	return len(ln.ready) > 0 || ln.next < end
+}
+
+// NextDue returns the earliest DeliverAt (unix ms) among the messages group
+// id has set aside as not yet due, and false when there are none. A long
+// poll wakes then.
+func (s *State) NextDue(id GroupID) (int64, bool) {
+	g, ok := s.groups[id]
+	if !ok || len(g.normal.delayed) == 0 {
+		return 0, false
+	}
+	return g.normal.delayed[0].dueAt, true
 }
 
 // NextExpiry returns the earliest lease expiry (unix ms) of group id's lane

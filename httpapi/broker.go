@@ -25,6 +25,13 @@ type Broker interface {
 	// CreateGroups creates all the named groups or none (ErrGroupExists, ErrGroupQuota).
 	CreateGroups(ctx context.Context, project, queueID string, names []string) ([]cluster.Group, error)
 	DeleteGroup(ctx context.Context, project, queueID, groupID string) error
+	// QueueByName finds a queue of the project by name (the RocketMQ
+	// TopicName), catching up with the metadata leader before it answers
+	// ErrQueueNotFound.
+	QueueByName(ctx context.Context, project, name string) (cluster.Queue, error)
+	// EnsureGroup returns q's group with that name, creating it on first
+	// use (ErrGroupQuota over the quota), with q as the catalogue now has it.
+	EnsureGroup(ctx context.Context, q cluster.Queue, name string) (cluster.Queue, cluster.Group, error)
 
 	// Counters, summed over the queue's partitions.
 	QueueStats(ctx context.Context, q cluster.Queue) (cluster.QueueStats, error)

@@ -37,6 +37,15 @@ type Config struct {
 	// When it passes the answer is 503 10250005 (outcome unknown).
 	RequestTimeout time.Duration
 
+	// Credentials, when not nil, authenticates RocketMQ requests (API.md
+	// section 3); nil turns authentication off. The DMS door does not use it
+	// yet.
+	Credentials *Credentials
+
+	// RocketMQLease is the invisible time of a RocketMQ consume: a message's
+	// NextConsumeTime is its delivery plus this (5 minutes; tests shorten it).
+	RocketMQLease time.Duration
+
 	// Now is the clock. Nil means time.Now. The handlers keep no time of
 	// their own today (lease expiry is the state machine's); it is here for
 	// the doors that will need one (RocketMQ's Date header).
@@ -47,6 +56,7 @@ type Config struct {
 const (
 	DefaultMaxWaitingConsumers = 10000
 	DefaultMaxRequestBodySize  = 1 << 20 // 1 MiB, API.md
+	DefaultRocketMQLease       = 5 * time.Minute
 )
 
 // DefaultConfig returns the configuration of `raftmq serve` with no flags.
@@ -59,6 +69,7 @@ func DefaultConfig() Config {
 		WriteTimeout:        30 * time.Second,
 		IdleTimeout:         120 * time.Second,
 		RequestTimeout:      30 * time.Second,
+		RocketMQLease:       DefaultRocketMQLease,
 		Now:                 time.Now,
 	}
 }
@@ -83,6 +94,7 @@ func (c Config) Validate() error {
 		{"WriteTimeout", c.WriteTimeout},
 		{"IdleTimeout", c.IdleTimeout},
 		{"RequestTimeout", c.RequestTimeout},
+		{"RocketMQLease", c.RocketMQLease},
 	} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s %v: must be positive", d.name, d.v))

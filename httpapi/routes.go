@@ -96,6 +96,10 @@ func (s *Server) dispatch(rc *fasthttp.RequestCtx) error {
 	if op, ok := strings.CutPrefix(path, cluster.InternalPathPrefix); ok {
 		return s.internal(rc, method, op)
 	}
+	if rest, ok := strings.CutPrefix(path, mqPrefix); ok {
+		s.mqDispatch(rc, rest)
+		return nil
+	}
 	rest, ok := strings.CutPrefix(path, dmsPrefix)
 	if !ok {
 		return errUnknownPath

@@ -40,6 +40,14 @@ func (b *untouchedBroker) GetQueue(context.Context, string, string) (cluster.Que
 	b.called("GetQueue")
 	return cluster.Queue{}, cluster.ErrUnavailable
 }
+func (b *untouchedBroker) QueueByName(context.Context, string, string) (cluster.Queue, error) {
+	b.called("QueueByName")
+	return cluster.Queue{}, cluster.ErrUnavailable
+}
+func (b *untouchedBroker) EnsureGroup(context.Context, cluster.Queue, string) (cluster.Queue, cluster.Group, error) {
+	b.called("EnsureGroup")
+	return cluster.Queue{}, cluster.Group{}, cluster.ErrUnavailable
+}
 func (b *untouchedBroker) DeleteQueue(context.Context, string, string) error {
 	b.called("DeleteQueue")
 	return cluster.ErrUnavailable

@@ -107,8 +107,13 @@ func (m *Main) Run(ctx context.Context) error {
 	m.HTTP.Logger = log
 	if m.Credentials == "" {
 		log.Warn("no --credentials file: authentication is off, every request is accepted")
-	} else if _, err := os.Stat(m.Credentials); err != nil {
-		return fmt.Errorf("credentials: %w", err)
+	} else {
+		creds, err := httpapi.LoadCredentials(m.Credentials)
+		if err != nil {
+			return err
+		}
+		m.HTTP.Credentials = creds
+		log.Info("authentication on", "credentials", m.Credentials, "access_keys", creds.Len())
 	}
 
 	if m.PprofAddr != "" {
