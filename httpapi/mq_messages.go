@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -391,13 +392,14 @@ func (s *Server) mqAck(rc *fasthttp.RequestCtx, project, topic string) error {
 	if !ok {
 		return fmt.Errorf("ack: queue id %q is not a UUID", q.ID)
 	}
-	var group cluster.Group
-	for _, g := range q.Groups {
-		if g.Name == groupName {
-			group = g
-		}
+	// The group may have been created (on first use) through another node
+	// moments ago; EnsureGroup finds it after catching up. A group that
+	// cannot exist (quota) has no deliveries: every handle is foreign.
+	q, group, err := s.broker.EnsureGroup(ctx, q, groupName)
+	if err != nil && !errors.Is(err, cluster.ErrGroupQuota) {
+		return err
 	}
-	gid, _ := parseGroupID(group.ID) // a group never seen: every handle is foreign
+	gid, _ := parseGroupID(group.ID)
 	key, ok := s.broker.HandlerKey()
 	if !ok {
 		return errNotJoined
