@@ -39,7 +39,7 @@ func checkSplitObject(t *testing.T, b []byte) {
 	werr := json.Unmarshal(b, &want)
 	isObj := bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("{"))
 	// encoding/json nests 10000 deep; we stop at maxJSONDepth on purpose.
-	deep := bytes.Count(b, []byte("[")) + bytes.Count(b, []byte("{")) > maxJSONDepth
+	deep := bytes.Count(b, []byte("["))+bytes.Count(b, []byte("{")) > maxJSONDepth
 	switch {
 	case werr == nil && isObj && err != nil && !deep:
 		t.Fatalf("%q: refused (%v), encoding/json accepts it", b, err)
