@@ -5,7 +5,7 @@ BIN       := bin/raftmq
 DATA_DIR  ?= ./data
 PKGS      := ./...
 
-.PHONY: build run cluster test test-short vet fmt-check bench image up down compose-check clean
+.PHONY: build run cluster test test-short vet fmt-check bench chaos chaos-negative image up down compose-check clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/raftmq
@@ -34,6 +34,20 @@ test: vet fmt-check build
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
+
+# Fault injection (docs/RELIABILITY.md): scenarios T0-T3 against three nodes
+# in network namespaces, then the negative control. Needs root, ip and
+# iptables. SCENARIOS, CHAOS_DURATION, CHAOS_RUNS and SEED select what runs.
+SCENARIOS      ?= T0,T1,T2,T3
+CHAOS_DURATION ?= 2m
+CHAOS_RUNS     ?= 1
+SEED           ?= 0
+chaos: build
+	$(GO) run ./cmd/chaos --raftmq $(BIN) --scenario $(SCENARIOS) --duration $(CHAOS_DURATION) --runs $(CHAOS_RUNS) --seed $(SEED)
+	$(GO) run ./cmd/chaos --raftmq $(BIN) --scenario T1 --duration 40s --short --negative-control --seed $(SEED)
+
+chaos-negative: build
+	$(GO) run ./cmd/chaos --raftmq $(BIN) --scenario T1 --duration 40s --short --negative-control --seed $(SEED)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./fsm ./partition ./httpapi

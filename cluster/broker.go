@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -192,6 +194,9 @@ func (n *Node) Produce(ctx context.Context, q Queue, msgs []fsm.Message) ([]Mess
 	} else {
 		i = n.pickPartition(q)
 	}
+	if n.cfg.UnsafeAckBeforeCommit {
+		return n.unsafeProduce(q, i, msgs), nil
+	}
 	out, err := n.partitionCall(ctx, q, i, &fsm.Enqueue{Messages: msgs})
 	if err != nil {
 		return nil, err
@@ -205,6 +210,61 @@ func (n *Node) Produce(ctx context.Context, q Queue, msgs []fsm.Message) ([]Mess
 		refs[k] = MessageRef{Partition: i, Offset: res.FirstOffset + uint64(k)}
 	}
 	return refs, nil
+}
+
+// unsafeAckDelay is how long UnsafeAckBeforeCommit holds acknowledged
+// messages in memory before proposing them: the window in which a crash loses
+// them.
+const unsafeAckDelay = time.Second
+
+// unsafeProduce is the negative control of the fault suite (Config.
+// UnsafeAckBeforeCommit, test only): it acknowledges msgs before they are
+// proposed, and proposes them unsafeAckDelay later. The offsets it returns
+// are placeholders.
+func (n *Node) unsafeProduce(q Queue, i int, msgs []fsm.Message) []MessageRef {
+	own := make([]fsm.Message, len(msgs)) // the request's buffers are reused once we answer
+	for k, m := range msgs {
+		own[k] = m
+		own[k].Body, own[k].Attributes, own[k].Props = bytes.Clone(m.Body), bytes.Clone(m.Attributes), bytes.Clone(m.Props)
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		select {
+		case <-time.After(unsafeAckDelay):
+		case <-n.stop:
+			return // dropped: acknowledged, never stored
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Raft.ApplyTimeout)
+		defer cancel()
+		if _, err := n.partitionCall(ctx, q, i, &fsm.Enqueue{Messages: own}); err != nil {
+			n.log.Warn("unsafe-ack-before-commit: acknowledged messages not stored", "partition", PartitionID(q.ID, i), "count", len(own), "err", err)
+		}
+	}()
+	return make([]MessageRef, len(msgs))
+}
+
+// ReplicaDigest is one local replica's applied index and state digest, for
+// the fault suite's replica-divergence check (GET /v1/digests).
+type ReplicaDigest struct {
+	Partition    string `json:"partition"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Digest       string `json:"digest"` // hex sha256 of the state snapshot at AppliedIndex
+}
+
+// Digests returns the applied index and state digest of every partition
+// replica on this node, sorted by partition.
+func (n *Node) Digests() []ReplicaDigest {
+	out := []ReplicaDigest{}
+	for _, id := range n.host.IDs() {
+		r, ok := n.host.Get(id)
+		if !ok {
+			continue
+		}
+		idx, d := r.Digest()
+		out = append(out, ReplicaDigest{Partition: id, AppliedIndex: idx, Digest: hex.EncodeToString(d[:])})
+	}
+	return out
 }
 
 // Consume leases up to req.Max messages from the queue's partitions, starting

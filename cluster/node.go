@@ -36,8 +36,13 @@ type Config struct {
 	MaxGroupsPerQueue   int
 	// FastGossip shrinks memberlist's timings (tests on loopback).
 	FastGossip bool
-	Raft       partition.RaftConfig
-	Logger     *slog.Logger
+	// UnsafeAckBeforeCommit is TEST ONLY, the fault suite's negative control
+	// (docs/RELIABILITY.md): Produce answers at once and proposes the
+	// messages a moment later in the background, so a crash loses messages
+	// whose produce was acknowledged. Never set it in production.
+	UnsafeAckBeforeCommit bool
+	Raft                  partition.RaftConfig
+	Logger                *slog.Logger
 }
 
 // DefaultConfig returns the defaults of API.md §1.

@@ -54,6 +54,9 @@ type Broker interface {
 	Ready() bool
 	// Status describes the cluster for GET /v1/cluster.
 	Status() cluster.Status
+	// Digests lists every partition replica on this node with its applied
+	// index and state digest (GET /v1/digests, for the fault suite).
+	Digests() []cluster.ReplicaDigest
 	// MaxQueuesPerProject is the queue quota (for GET /quotas/dms).
 	MaxQueuesPerProject() int
 	// HandleInternal serves a node-to-node request (path

@@ -41,3 +41,14 @@ func (s *Server) clusterStatus(rc *fasthttp.RequestCtx) error {
 	s.writeJSON(rc, fasthttp.StatusOK, st)
 	return nil
 }
+
+// digests answers GET /v1/digests: {"node_id","replicas":[{"partition",
+// "applied_index","digest"}]} for every partition replica on this node. The
+// fault suite compares replicas of one partition at the same applied index.
+func (s *Server) digests(rc *fasthttp.RequestCtx) error {
+	s.writeJSON(rc, fasthttp.StatusOK, struct {
+		NodeID   string                  `json:"node_id"`
+		Replicas []cluster.ReplicaDigest `json:"replicas"`
+	}{s.broker.Status().NodeID, s.broker.Digests()})
+	return nil
+}

@@ -92,6 +92,8 @@ func (s *Server) dispatch(rc *fasthttp.RequestCtx) error {
 		return s.serveNode(rc, method, s.ready)
 	case "/v1/cluster":
 		return s.serveNode(rc, method, s.clusterStatus)
+	case "/v1/digests":
+		return s.serveNode(rc, method, s.digests)
 	}
 	if op, ok := strings.CutPrefix(path, cluster.InternalPathPrefix); ok {
 		return s.internal(rc, method, op)

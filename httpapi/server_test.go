@@ -464,3 +464,48 @@ func jsonEqual(a, b []byte) bool {
 	ya, _ := json.Marshal(y)
 	return bytes.Equal(xa, ya)
 }
+
+// TestServer_Digests lists every local replica with its applied index and a
+// digest that changes when the state does.
+func TestServer_Digests(t *testing.T) {
+	e := startEnv(t, nil)
+	q := e.createQueue("p1", `{"name":"q"}`)
+	type answer struct {
+		NodeID   string                  `json:"node_id"`
+		Replicas []cluster.ReplicaDigest `json:"replicas"`
+	}
+	get := func() map[string]cluster.ReplicaDigest {
+		var a answer
+		e.ok("GET", "/v1/digests", "", 200, &a)
+		if a.NodeID == "" {
+			t.Fatalf("no node id in %+v", a)
+		}
+		out := map[string]cluster.ReplicaDigest{}
+		for _, r := range a.Replicas {
+			if len(r.Digest) != 64 || !strings.HasPrefix(r.Partition, q+"/") {
+				t.Fatalf("replica %+v", r)
+			}
+			out[r.Partition] = r
+		}
+		return out
+	}
+	before := get()
+	if len(before) == 0 {
+		t.Fatal("no replicas listed")
+	}
+	e.produce("p1", q, `"x"`)
+	after := get()
+	changed := 0
+	for id, r := range after {
+		if b := before[id]; b.Digest != r.Digest {
+			changed++
+			if r.AppliedIndex <= b.AppliedIndex {
+				t.Errorf("%s: digest changed, applied index %d -> %d", id, b.AppliedIndex, r.AppliedIndex)
+			}
+		}
+	}
+	if changed != 1 {
+		t.Errorf("%d partitions changed digest after one produce, want 1", changed)
+	}
+	e.fails("POST", "/v1/digests", "", 405, "10240406")
+}

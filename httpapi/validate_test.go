@@ -80,10 +80,11 @@ func (b *untouchedBroker) Ack(context.Context, cluster.Queue, string, bool, []cl
 	b.called("Ack")
 	return cluster.AckOutcome{}, cluster.ErrUnavailable
 }
-func (b *untouchedBroker) HandlerKey() ([]byte, bool) { b.called("HandlerKey"); return nil, false }
-func (b *untouchedBroker) Ready() bool                { b.called("Ready"); return false }
-func (b *untouchedBroker) Status() cluster.Status     { b.called("Status"); return cluster.Status{} }
-func (b *untouchedBroker) MaxQueuesPerProject() int   { b.called("MaxQueuesPerProject"); return 0 }
+func (b *untouchedBroker) HandlerKey() ([]byte, bool)       { b.called("HandlerKey"); return nil, false }
+func (b *untouchedBroker) Ready() bool                      { b.called("Ready"); return false }
+func (b *untouchedBroker) Status() cluster.Status           { b.called("Status"); return cluster.Status{} }
+func (b *untouchedBroker) MaxQueuesPerProject() int         { b.called("MaxQueuesPerProject"); return 0 }
+func (b *untouchedBroker) Digests() []cluster.ReplicaDigest { b.called("Digests"); return nil }
 func (b *untouchedBroker) GetGroup(context.Context, string, string, string) (cluster.Queue, error) {
 	b.called("GetGroup")
 	return cluster.Queue{}, nil

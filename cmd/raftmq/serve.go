@@ -20,6 +20,10 @@ import (
 // shutdownTimeout bounds a graceful stop (API.md: exit within 30 s).
 const shutdownTimeout = 25 * time.Second
 
+// unsafeAckFlag makes produce answer before commit: the negative control of
+// the fault suite (docs/RELIABILITY.md). It is not listed by -h.
+const unsafeAckFlag = "unsafe-ack-before-commit"
+
 // Main is one `raftmq serve` process: flags, the cluster node and the HTTP
 // server. End-to-end tests start nodes the same way.
 type Main struct {
@@ -60,6 +64,16 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.IntVar(&c.MaxGroupsPerQueue, "max-groups-per-queue", c.MaxGroupsPerQueue, "consumer group quota per queue")
 	fs.IntVar(&m.HTTP.MaxWaitingConsumers, "max-waiting-consumers", m.HTTP.MaxWaitingConsumers, "long polls waiting at once on this node")
 	fs.StringVar(&m.PprofAddr, "pprof", "", "serve net/http/pprof on this address (off by default)")
+	// Test only, and left out of -h: the fault suite's negative control.
+	fs.BoolVar(&c.UnsafeAckBeforeCommit, unsafeAckFlag, false, "TEST ONLY: answer produce before the messages are committed (loses acknowledged messages)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage of raftmq serve:")
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Name != unsafeAckFlag {
+				fmt.Fprintf(fs.Output(), "  --%s\n    \t%s\n", f.Name, f.Usage)
+			}
+		})
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -147,6 +161,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.srv = srv
+	if m.Cluster.UnsafeAckBeforeCommit {
+		log.Warn("--" + unsafeAckFlag + " is set: produce answers before commit and acknowledged messages can be lost (test only)")
+	}
 	log.Info("raftmq node started", "node_id", node.ID(), "http", m.Cluster.HTTPAddr, "raft", node.RaftAddr(), "data_dir", m.Cluster.DataDir)
 
 	serveErr := make(chan error, 1)

@@ -1,0 +1,313 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Schedule is a nemesis timing, scaled for the host. The defaults are
+// FAULTS.md's.
+type Schedule struct {
+	KillEvery     time.Duration // T1: kill -9 a partition leader's node
+	KillDown      time.Duration // T1: restart it this long after
+	IsolateEvery  time.Duration // T2
+	IsolateFor    time.Duration
+	PauseEvery    time.Duration // T3: SIGSTOP
+	PauseFor      time.Duration
+	FirstFaultGap time.Duration // quiet time before the first fault
+}
+
+// DefaultSchedule is FAULTS.md's: kill every 10 s for 5 s, isolate every
+// 60 s for 20 s, pause every 45 s for 5 s.
+func DefaultSchedule() Schedule {
+	return Schedule{KillEvery: 10 * time.Second, KillDown: 5 * time.Second, IsolateEvery: 60 * time.Second,
+		IsolateFor: 20 * time.Second, PauseEvery: 45 * time.Second, PauseFor: 5 * time.Second, FirstFaultGap: 5 * time.Second}
+}
+
+// Scenarios by name and the nemeses each runs.
+var scenarioNemeses = map[string][]string{
+	"T0": nil,
+	"T1": {"kill"},
+	"T2": {"partition"},
+	"T3": {"kill", "partition", "pause"},
+}
+
+// Scenarios lists the scenario names this package runs.
+func Scenarios() []string {
+	names := make([]string, 0, len(scenarioNemeses))
+	for n := range scenarioNemeses {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// partitionShapes are T2's rotating shapes, adapted to three nodes: FAULTS.md's
+// "majorities ring" needs five nodes; on three, "bridge" cuts only the n1-n3
+// link so that n2 still sees both.
+var partitionShapes = []string{"random-halves", "isolate-leader", "bridge", "isolate-follower"}
+
+// nemesis injects faults and records each as a nemesis op.
+type nemesis struct {
+	h     *History
+	c     *client
+	nw    *Net
+	procs []*Proc
+	bin   string
+	rng   *rand.Rand
+	sched Schedule
+
+	mu     sync.Mutex // one fault decision at a time; guards faulty
+	faulty map[int]string
+	wg     sync.WaitGroup
+	errs   []error
+}
+
+func (n *nemesis) record(fault string, targets []int, parts []string) {
+	ids := make([]string, len(targets))
+	for i, t := range targets {
+		ids[i] = n.procs[t].ID
+	}
+	now := n.h.Now()
+	n.h.Add(Op{Kind: KindNemesis, Proc: "nemesis", Fault: fault, Targets: ids, Partitions: parts, Call: now, Ret: now, Outcome: OK})
+	fmt.Printf("chaos: %7.1fs nemesis %s %v %v\n", float64(now)/1e9, fault, ids, parts)
+}
+
+func (n *nemesis) fail(err error) {
+	n.mu.Lock()
+	n.errs = append(n.errs, err)
+	n.mu.Unlock()
+}
+
+// leaders returns partition -> leader node index, as some live node sees it.
+func (n *nemesis) leaders(ctx context.Context) map[string]int {
+	out := map[string]int{}
+	for _, i := range n.rng.Perm(len(n.procs)) {
+		if !n.procs[i].Running() || n.faulty[i] != "" {
+			continue
+		}
+		st, err := n.c.status(ctx, n.procs[i])
+		if err != nil {
+			continue
+		}
+		for _, p := range st.Partitions {
+			for j, pr := range n.procs {
+				if pr.ID == p.Leader {
+					out[p.ID] = j
+				}
+			}
+		}
+		return out
+	}
+	return out
+}
+
+func ledBy(leaders map[string]int, node int) []string {
+	var parts []string
+	for p, l := range leaders {
+		if l == node {
+			parts = append(parts, p)
+		}
+	}
+	slices.Sort(parts)
+	return parts
+}
+
+// run starts the scenario's nemeses until stop closes.
+func (n *nemesis) run(ctx context.Context, scenario string, stop chan struct{}) {
+	for _, kind := range scenarioNemeses[scenario] {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			switch kind {
+			case "kill":
+				n.loop(stop, n.sched.KillEvery, func() { n.kill(ctx, stop) })
+			case "partition":
+				shape := 0
+				n.loop(stop, n.sched.IsolateEvery, func() { n.partition(ctx, stop, partitionShapes[shape%len(partitionShapes)]); shape++ })
+			case "pause":
+				n.loop(stop, n.sched.PauseEvery, func() { n.pause(stop) })
+			}
+		}()
+	}
+}
+
+// loop runs fault every period after the first gap, at most 10,000 times.
+func (n *nemesis) loop(stop chan struct{}, period time.Duration, fault func()) {
+	if sleepOr(stop, n.sched.FirstFaultGap) {
+		return
+	}
+	next := time.Now()
+	for k := 0; k < 10_000; k++ {
+		fault()
+		next = next.Add(period)
+		if sleepOr(stop, time.Until(next)) {
+			return
+		}
+	}
+}
+
+func (n *nemesis) pick(ctx context.Context) (int, []string, bool) {
+	leaders := n.leaders(ctx)
+	parts := make([]string, 0, len(leaders))
+	for p := range leaders {
+		parts = append(parts, p)
+	}
+	slices.Sort(parts)
+	n.rng.Shuffle(len(parts), func(i, j int) { parts[i], parts[j] = parts[j], parts[i] })
+	for _, p := range parts {
+		if v := leaders[p]; n.faulty[v] == "" && n.procs[v].Running() {
+			return v, ledBy(leaders, v), true
+		}
+	}
+	return 0, nil, false
+}
+
+// kill: kill -9 the node leading a random partition, restart it KillDown later.
+func (n *nemesis) kill(ctx context.Context, stop chan struct{}) {
+	n.mu.Lock()
+	v, parts, ok := n.pick(ctx)
+	if !ok {
+		n.mu.Unlock()
+		return
+	}
+	n.faulty[v] = "killed"
+	n.record("kill", []int{v}, parts)
+	if err := n.procs[v].Signal(syscall.SIGKILL); err != nil {
+		n.errs = append(n.errs, err)
+	}
+	n.mu.Unlock()
+	sleepOr(stop, n.sched.KillDown)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.restart(v)
+}
+
+func (n *nemesis) restart(v int) {
+	if err := n.procs[v].Start(n.bin); err != nil {
+		n.errs = append(n.errs, err)
+	}
+	delete(n.faulty, v)
+	n.record("restart", []int{v}, nil)
+}
+
+// partition cuts the network in one of partitionShapes for IsolateFor.
+func (n *nemesis) partition(ctx context.Context, stop chan struct{}, shape string) {
+	n.mu.Lock()
+	leaders := n.leaders(ctx)
+	count := make([]int, len(n.procs))
+	for _, l := range leaders {
+		count[l]++
+	}
+	var victims []int
+	for i := range n.procs {
+		if n.faulty[i] == "" {
+			victims = append(victims, i)
+		}
+	}
+	if len(victims) == 0 {
+		n.mu.Unlock()
+		return
+	}
+	v := victims[n.rng.IntN(len(victims))]
+	switch shape {
+	case "isolate-leader":
+		for _, i := range victims {
+			if count[i] > count[v] {
+				v = i
+			}
+		}
+	case "isolate-follower":
+		for _, i := range victims {
+			if count[i] < count[v] {
+				v = i
+			}
+		}
+	}
+	var err error
+	targets := []int{v}
+	if shape == "bridge" && n.faulty[0] == "" && n.faulty[len(n.procs)-1] == "" {
+		targets = []int{0, len(n.procs) - 1}
+		err = n.nw.Cut(0, len(n.procs)-1)
+	} else {
+		err = n.nw.Isolate(v)
+	}
+	for _, t := range targets {
+		n.faulty[t] = "partitioned"
+	}
+	var parts []string
+	for _, t := range targets {
+		parts = append(parts, ledBy(leaders, t)...)
+	}
+	n.record("partition:"+shape, targets, parts)
+	if err != nil {
+		n.errs = append(n.errs, err)
+	}
+	n.mu.Unlock()
+	sleepOr(stop, n.sched.IsolateFor)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.nw.Heal(); err != nil {
+		n.errs = append(n.errs, err)
+	}
+	for _, t := range targets {
+		delete(n.faulty, t)
+	}
+	n.record("heal", targets, nil)
+}
+
+// pause SIGSTOPs a random healthy node for PauseFor.
+func (n *nemesis) pause(stop chan struct{}) {
+	n.mu.Lock()
+	var victims []int
+	for i, p := range n.procs {
+		if n.faulty[i] == "" && p.Running() {
+			victims = append(victims, i)
+		}
+	}
+	if len(victims) == 0 {
+		n.mu.Unlock()
+		return
+	}
+	v := victims[n.rng.IntN(len(victims))]
+	leaders := n.leaders(context.Background())
+	n.faulty[v] = "paused"
+	n.record("pause", []int{v}, ledBy(leaders, v))
+	if err := n.procs[v].Signal(syscall.SIGSTOP); err != nil {
+		n.errs = append(n.errs, err)
+	}
+	n.mu.Unlock()
+	sleepOr(stop, n.sched.PauseFor)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.procs[v].Running() {
+		n.procs[v].Signal(syscall.SIGCONT)
+	}
+	delete(n.faulty, v)
+	n.record("resume", []int{v}, nil)
+}
+
+// healAll ends every fault: waits for the nemeses, heals the network,
+// resumes paused nodes and restarts dead ones.
+func (n *nemesis) healAll() error {
+	n.wg.Wait()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.nw.Heal(); err != nil {
+		n.errs = append(n.errs, err)
+	}
+	for i, p := range n.procs {
+		if p.Running() {
+			p.Signal(syscall.SIGCONT)
+		} else {
+			n.restart(i)
+		}
+	}
+	n.record("heal-all", nil, nil)
+	return joinErrs(n.errs)
+}

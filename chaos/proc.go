@@ -1,0 +1,123 @@
+package chaos
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Proc is one `raftmq serve` process, run inside its node's namespace with
+// `ip netns exec` (which execs raftmq itself, so signals reach it directly).
+type Proc struct {
+	ID      string // node id, "n1".."n3"
+	NS      string
+	IP      string
+	DataDir string
+	Log     string // stdout and stderr of every incarnation, appended
+	Args    []string
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{}
+	stopped bool // SIGSTOPped
+}
+
+// HTTP is the node's client address, reachable from the root namespace.
+func (p *Proc) HTTP() string { return "http://" + p.IP + ":9000" }
+
+// Start runs a new incarnation of the node on its data directory.
+func (p *Proc) Start(bin string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil && !isDone(p.done) {
+		return fmt.Errorf("chaos: %s is running", p.ID)
+	}
+	f, err := os.OpenFile(p.Log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	args := append([]string{"netns", "exec", p.NS, bin, "serve", "--node-id", p.ID, "--data-dir", p.DataDir,
+		"--http-addr", p.IP + ":9000", "--raft-addr", p.IP + ":9001", "--gossip-addr", p.IP + ":9002"}, p.Args...)
+	cmd := exec.Command("ip", args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return err
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); f.Close(); close(done) }()
+	p.cmd, p.done, p.stopped = cmd, done, false
+	return nil
+}
+
+func isDone(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// Running reports whether the current incarnation has not exited.
+func (p *Proc) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd != nil && !isDone(p.done)
+}
+
+// Signal sends sig to the running incarnation; SIGKILL waits (up to 10 s) for
+// the exit.
+func (p *Proc) Signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	if sig == syscall.SIGSTOP {
+		p.stopped = true
+	} else if sig == syscall.SIGCONT || sig == syscall.SIGKILL {
+		p.stopped = false
+	}
+	p.mu.Unlock()
+	if cmd == nil || isDone(done) {
+		return fmt.Errorf("chaos: %s is not running", p.ID)
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		return err
+	}
+	if sig == syscall.SIGKILL {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("chaos: %s did not exit within 10s of SIGKILL", p.ID)
+		}
+	}
+	return nil
+}
+
+// Stop ends the process: SIGCONT, then SIGTERM, then SIGKILL after grace.
+func (p *Proc) Stop(grace time.Duration) {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil || isDone(done) {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGCONT)
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+func newProc(dir string, i int, nw *Net, args []string) *Proc {
+	id := fmt.Sprintf("n%d", i+1)
+	return &Proc{ID: id, NS: nw.NodeNS(i), IP: nw.NodeIP[i], DataDir: filepath.Join(dir, id),
+		Log: filepath.Join(dir, id+".log"), Args: args}
+}
