@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"unicode/utf8"
 )
 
 // A small single-pass JSON validator and splitter for request bodies. The
@@ -261,17 +263,16 @@ func splitArray(b []byte) ([]json.RawMessage, error) {
 	return out, nil
 }
 
-// unquoteKey returns the name a quoted key stands for; only keys with
-// escapes need real decoding.
+// unquoteKey returns the name a quoted key stands for. Only keys with escapes
+// or invalid UTF-8 (which encoding/json turns into U+FFFD) need real decoding.
 func unquoteKey(q []byte) (string, error) {
-	for _, c := range q[1 : len(q)-1] {
-		if c == '\\' {
-			var s string
-			if err := json.Unmarshal(q, &s); err != nil {
-				return "", errJSONSyntax
-			}
-			return s, nil
-		}
+	raw := q[1 : len(q)-1]
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw), nil
 	}
-	return string(q[1 : len(q)-1]), nil
+	var s string
+	if err := json.Unmarshal(q, &s); err != nil {
+		return "", errJSONSyntax
+	}
+	return s, nil
 }
