@@ -48,6 +48,13 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"ms":   ms,
 	"f1":   func(f float64) string { return fmt.Sprintf("%.1f", f) },
 	"join": strings.Join,
+	"errsum": func(es []ErrorCount) int64 {
+		var n int64
+		for _, e := range es {
+			n += e.Count
+		}
+		return n
+	},
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>raftmq loadtest {{.R.Config.Workload}} {{.R.RunID}}</title>
@@ -82,7 +89,7 @@ lost {{.R.Verification.Lost}} · duplicates {{.R.Verification.Duplicates}} · er
 <h2>Phases</h2>
 <table><tr><th>phase</th><th>time s</th><th>produced</th><th>consumed</th><th>acked</th><th>produce msg/s</th><th>consume msg/s</th><th>ack msg/s</th><th>errors</th></tr>
 {{range .R.Phases}}<tr><td>{{.Name}}{{if .TargetRate}} ({{.TargetRate}} msg/s){{end}}{{if .TimedOut}} <b>timed out</b>{{end}}</td><td>{{f1 .DurationS}}</td><td>{{.Produced}}</td><td>{{.Consumed}}</td><td>{{.Acked}}</td>
-<td>{{rate .ProduceMsgsPerS}}</td><td>{{rate .ConsumeMsgsPerS}}</td><td>{{rate .AckMsgsPerS}}</td><td>{{len .Errors}} kinds</td></tr>
+<td>{{rate .ProduceMsgsPerS}}</td><td>{{rate .ConsumeMsgsPerS}}</td><td>{{rate .AckMsgsPerS}}</td><td>{{errsum .Errors}}</td></tr>
 {{end}}</table>
 
 <h2>Latency (ms)</h2>
@@ -153,7 +160,9 @@ func throughputChart(r *Report) string {
 	for _, p := range r.Phases {
 		maxT = max(maxT, p.OffsetS+p.DurationS)
 		for _, pt := range p.Series {
-			maxY = max(maxY, float64(max(pt.Produced, pt.Acked, pt.Consumed)))
+			if _, v, ok := perSecond(p, pt, max(pt.Produced, pt.Acked)); ok {
+				maxY = max(maxY, v)
+			}
 		}
 	}
 	if len(r.Phases) == 0 || maxT <= 0 {
@@ -183,7 +192,10 @@ func throughputChart(r *Report) string {
 			fill = "#eef2f8"
 		}
 		b.f(`<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"/>`, x(p.OffsetS), padT, x(p.OffsetS+p.DurationS)-x(p.OffsetS), plotH, fill)
-		b.f(`<text x="%.1f" y="%d">%s</text>`, x(p.OffsetS)+3, padT+12, esc(p.Name))
+		// Label a band only where the name fits (about 6.5 units a letter).
+		if w := x(p.OffsetS+p.DurationS) - x(p.OffsetS); w > 6.5*float64(len(p.Name))+6 {
+			b.f(`<text x="%.1f" y="%d">%s</text>`, x(p.OffsetS)+3, padT+12, esc(p.Name))
+		}
 	}
 	lines := []struct {
 		name  string
@@ -196,27 +208,24 @@ func throughputChart(r *Report) string {
 	}
 	for li, l := range lines {
 		for _, p := range r.Phases {
-			var pts []string
+			var pts, dots []string
 			seen := false
 			for _, pt := range p.Series {
-				t := p.OffsetS + float64(pt.T) + 0.5
-				v := float64(l.v(pt))
-				if part := p.DurationS - float64(pt.T); part < 1 {
-					// The phase's last second is partial: scale it to a
-					// rate, or leave it out when too short to mean much.
-					if part < 0.5 {
-						continue
-					}
-					t, v = p.OffsetS+float64(pt.T)+part/2, v/part
+				t, v, ok := perSecond(p, pt, l.v(pt))
+				if !ok {
+					continue
 				}
 				seen = seen || v > 0
-				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(t), y(math.Min(v, maxY))))
+				px, py := x(t), y(math.Min(v, maxY))
+				pts = append(pts, fmt.Sprintf("%.1f,%.1f", px, py))
+				dots = append(dots, fmt.Sprintf(`<circle cx="%.1f" cy="%.1f" r="2.2" fill="%s"/>`, px, py, l.color))
 			}
 			if seen {
 				if len(pts) == 1 {
 					pts = append(pts, pts[0])
 				}
 				b.f(`<polyline fill="none" stroke="%s" stroke-width="1.8" points="%s"/>`, l.color, strings.Join(pts, " "))
+				b.WriteString(strings.Join(dots, ""))
 			}
 		}
 		ly := padT + 14 + li*18
@@ -226,6 +235,20 @@ func throughputChart(r *Report) string {
 	b.f(`<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#b8c0cc"/>`, padL, padT, plotW, plotH)
 	b.f(`</svg>`)
 	return b.String()
+}
+
+// perSecond places a per-second count on the run's time line, at the
+// middle of its second. A phase's last second is partial: its count is
+// scaled to a rate, or left out (ok false) when too short to mean much.
+func perSecond(p PhaseReport, pt SecondPoint, n int64) (t, v float64, ok bool) {
+	t, v = p.OffsetS+float64(pt.T)+0.5, float64(n)
+	if part := p.DurationS - float64(pt.T); part < 1 {
+		if part < 0.5 {
+			return 0, 0, false
+		}
+		t, v = p.OffsetS+float64(pt.T)+part/2, v/part
+	}
+	return t, v, true
 }
 
 // percentileX places a percentile on the HDR log axis: 0 at 0 %, 1 at
@@ -274,18 +297,20 @@ func percentileChart(r *Report, op string) string {
 		b.f(`<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, x(t.p), padT+plotH+16, t.label)
 	}
 	b.f(`<text x="%d" y="%d" text-anchor="middle">percentile</text>`, padL+plotW/2, chartH-4)
+	legend := 0
 	for i, p := range r.Phases {
 		curve := p.Percentiles[op]
 		if len(curve) == 0 {
 			continue
 		}
-		color := palette[i%len(palette)]
+		color := palette[i%len(palette)] // a phase has the same colour in every chart
 		pts := make([]string, 0, len(curve))
 		for _, pt := range curve {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(pt.Percentile), y(pt.Ms)))
 		}
 		b.f(`<polyline fill="none" stroke="%s" stroke-width="1.8" points="%s"/>`, color, strings.Join(pts, " "))
-		ly := padT + 14 + i*18
+		ly := padT + 14 + legend*18
+		legend++
 		b.f(`<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="3"/>`, padL+plotW+12, padL+plotW+32, ly, ly, color)
 		b.f(`<text x="%d" y="%d">%s</text>`, padL+plotW+38, ly+4, esc(p.Name))
 	}

@@ -42,14 +42,15 @@ func (p *Pacer) Interval() time.Duration { return p.interval }
 func (p *Pacer) Slot(n int64) time.Time { return p.start.Add(time.Duration(n) * p.interval) }
 
 // Next claims the next slot and waits until its time. It returns the slot's
-// intended time and true, or false when the slot falls at or after end or
-// ctx ends first.
+// intended time and true, or false when the slot falls at or after end, end
+// has passed (slots still due then are never sent), or ctx ends first.
 func (p *Pacer) Next(ctx context.Context, end time.Time) (time.Time, bool) {
 	at := p.Slot(p.next.Add(1) - 1)
-	if !at.Before(end) {
+	now := p.now()
+	if !at.Before(end) || !now.Before(end) {
 		return time.Time{}, false
 	}
-	if d := at.Sub(p.now()); d > 0 {
+	if d := at.Sub(now); d > 0 {
 		if p.wait(ctx, d) != nil {
 			return time.Time{}, false
 		}

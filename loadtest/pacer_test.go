@@ -80,9 +80,18 @@ func TestPacer_LateCallerGetsPastSlotsAtOnce(t *testing.T) {
 	}
 }
 
+func TestPacer_NoSlotAfterEnd(t *testing.T) {
+	start := time.Unix(1000, 0)
+	clk := &fakeClock{now: start.Add(2 * time.Second)} // past end, 100 slots still due
+	p := newPacer(start, 100, clk.Now, clk.Wait)
+	if _, ok := p.Next(context.Background(), start.Add(time.Second)); ok {
+		t.Fatal("a slot was handed out after the end")
+	}
+}
+
 func TestPacer_ConcurrentCallersGetDistinctSlots(t *testing.T) {
 	start := time.Unix(1000, 0)
-	clk := &fakeClock{now: start.Add(time.Hour)} // every slot due: no waiting
+	clk := &fakeClock{now: start.Add(1999 * time.Millisecond)} // every slot due, end not reached: no waiting
 	p := newPacer(start, 1000, clk.Now, clk.Wait)
 	end := start.Add(2 * time.Second)
 	var mu sync.Mutex

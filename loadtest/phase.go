@@ -136,7 +136,7 @@ func (ph *phaseRun) report(runStart time.Time) PhaseReport {
 		MissedSlots:     ph.missedSlots.Load(),
 		Latency:         map[string]LatencySummary{},
 		Percentiles:     map[string][]PercentilePoint{},
-		Series:          ph.series.list(),
+		Series:          ph.series.list(ph.end.Sub(ph.start)),
 		Errors:          ph.errs.list(),
 		FailedOps:       ph.failed,
 		Failures:        append([]string(nil), ph.failures...),

@@ -83,20 +83,20 @@ func (p *progress) line() string {
 			eta = time.Duration(float64(out) / r * float64(time.Second))
 		}
 	}
-	if eta >= 0 {
-		// Later phases: their durations, or their counts at the current rate.
-		for _, s := range plan[ph.index+1:] {
-			switch {
-			case s.Kind == KindMixed:
-				eta += s.Duration
-			case s.Kind == KindProduce && r > 0:
-				eta += time.Duration(float64(s.Messages) / r * float64(time.Second))
-			}
-		}
-	}
 	etaText := "?"
 	if eta >= 0 {
-		etaText = clock(eta)
+		// Later phases: the durations of mixed phases; a later produce
+		// phase's time is unknown yet, so the ETA is then a lower bound.
+		more := ""
+		for _, s := range plan[ph.index+1:] {
+			switch s.Kind {
+			case KindMixed:
+				eta += s.Duration
+			case KindProduce:
+				more = "+"
+			}
+		}
+		etaText = clock(eta) + more
 	}
 	what := "acked"
 	if ph.spec.Kind == KindProduce {

@@ -219,6 +219,9 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "  %-8s ms  p50 %8s  p90 %8s  p99 %8s  p99.9 %8s  max %8s  (n=%d)\n",
 				op, ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max), l.Count)
 		}
+		if p.MissedSlots > 0 {
+			fmt.Fprintf(&b, "  %d send slots missed: the producers could not keep up with the offered rate\n", p.MissedSlots)
+		}
 		if p.TimedOut {
 			b.WriteString("  TIMED OUT before its count\n")
 		}

@@ -35,10 +35,16 @@ func (s *series) add(at time.Time, f func(*SecondPoint)) {
 	f(&s.points[i])
 }
 
-// list returns a copy of the points, one per second up to the last second
-// that saw anything.
-func (s *series) list() []SecondPoint {
+// list returns a copy of the points, one per second (started) of a phase
+// that lasted d: seconds in which nothing happened are zero points.
+func (s *series) list(d time.Duration) []SecondPoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]SecondPoint(nil), s.points...)
+	n := max(len(s.points), int((d+time.Second-1)/time.Second))
+	out := make([]SecondPoint, n)
+	copy(out, s.points)
+	for i := len(s.points); i < n; i++ {
+		out[i].T = i
+	}
+	return out
 }
