@@ -109,7 +109,7 @@ lost {{.R.Verification.Lost}} · duplicates {{.R.Verification.Duplicates}} · er
 <tr><td>produced with 201</td><td>{{.R.Verification.Confirmed}}</td></tr>
 <tr><td>delivered (distinct)</td><td>{{.R.Verification.Delivered}}</td></tr>
 <tr><td>deliveries</td><td>{{.R.Verification.Deliveries}}</td></tr>
-<tr><td>lost (201, never consumed)</td><td>{{.R.Verification.Lost}}</td></tr>
+<tr><td>lost (201, never consumed)</td><td>{{.R.Verification.Lost}}{{if not .R.Verification.Complete}} (not judged: the run stopped before the queue was drained; {{.R.Verification.Undelivered}} not consumed yet){{end}}</td></tr>
 <tr><td>duplicate deliveries</td><td>{{.R.Verification.Duplicates}}</td></tr>
 <tr><td>of messages whose produce was retried</td><td>{{.R.Verification.DuplicatesOfRetried}}</td></tr>
 <tr><td>outcome unknown / of those delivered</td><td>{{.R.Verification.Unconfirmed}} / {{.R.Verification.UnconfirmedDelivered}}</td></tr>

@@ -182,7 +182,9 @@ type Verification struct {
 	Foreign              int64    `json:"foreign"`               // delivered messages this run never sent
 	Delivered            int64    `json:"delivered"`             // distinct messages delivered
 	Deliveries           int64    `json:"deliveries"`            // deliveries, duplicates included
-	Lost                 int64    `json:"lost"`                  // produced with 201, never consumed
+	Complete             bool     `json:"complete"`              // the verify phase drained the queue; else lost is not judged
+	Lost                 int64    `json:"lost"`                  // produced with 201, never consumed (0 when not complete)
+	Undelivered          int64    `json:"undelivered"`           // when not complete: produced with 201, not consumed before the run stopped
 	Duplicates           int64    `json:"duplicates"`            // deliveries beyond each message's first
 	DuplicatesOfRetried  int64    `json:"duplicates_of_retried"` // of those, of messages whose produce was retried
 	LostSample           []string `json:"lost_sample,omitempty"` // up to 20 lost message ids (producer/sequence)

@@ -245,6 +245,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, ", group available at end %d", v.GroupAvailable)
 	}
 	b.WriteString("\n")
+	if !v.Complete {
+		fmt.Fprintf(&b, "  verification incomplete: the run stopped before the queue was drained; %d messages produced with 201 were not consumed yet (not judged lost)\n", v.Undelivered)
+	}
 	if len(v.LostSample) > 0 {
 		fmt.Fprintf(&b, "  lost, first ids: %s\n", strings.Join(v.LostSample, " "))
 	}

@@ -57,7 +57,7 @@ func sampleReport(t *testing.T) *Report {
 	}
 	rep.Errors = mergeErrors(rep.Phases[2].Errors)
 	rep.ErrorTotal = 1
-	rep.Verification = Verification{Confirmed: 10, Delivered: 10, Deliveries: 10, GroupAvailable: 0, GroupConsumed: 10}
+	rep.Verification = Verification{Complete: true, Confirmed: 10, Delivered: 10, Deliveries: 10, GroupAvailable: 0, GroupConsumed: 10}
 	rep.Warnings = append(rep.Warnings, `queue <q> not deleted: "boom" & more`)
 	rep.Summary = summarise(rep)
 	return rep

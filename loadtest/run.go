@@ -95,6 +95,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.teardown()
 	}
 	rep.Verification = r.ledger.Verify()
+	// Loss is judged only once the verify phase drained the queue; a run
+	// stopped earlier reports what it had not consumed yet as undelivered.
+	n := len(rep.Phases)
+	rep.Verification.Complete = ctx.Err() == nil && n > 0 && rep.Phases[n-1].Name == PhaseVerify && !rep.Phases[n-1].TimedOut
+	if !rep.Verification.Complete {
+		rep.Verification.Undelivered, rep.Verification.Lost, rep.Verification.LostSample = rep.Verification.Lost, 0, nil
+	}
 	rep.Verification.GroupAvailable, rep.Verification.GroupConsumed = fc.available, fc.consumed
 	rep.Verification.FinalPollDeliveries = fc.deliveries
 	rep.Finished = cfg.Now()
