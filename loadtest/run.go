@@ -113,6 +113,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if p.TimedOut {
 			r.addFatal("phase %s did not finish within its bound", p.Name)
 		}
+		if p.MissedSlots > 0 {
+			r.addWarning("phase %s offered %.0f msg/s of %.0f: %d send slots missed, every producer was busy (produce latency above producers x batch / rate)",
+				p.Name, float64(p.Produced)/max(p.TargetDurationS, 1e-9), p.TargetRate, p.MissedSlots)
+		}
 		if p.FailedOps > 0 {
 			r.addFatal("phase %s: %d operations failed after retries; first: %s", p.Name, p.FailedOps, p.Failures[0])
 		}
