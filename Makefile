@@ -5,7 +5,7 @@ BIN       := bin/raftmq
 DATA_DIR  ?= ./data
 PKGS      := ./...
 
-.PHONY: build run cluster test test-short vet fmt-check bench chaos chaos-negative image up down compose-check clean
+.PHONY: build run cluster test test-short vet fmt-check bench loadtest chaos chaos-negative image up down compose-check clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/raftmq
@@ -49,8 +49,18 @@ chaos: build
 chaos-negative: build
 	$(GO) run ./cmd/chaos --raftmq $(BIN) --scenario T1 --duration 40s --short --negative-control --seed $(SEED)
 
+# Go benchmarks, then W1 against a local three-node cluster (scripts/bench.sh;
+# a few minutes; report under bench-results/<timestamp>/).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./fsm ./partition ./httpapi
+	scripts/bench.sh
+
+# raftmq loadtest against a running cluster, by default the one of
+# `make cluster`: make loadtest WORKLOAD=mixed ARGS='--duration 10s'
+URL      ?= http://127.0.0.1:9000,http://127.0.0.1:9010,http://127.0.0.1:9020
+WORKLOAD ?= mixed
+loadtest: build
+	$(BIN) loadtest --target $(URL) --workload $(WORKLOAD) $(ARGS)
 
 # Docker: an image FROM scratch around the static binary, and a three-node
 # compose cluster on 127.0.0.1:19001..19003.

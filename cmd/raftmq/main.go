@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -16,7 +20,8 @@ func usage() {
 	fmt.Fprintln(os.Stderr, `usage: raftmq <command> [flags]
 
 commands:
-  serve      run one node (raftmq serve -h for its flags)`)
+  serve      run one node (raftmq serve -h for its flags)
+  loadtest   drive a cluster through the DMS API and report (raftmq loadtest -h for its flags)`)
 }
 
 func run(args []string) int {
@@ -38,6 +43,22 @@ func run(args []string) int {
 			return 1
 		}
 		return 0
+	case "loadtest":
+		l := NewLoadtestCmd()
+		if err := l.ParseFlags(args[1:], time.Now()); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			fmt.Fprintln(os.Stderr, "raftmq loadtest:", err)
+			return 2
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		var progress io.Writer
+		if isTerminal(os.Stdout) {
+			progress = os.Stdout
+		}
+		return l.Run(ctx, os.Stdout, os.Stderr, progress)
 	case "-h", "--help", "help":
 		usage()
 		return 0

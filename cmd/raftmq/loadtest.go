@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"raftmq/loadtest"
+)
+
+// LoadtestCmd is one `raftmq loadtest` run: flags, the workload, the
+// reports and the summary line.
+type LoadtestCmd struct {
+	Config loadtest.Config
+	OutDir string // where report.json, report.html and summary.txt go
+}
+
+// NewLoadtestCmd returns a LoadtestCmd with the harness's defaults.
+func NewLoadtestCmd() *LoadtestCmd {
+	return &LoadtestCmd{Config: loadtest.DefaultConfig()}
+}
+
+// ParseFlags reads the flags of `raftmq loadtest`. now names the default
+// output directory, bench-results/<workload>-<time>.
+func (l *LoadtestCmd) ParseFlags(args []string, now time.Time) error {
+	fs := flag.NewFlagSet("raftmq loadtest", flag.ContinueOnError)
+	c := &l.Config
+	var targets string
+	fs.StringVar(&targets, "target", "", "base URLs of raftmq nodes, comma separated (required); requests are spread over them")
+	fs.StringVar(&c.Workload, "workload", "", "produce, drain, mixed or w1 (required)")
+	fs.IntVar(&c.Messages, "messages", 0, "messages of a produce or drain workload (default 10000; w1: 100000)")
+	fs.DurationVar(&c.Duration, "duration", 0, "length of each mixed phase (default 30s)")
+	fs.IntVar(&c.Producers, "producers", c.Producers, "producers")
+	fs.IntVar(&c.Consumers, "consumers", c.Consumers, "consumers, all in the run's one group")
+	fs.IntVar(&c.Size, "size", c.Size, "bytes of each message body (its JSON text)")
+	fs.IntVar(&c.Batch, "batch", c.Batch, "messages per produce request and max_msgs per consume, 1-10")
+	fs.Float64Var(&c.Rate, "rate", 0, "mixed: msg/s offered open loop, 0 for closed loop at maximum; w1: the fixed phase's rate (default 2000)")
+	fs.StringVar(&c.QueueMode, "queue-mode", c.QueueMode, "NORMAL or FIFO")
+	fs.StringVar(&c.Project, "project", "", "DMS project (default: lt-<run id>, one of the run's own)")
+	fs.DurationVar(&c.PhaseTimeout, "phase-timeout", c.PhaseTimeout, "bound of each count-bounded phase (produce, drain, verify)")
+	fs.BoolVar(&c.NoWarmup, "no-warmup", false, "leave out the warm-up (one batch per producer, drained, before the measured phases)")
+	fs.StringVar(&l.OutDir, "out", "", "directory for report.json, report.html and summary.txt (default bench-results/<workload>-<time>)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if targets == "" {
+		return errors.New("--target is required")
+	}
+	if c.Workload == "" {
+		return errors.New("--workload is required (produce, drain, mixed, w1)")
+	}
+	c.Targets = nil
+	for _, t := range strings.Split(targets, ",") {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		if !strings.Contains(t, "://") {
+			t = "http://" + t
+		}
+		c.Targets = append(c.Targets, strings.TrimRight(t, "/"))
+	}
+	c.QueueMode = strings.ToUpper(c.QueueMode)
+	if l.OutDir == "" {
+		l.OutDir = filepath.Join("bench-results", c.Workload+"-"+now.Format("20060102-150405"))
+	}
+	return c.Validate()
+}
+
+// Run runs the workload and writes its reports. stdout gets the human
+// summary and, as its last line, the summary line; progress (nil when stdout
+// is not a terminal) gets the live progress line. It returns the exit code:
+// 0, or 1 when a message was lost, the run had fatal errors or the reports
+// could not be written.
+func (l *LoadtestCmd) Run(ctx context.Context, stdout, stderr, progress io.Writer) int {
+	cfg := l.Config
+	cfg.Progress = progress
+	rep, err := loadtest.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "raftmq loadtest:", err)
+		return 2
+	}
+	code := 0
+	if !rep.OK() {
+		code = 1
+	}
+	rep.WriteText(stdout)
+	if err := rep.WriteFiles(l.OutDir); err != nil {
+		fmt.Fprintln(stderr, "raftmq loadtest: writing the report:", err)
+		code = 1
+	} else {
+		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(l.OutDir, loadtest.FileHTML))
+	}
+	fmt.Fprintln(stdout, rep.Summary.Line())
+	return code
+}
+
+// isTerminal reports whether f is a character device (a terminal), without
+// a terminal library.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

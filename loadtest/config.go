@@ -1,0 +1,262 @@
+package loadtest
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Workload names.
+const (
+	WorkloadProduce = "produce" // N messages from P producers, then a verification drain
+	WorkloadDrain   = "drain"   // fill N messages (not summarised), then C consumers drain and ack
+	WorkloadMixed   = "mixed"   // producers and consumers together for a duration; closed loop, or open loop at Rate
+	WorkloadW1      = "w1"      // produce 100,000; drain; 30 s mixed at max; 30 s mixed at 2,000 msg/s
+)
+
+// Phase names. The summary line reads its figures from the phases with
+// these names; a workload that has no such phase prints NaN there.
+const (
+	PhaseWarmup  = "warmup"       // one batch per producer: pays the new queue's leader elections
+	PhaseWarmupD = "warmup-drain" // consumes the warm-up batches
+	PhaseProduce = "produce"      // summary: produce_msgs_per_s, produce_p99_ms
+	PhaseFill    = "fill"         // the produce that sets up a drain workload
+	PhaseDrain   = "drain"        // summary: consume_ack_msgs_per_s, consume_p99_ms
+	PhaseMixed   = "mixed"        // summary: mixed_e2e_msgs_per_s, mixed_e2e_p99_ms
+	PhaseSettle  = "settle"       // drains the backlog a closed-loop mixed phase left, before the next phase
+	PhaseFixed   = "mixed-fixed"  // summary: fixed_e2e_p50_ms, fixed_e2e_p99_ms
+	PhaseVerify  = "verify"       // drains what is left and checks for late duplicates
+)
+
+// Phase kinds.
+const (
+	KindProduce = "produce"
+	KindDrain   = "drain"
+	KindMixed   = "mixed"
+)
+
+// W1 shape (issue 4): 100,000 messages, two 30 s mixed phases, the second at
+// 2,000 msg/s; 1 KiB bodies, 8 producers, 8 consumers. Between the two mixed
+// phases a settle phase drains what the first left.
+const (
+	W1Messages = 100_000
+	W1Duration = 30 * time.Second
+	W1Rate     = 2000
+)
+
+// Defaults of the fields left zero.
+const (
+	DefaultMessages         = 10_000
+	DefaultDuration         = 30 * time.Second
+	DefaultWorkers          = 8
+	DefaultSize             = 1024
+	DefaultBatch            = 10
+	DefaultPhaseTimeout     = 5 * time.Minute
+	DefaultRequestTimeout   = 10 * time.Second
+	DefaultMaxMixedMessages = 2_000_000
+	DefaultAckWait          = 30     // s, the DMS default lease
+	minSize                 = 64     // room for the body's id and timestamp
+	maxSize                 = 52_428 // ten messages per request stay within 524,288 bytes
+)
+
+// Config describes one run. Zero numeric fields take the workload's
+// defaults (see Resolved); Targets and Workload are required.
+type Config struct {
+	Targets   []string      // base URLs of raftmq nodes; requests are spread over them
+	Workload  string        // produce, drain, mixed or w1
+	Messages  int           // produce and drain: message count (w1: 100,000)
+	Duration  time.Duration // each mixed phase (w1: 30 s)
+	Producers int
+	Consumers int
+	Size      int     // bytes of each message body's JSON text
+	Batch     int     // messages per produce request and max_msgs per consume, 1–10
+	Rate      float64 // mixed: msg/s offered open loop, 0 for closed loop at maximum; w1: the fixed phase's rate (2,000)
+	QueueMode string  // NORMAL or FIFO
+	Project   string  // DMS project; default lt-<run id>, a project of the run's own
+
+	// PhaseTimeout bounds each count-bounded phase (produce, drain, verify).
+	PhaseTimeout time.Duration
+	// MaxMixedMessages bounds the messages one mixed phase produces.
+	MaxMixedMessages int
+	// RequestTimeout bounds one HTTP request, long polls included.
+	RequestTimeout time.Duration
+	// NoWarmup leaves out the warm-up phases. They produce one batch per
+	// producer and drain it before the measured phases, so that the new
+	// queue's partition leader elections (the first produce to a new queue
+	// waits for them) are not measured.
+	NoWarmup bool
+
+	// Progress receives a live progress line (carriage returns, no
+	// newlines) about once a second; nil for none.
+	Progress io.Writer
+	// Now is the clock; nil for time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the defaults: produce workload, 8 producers, 8
+// consumers, 1 KiB bodies, batches of 10, a NORMAL queue. Targets is empty.
+func DefaultConfig() Config {
+	return Config{
+		Workload:         WorkloadProduce,
+		Producers:        DefaultWorkers,
+		Consumers:        DefaultWorkers,
+		Size:             DefaultSize,
+		Batch:            DefaultBatch,
+		QueueMode:        "NORMAL",
+		PhaseTimeout:     DefaultPhaseTimeout,
+		MaxMixedMessages: DefaultMaxMixedMessages,
+		RequestTimeout:   DefaultRequestTimeout,
+	}
+}
+
+// Resolved returns c with every zero field set to its default for the
+// workload.
+func (c Config) Resolved() Config {
+	d := DefaultConfig()
+	if c.Messages == 0 {
+		c.Messages = DefaultMessages
+		if c.Workload == WorkloadW1 {
+			c.Messages = W1Messages
+		}
+	}
+	if c.Duration == 0 {
+		c.Duration = DefaultDuration
+		if c.Workload == WorkloadW1 {
+			c.Duration = W1Duration
+		}
+	}
+	if c.Rate == 0 && c.Workload == WorkloadW1 {
+		c.Rate = W1Rate
+	}
+	setInt := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setInt(&c.Producers, d.Producers)
+	setInt(&c.Consumers, d.Consumers)
+	setInt(&c.Size, d.Size)
+	setInt(&c.Batch, d.Batch)
+	setInt(&c.MaxMixedMessages, d.MaxMixedMessages)
+	if c.QueueMode == "" {
+		c.QueueMode = d.QueueMode
+	}
+	c.QueueMode = strings.ToUpper(c.QueueMode)
+	if c.PhaseTimeout == 0 {
+		c.PhaseTimeout = d.PhaseTimeout
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = d.RequestTimeout
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+var projectRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Validate checks the resolved config. Errors match ErrInvalidConfig.
+func (c Config) Validate() error {
+	c = c.Resolved()
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, a...))
+	}
+	if len(c.Targets) == 0 {
+		return bad("no target")
+	}
+	for _, t := range c.Targets {
+		u, err := url.Parse(t)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return bad("target %q is not an http://host:port URL", t)
+		}
+	}
+	switch c.Workload {
+	case WorkloadProduce, WorkloadDrain, WorkloadMixed, WorkloadW1:
+	default:
+		return bad("unknown workload %q (produce, drain, mixed, w1)", c.Workload)
+	}
+	switch {
+	case c.Messages < 1:
+		return bad("messages %d: want at least 1", c.Messages)
+	case c.Duration < 100*time.Millisecond:
+		return bad("duration %v: want at least 100ms", c.Duration)
+	case c.Producers < 1 || c.Producers > 1024:
+		return bad("producers %d: want 1-1024", c.Producers)
+	case c.Consumers < 1 || c.Consumers > 1024:
+		return bad("consumers %d: want 1-1024", c.Consumers)
+	case c.Size < minSize || c.Size > maxSize:
+		return bad("size %d: want %d-%d bytes", c.Size, minSize, maxSize)
+	case c.Batch < 1 || c.Batch > 10:
+		return bad("batch %d: want 1-10", c.Batch)
+	case c.Rate < 0:
+		return bad("rate %v: want 0 (closed loop) or more", c.Rate)
+	case c.QueueMode != "NORMAL" && c.QueueMode != "FIFO":
+		return bad("queue mode %q: want NORMAL or FIFO", c.QueueMode)
+	case c.Project != "" && !projectRE.MatchString(c.Project):
+		return bad("project %q: want 1-64 characters of [A-Za-z0-9_-]", c.Project)
+	case c.PhaseTimeout < time.Second:
+		return bad("phase timeout %v: want at least 1s", c.PhaseTimeout)
+	case c.MaxMixedMessages < 1:
+		return bad("max mixed messages %d: want at least 1", c.MaxMixedMessages)
+	case c.RequestTimeout < 2*time.Second:
+		return bad("request timeout %v: want at least 2s (long polls wait 1 s)", c.RequestTimeout)
+	}
+	return nil
+}
+
+// PhaseSpec is one step of a workload.
+type PhaseSpec struct {
+	Name     string
+	Kind     string        // produce, drain or mixed
+	Messages int           // produce: how many
+	Duration time.Duration // mixed: how long
+	Rate     float64       // mixed: msg/s offered, 0 for closed loop
+}
+
+// Plan returns the phases of the resolved config's workload, after the
+// warm-up phases unless NoWarmup. Every plan ends with messages consumed: a
+// final verify phase drains what the last phase left, so the loss check sees
+// every message.
+func (c Config) Plan() []PhaseSpec {
+	c = c.Resolved()
+	p := c.workloadPlan()
+	if c.NoWarmup || p == nil {
+		return p
+	}
+	return append([]PhaseSpec{
+		{Name: PhaseWarmup, Kind: KindProduce, Messages: c.Producers * c.Batch},
+		{Name: PhaseWarmupD, Kind: KindDrain},
+	}, p...)
+}
+
+func (c Config) workloadPlan() []PhaseSpec {
+	verify := PhaseSpec{Name: PhaseVerify, Kind: KindDrain}
+	switch c.Workload {
+	case WorkloadProduce:
+		return []PhaseSpec{{Name: PhaseProduce, Kind: KindProduce, Messages: c.Messages}, verify}
+	case WorkloadDrain:
+		return []PhaseSpec{{Name: PhaseFill, Kind: KindProduce, Messages: c.Messages}, {Name: PhaseDrain, Kind: KindDrain}, verify}
+	case WorkloadMixed:
+		if c.Rate > 0 {
+			return []PhaseSpec{{Name: PhaseFixed, Kind: KindMixed, Duration: c.Duration, Rate: c.Rate}, verify}
+		}
+		return []PhaseSpec{{Name: PhaseMixed, Kind: KindMixed, Duration: c.Duration}, verify}
+	case WorkloadW1:
+		return []PhaseSpec{
+			{Name: PhaseProduce, Kind: KindProduce, Messages: c.Messages},
+			{Name: PhaseDrain, Kind: KindDrain},
+			{Name: PhaseMixed, Kind: KindMixed, Duration: c.Duration},
+			// Producers at maximum outpace consumers; the fixed-rate phase
+			// starts on an empty queue, or its e2e latency would measure the
+			// backlog instead of the broker.
+			{Name: PhaseSettle, Kind: KindDrain},
+			{Name: PhaseFixed, Kind: KindMixed, Duration: c.Duration, Rate: c.Rate},
+			verify,
+		}
+	}
+	return nil
+}

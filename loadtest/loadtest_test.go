@@ -1,0 +1,266 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"raftmq/cluster/clustertest"
+)
+
+// binPath is the raftmq binary, built once for the tests that run against a
+// real node.
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "raftmq-loadtest")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	_, file, _, _ := runtime.Caller(0)
+	binPath, err = clustertest.BuildBinary(filepath.Join(filepath.Dir(file), ".."), dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// startNode starts a one-node raftmq cluster as a process (fsync on, the
+// defaults) and returns its URL.
+func startNode(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a raftmq process")
+	}
+	p := clustertest.NewProcess(t, binPath, "n1")
+	p.Start(t)
+	return p.URL()
+}
+
+// mustRun runs cfg and fails the test unless the run passed with no error
+// at all, nothing lost and nothing delivered twice.
+func mustRun(t *testing.T, cfg Config) *Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	rep.WriteText(&text)
+	t.Logf("report:\n%s%s", text.String(), rep.Summary.Line())
+	if !rep.OK() || len(rep.Fatal) > 0 {
+		t.Errorf("run failed: %v", rep.Fatal)
+	}
+	if rep.ErrorTotal != 0 || len(rep.Errors) != 0 {
+		t.Errorf("errors: %+v", rep.Errors)
+	}
+	v := rep.Verification
+	if !v.Complete || v.Lost != 0 || v.Undelivered != 0 || v.Duplicates != 0 || v.Unconfirmed != 0 || v.Foreign != 0 {
+		t.Errorf("verification %+v", v)
+	}
+	if v.Confirmed == 0 || v.Delivered != v.Confirmed || v.Deliveries != v.Confirmed {
+		t.Errorf("confirmed %d, delivered %d, deliveries %d", v.Confirmed, v.Delivered, v.Deliveries)
+	}
+	if v.GroupAvailable != 0 || v.GroupConsumed != v.Confirmed || v.FinalPollDeliveries != 0 {
+		t.Errorf("group at the end: available %d consumed %d, final poll %d", v.GroupAvailable, v.GroupConsumed, v.FinalPollDeliveries)
+	}
+	for _, w := range rep.Warnings {
+		// A producer slowed by the race detector may miss a send slot of
+		// an open-loop phase; that is the machine, not the broker.
+		if !strings.Contains(w, "send slots missed") {
+			t.Errorf("warning: %s", w)
+		}
+	}
+	return rep
+}
+
+// checkFiles writes the report files and checks them: JSON that decodes to
+// the same summary with every phase, and a complete self-contained page.
+func checkFiles(t *testing.T, rep *Report) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := rep.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, FileJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("report.json: %v", err)
+	}
+	if back.Summary.Line() != rep.Summary.Line() || len(back.Phases) != len(rep.Phases) || back.Verification.Confirmed != rep.Verification.Confirmed {
+		t.Fatalf("report.json does not hold the run")
+	}
+	for _, p := range back.Phases {
+		if len(p.Series) == 0 && p.Name != PhaseVerify && p.Name != PhaseSettle && p.Name != PhaseWarmupD {
+			t.Errorf("phase %s has no time series", p.Name)
+		}
+	}
+	page, err := os.ReadFile(filepath.Join(dir, FileHTML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHTML(t, string(page), rep)
+}
+
+// queuesLeft counts the queues of the run's project.
+func queuesLeft(t *testing.T, url, project string) int {
+	t.Helper()
+	resp, err := http.Get(url + "/v1.0/" + project + "/queues")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var q struct {
+		Total int `json:"total"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&q); err != nil {
+		t.Fatal(err)
+	}
+	return q.Total
+}
+
+// TestLoadtest_ShortW1OnOneNode runs every phase of w1, shrunk: produce
+// 2,000 and drain them, 2 s mixed at maximum, settle, 2 s mixed at 500
+// msg/s, verify.
+func TestLoadtest_ShortW1OnOneNode(t *testing.T) {
+	url := startNode(t)
+	var progress bytes.Buffer
+	rep := mustRun(t, Config{
+		Targets: []string{url}, Workload: WorkloadW1, Messages: 2000, Duration: 2 * time.Second, Rate: 500,
+		Producers: 4, Consumers: 4, Size: 512, Progress: &progress,
+	})
+	want := []string{PhaseWarmup, PhaseWarmupD, PhaseProduce, PhaseDrain, PhaseMixed, PhaseSettle, PhaseFixed, PhaseVerify}
+	if len(rep.Phases) != len(want) {
+		t.Fatalf("%d phases", len(rep.Phases))
+	}
+	for i, p := range rep.Phases {
+		if p.Name != want[i] || p.TimedOut || p.FailedOps != 0 {
+			t.Errorf("phase %d: %s timed out %v, failed %d", i, p.Name, p.TimedOut, p.FailedOps)
+		}
+	}
+	if p := rep.Phase(PhaseProduce); p.Produced != 2000 || p.ProduceRequests != 200 {
+		t.Errorf("produce phase produced %d in %d requests", p.Produced, p.ProduceRequests)
+	}
+	if p := rep.Phase(PhaseDrain); p.Acked != 2000 || p.Consumed != 2000 {
+		t.Errorf("drain phase consumed %d acked %d", p.Consumed, p.Acked)
+	}
+	fixed := rep.Phase(PhaseFixed)
+	if fixed.Produced < 600 || fixed.Produced > 1000 {
+		t.Errorf("fixed phase at 500 msg/s for 2 s produced %d", fixed.Produced)
+	}
+	s := rep.Summary
+	for name, m := range map[string]Metric{
+		"produce_msgs_per_s": s.ProduceMsgsPerS, "produce_p99_ms": s.ProduceP99Ms, "consume_ack_msgs_per_s": s.ConsumeAckMsgsPerS,
+		"consume_p99_ms": s.ConsumeP99Ms, "mixed_e2e_msgs_per_s": s.MixedE2EMsgsPerS, "mixed_e2e_p99_ms": s.MixedE2EP99Ms,
+		"fixed_e2e_p50_ms": s.FixedE2EP50Ms, "fixed_e2e_p99_ms": s.FixedE2EP99Ms,
+	} {
+		if !m.Valid() || m <= 0 {
+			t.Errorf("%s = %v", name, m)
+		}
+	}
+	checkFiles(t, rep)
+	if !strings.Contains(progress.String(), "\r") || !strings.Contains(progress.String(), "msg/s") {
+		t.Errorf("no progress line: %q", progress.String())
+	}
+	if n := queuesLeft(t, url, rep.Config.Project); n != 0 {
+		t.Errorf("%d queues left in the run's project", n)
+	}
+}
+
+// TestLoadtest_FIFODrainAndMixed runs a FIFO queue: fill 500 and drain them,
+// then a separate 2 s open-loop mixed run.
+func TestLoadtest_FIFODrainAndMixed(t *testing.T) {
+	url := startNode(t)
+	rep := mustRun(t, Config{Targets: []string{url}, Workload: WorkloadDrain, Messages: 500, QueueMode: "FIFO",
+		Producers: 2, Consumers: 3})
+	if rep.Config.QueueMode != "FIFO" || rep.Phase(PhaseDrain).Acked != 500 {
+		t.Fatalf("mode %s, drained %d", rep.Config.QueueMode, rep.Phase(PhaseDrain).Acked)
+	}
+	if s := rep.Summary; !s.ConsumeAckMsgsPerS.Valid() || s.ProduceMsgsPerS.Valid() || s.MixedE2EP99Ms.Valid() {
+		t.Errorf("drain summary: %s", s.Line())
+	}
+	rep = mustRun(t, Config{Targets: []string{url, url}, Workload: WorkloadMixed, Duration: 2 * time.Second, Rate: 200,
+		QueueMode: "FIFO", Producers: 2, Consumers: 2})
+	if s := rep.Summary; !s.FixedE2EP99Ms.Valid() || s.MixedE2EMsgsPerS.Valid() {
+		t.Errorf("open-loop mixed summary: %s", s.Line())
+	}
+	checkFiles(t, rep)
+}
+
+// TestLoadtest_UnreachableTargetIsFatal needs no node: nothing listens on
+// the target, so setup fails, and the report says so.
+func TestLoadtest_UnreachableTargetIsFatal(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	rep, err := Run(context.Background(), Config{Targets: []string{"http://" + addr}, Workload: WorkloadProduce, Messages: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || len(rep.Fatal) == 0 || !strings.HasPrefix(rep.Fatal[0], "setup:") || len(rep.Phases) != 0 {
+		t.Fatalf("fatal %v, phases %d", rep.Fatal, len(rep.Phases))
+	}
+	if rep.Verification.Complete {
+		t.Error("verification of a run that never started is complete")
+	}
+	if len(rep.Errors) != 1 || rep.Errors[0].Op != "create-queue" || rep.Errors[0].Count != maxAttempts {
+		t.Fatalf("errors %+v", rep.Errors)
+	}
+	if s := rep.Summary.Line(); !strings.HasPrefix(s, "produce_msgs_per_s=NaN ") || !strings.HasSuffix(s, " lost=0 duplicates=0") {
+		t.Fatalf("summary %s", s)
+	}
+}
+
+func TestLoadtest_InvalidConfigIsRefused(t *testing.T) {
+	if _, err := Run(context.Background(), Config{Workload: "w1"}); err == nil {
+		t.Fatal("Run accepted a config without targets")
+	}
+}
+
+// TestLoadtest_CancelStopsTheRunAndCleansUp: cancelling the context ends a
+// 60 s mixed run at once; the run is failed, loss is not judged, and the
+// queue is still deleted.
+func TestLoadtest_CancelStopsTheRunAndCleansUp(t *testing.T) {
+	url := startNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	rep, err := Run(ctx, Config{Targets: []string{url}, Workload: WorkloadMixed, Duration: time.Minute, Producers: 2, Consumers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("cancelled run took %v", d)
+	}
+	if rep.OK() || rep.Verification.Complete || rep.Verification.Lost != 0 {
+		t.Errorf("ok %v, verification %+v", rep.OK(), rep.Verification)
+	}
+	if !strings.Contains(strings.Join(rep.Fatal, "\n"), "interrupted") {
+		t.Errorf("fatal %v", rep.Fatal)
+	}
+	if n := queuesLeft(t, url, rep.Config.Project); n != 0 {
+		t.Errorf("%d queues left in the run's project", n)
+	}
+}

@@ -1,0 +1,267 @@
+package loadtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Report is everything a run measured. It is written as report.json and
+// drawn in report.html.
+type Report struct {
+	Tool         string        `json:"tool"`
+	RunID        string        `json:"run_id"`
+	Started      time.Time     `json:"started"`
+	Finished     time.Time     `json:"finished"`
+	ElapsedS     float64       `json:"elapsed_s"`
+	Config       ConfigReport  `json:"config"`
+	Summary      Summary       `json:"summary"`
+	Phases       []PhaseReport `json:"phases"`
+	Errors       []ErrorCount  `json:"errors"` // every failed try of the run, by op, status and code
+	ErrorTotal   int64         `json:"error_total"`
+	Verification Verification  `json:"verification"`
+	Fatal        []string      `json:"fatal"`    // why the run failed; empty when it did not
+	Warnings     []string      `json:"warnings"` // what went wrong without failing the run
+}
+
+// ConfigReport is the resolved configuration of a run.
+type ConfigReport struct {
+	Targets   []string `json:"targets"`
+	Workload  string   `json:"workload"`
+	Messages  int      `json:"messages"`
+	DurationS float64  `json:"duration_s"`
+	Producers int      `json:"producers"`
+	Consumers int      `json:"consumers"`
+	Size      int      `json:"size"`
+	Batch     int      `json:"batch"`
+	Rate      float64  `json:"rate"`
+	QueueMode string   `json:"queue_mode"`
+	Project   string   `json:"project"`
+	QueueID   string   `json:"queue_id"`
+	GroupID   string   `json:"group_id"`
+	AckWaitS  int      `json:"ack_wait_s"`
+}
+
+// PhaseReport is one phase of a run.
+type PhaseReport struct {
+	Name            string  `json:"name"`
+	Kind            string  `json:"kind"`
+	TargetMessages  int     `json:"target_messages,omitempty"`
+	TargetDurationS float64 `json:"target_duration_s,omitempty"`
+	TargetRate      float64 `json:"target_rate,omitempty"` // msg/s offered open loop; 0 closed loop
+	OffsetS         float64 `json:"offset_s"`              // start, in seconds since the run started
+	DurationS       float64 `json:"duration_s"`
+
+	Produced        int64 `json:"produced"`   // messages answered 201
+	Consumed        int64 `json:"consumed"`   // deliveries
+	Acked           int64 `json:"acked"`      // ack entries that succeeded
+	AckFailed       int64 `json:"ack_failed"` // ack entries that failed
+	ProduceRequests int64 `json:"produce_requests"`
+	ConsumeRequests int64 `json:"consume_requests"`
+	EmptyConsumes   int64 `json:"empty_consumes"` // consume answers with no message (long polls that timed out)
+	AckRequests     int64 `json:"ack_requests"`
+	MissedSlots     int64 `json:"missed_slots,omitempty"` // open loop: send slots never used
+
+	// Throughput: messages per second from the phase start to the last
+	// completion (for a mixed phase, over at least its duration).
+	ProduceMsgsPerS Metric `json:"produce_msgs_per_s"`
+	ConsumeMsgsPerS Metric `json:"consume_msgs_per_s"`
+	AckMsgsPerS     Metric `json:"ack_msgs_per_s"`
+
+	Latency     map[string]LatencySummary    `json:"latency"`     // by op: produce, consume, ack, e2e
+	Percentiles map[string][]PercentilePoint `json:"percentiles"` // percentile spectrum by op
+	Series      []SecondPoint                `json:"series"`      // per second
+	Errors      []ErrorCount                 `json:"errors"`
+	FailedOps   int64                        `json:"failed_ops"` // operations that failed after their retries
+	Failures    []string                     `json:"failures,omitempty"`
+	TimedOut    bool                         `json:"timed_out"`
+}
+
+// Phase returns the phase with the given name, or nil.
+func (r *Report) Phase(name string) *PhaseReport {
+	for i := range r.Phases {
+		if r.Phases[i].Name == name {
+			return &r.Phases[i]
+		}
+	}
+	return nil
+}
+
+// OK reports whether the run passed: nothing lost and no fatal error.
+func (r *Report) OK() bool { return r.Verification.Lost == 0 && len(r.Fatal) == 0 }
+
+// Summary holds the figures of the summary line. A figure the workload did
+// not measure is NaN (null in JSON).
+type Summary struct {
+	ProduceMsgsPerS    Metric `json:"produce_msgs_per_s"`     // phase produce: messages answered 201 per second
+	ProduceP99Ms       Metric `json:"produce_p99_ms"`         // phase produce: p99 of produce requests
+	ConsumeAckMsgsPerS Metric `json:"consume_ack_msgs_per_s"` // phase drain: messages acked per second
+	ConsumeP99Ms       Metric `json:"consume_p99_ms"`         // phase drain: p99 of consume requests that returned messages
+	MixedE2EMsgsPerS   Metric `json:"mixed_e2e_msgs_per_s"`   // phase mixed (closed loop): messages acked per second
+	MixedE2EP99Ms      Metric `json:"mixed_e2e_p99_ms"`       // phase mixed: p99 from produce to delivery
+	FixedE2EP50Ms      Metric `json:"fixed_e2e_p50_ms"`       // phase mixed-fixed (open loop): p50 from intended produce to delivery
+	FixedE2EP99Ms      Metric `json:"fixed_e2e_p99_ms"`       // phase mixed-fixed: p99
+	Lost               int64  `json:"lost"`
+	Duplicates         int64  `json:"duplicates"`
+}
+
+func summarise(r *Report) Summary {
+	s := Summary{
+		ProduceMsgsPerS: NaN(), ProduceP99Ms: NaN(), ConsumeAckMsgsPerS: NaN(), ConsumeP99Ms: NaN(),
+		MixedE2EMsgsPerS: NaN(), MixedE2EP99Ms: NaN(), FixedE2EP50Ms: NaN(), FixedE2EP99Ms: NaN(),
+		Lost: r.Verification.Lost, Duplicates: r.Verification.Duplicates,
+	}
+	if p := r.Phase(PhaseProduce); p != nil {
+		s.ProduceMsgsPerS, s.ProduceP99Ms = p.ProduceMsgsPerS, p.Latency[OpProduce].P99
+	}
+	if p := r.Phase(PhaseDrain); p != nil {
+		s.ConsumeAckMsgsPerS, s.ConsumeP99Ms = p.AckMsgsPerS, p.Latency[OpConsume].P99
+	}
+	if p := r.Phase(PhaseMixed); p != nil {
+		s.MixedE2EMsgsPerS, s.MixedE2EP99Ms = p.AckMsgsPerS, p.Latency[OpE2E].P99
+	}
+	if p := r.Phase(PhaseFixed); p != nil {
+		s.FixedE2EP50Ms, s.FixedE2EP99Ms = p.Latency[OpE2E].P50, p.Latency[OpE2E].P99
+	}
+	return s
+}
+
+// Line is the one-line summary: space-separated key=value pairs, rates
+// rounded to whole messages per second, latencies to 0.01 ms, NaN for what
+// the workload did not measure.
+func (s Summary) Line() string {
+	return fmt.Sprintf("produce_msgs_per_s=%s produce_p99_ms=%s consume_ack_msgs_per_s=%s consume_p99_ms=%s "+
+		"mixed_e2e_msgs_per_s=%s mixed_e2e_p99_ms=%s fixed_e2e_p50_ms=%s fixed_e2e_p99_ms=%s lost=%d duplicates=%d",
+		rate(s.ProduceMsgsPerS), ms(s.ProduceP99Ms), rate(s.ConsumeAckMsgsPerS), ms(s.ConsumeP99Ms),
+		rate(s.MixedE2EMsgsPerS), ms(s.MixedE2EP99Ms), ms(s.FixedE2EP50Ms), ms(s.FixedE2EP99Ms),
+		s.Lost, s.Duplicates)
+}
+
+func rate(m Metric) string {
+	if !m.Valid() {
+		return "NaN"
+	}
+	return fmt.Sprintf("%.0f", float64(m))
+}
+
+func ms(m Metric) string {
+	if !m.Valid() {
+		return "NaN"
+	}
+	return fmt.Sprintf("%.2f", float64(m))
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// Files written by WriteFiles.
+const (
+	FileJSON    = "report.json"
+	FileHTML    = "report.html"
+	FileSummary = "summary.txt"
+)
+
+// WriteFiles writes report.json, report.html and summary.txt (the text
+// summary and the summary line) into dir, creating it.
+func (r *Report) WriteFiles(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	write := func(name string, f func(io.Writer) error) error {
+		var b strings.Builder
+		if err := f(&b); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o644)
+	}
+	if err := write(FileJSON, r.WriteJSON); err != nil {
+		return err
+	}
+	if err := write(FileHTML, r.WriteHTML); err != nil {
+		return err
+	}
+	return write(FileSummary, func(w io.Writer) error {
+		if err := r.WriteText(w); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(w, r.Summary.Line())
+		return err
+	})
+}
+
+// WriteText writes the human summary: the run, each phase with its
+// throughput and latencies, errors, the verification and the verdict.
+func (r *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	c := r.Config
+	fmt.Fprintf(&b, "raftmq loadtest %s (run %s): %d target(s), %s queue, %d producers, %d consumers, %d-byte bodies, batch %d, %.1fs\n",
+		c.Workload, r.RunID, len(c.Targets), c.QueueMode, c.Producers, c.Consumers, c.Size, c.Batch, r.ElapsedS)
+	for _, p := range r.Phases {
+		fmt.Fprintf(&b, "\nphase %-12s %6.1fs  produced %d  consumed %d  acked %d", p.Name, p.DurationS, p.Produced, p.Consumed, p.Acked)
+		if p.TargetRate > 0 {
+			fmt.Fprintf(&b, "  (offered %.0f msg/s)", p.TargetRate)
+		}
+		b.WriteString("\n")
+		fmt.Fprintf(&b, "  throughput msg/s: produce %s  consume %s  ack %s\n", rate(p.ProduceMsgsPerS), rate(p.ConsumeMsgsPerS), rate(p.AckMsgsPerS))
+		for _, op := range latencyOps {
+			l := p.Latency[op]
+			if l.Count == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "  %-8s ms  p50 %8s  p90 %8s  p99 %8s  p99.9 %8s  max %8s  (n=%d)\n",
+				op, ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max), l.Count)
+		}
+		if p.MissedSlots > 0 {
+			fmt.Fprintf(&b, "  %d send slots missed: the producers could not keep up with the offered rate\n", p.MissedSlots)
+		}
+		if p.TimedOut {
+			b.WriteString("  TIMED OUT before its count\n")
+		}
+	}
+	b.WriteString("\nerrors: ")
+	if len(r.Errors) == 0 {
+		b.WriteString("none\n")
+	} else {
+		fmt.Fprintf(&b, "%d\n", r.ErrorTotal)
+		for _, e := range r.Errors {
+			fmt.Fprintf(&b, "  %-12s status %3d  %-24s %d\n", e.Op, e.Status, e.Code, e.Count)
+		}
+	}
+	v := r.Verification
+	fmt.Fprintf(&b, "verification: produced with 201 %d, delivered %d (%d deliveries), lost %d, duplicates %d",
+		v.Confirmed, v.Delivered, v.Deliveries, v.Lost, v.Duplicates)
+	if v.Unconfirmed > 0 {
+		fmt.Fprintf(&b, ", outcome unknown %d (delivered %d)", v.Unconfirmed, v.UnconfirmedDelivered)
+	}
+	if v.GroupAvailable >= 0 {
+		fmt.Fprintf(&b, ", group available at end %d", v.GroupAvailable)
+	}
+	b.WriteString("\n")
+	if !v.Complete {
+		fmt.Fprintf(&b, "  verification incomplete: the run stopped before the queue was drained; %d messages produced with 201 were not consumed yet (not judged lost)\n", v.Undelivered)
+	}
+	if len(v.LostSample) > 0 {
+		fmt.Fprintf(&b, "  lost, first ids: %s\n", strings.Join(v.LostSample, " "))
+	}
+	for _, s := range r.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", s)
+	}
+	for _, s := range r.Fatal {
+		fmt.Fprintf(&b, "FATAL: %s\n", s)
+	}
+	if r.OK() {
+		b.WriteString("result: PASS\n")
+	} else {
+		b.WriteString("result: FAIL\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

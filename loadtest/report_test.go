@@ -1,0 +1,261 @@
+package loadtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sampleReport builds a w1-shaped report from synthetic phase data, through
+// the same phaseRun bookkeeping the workers use.
+func sampleReport(t *testing.T) *Report {
+	t.Helper()
+	start := time.Unix(1_700_000_000, 0)
+	cfg := Config{Targets: []string{"http://127.0.0.1:9000"}, Workload: WorkloadW1, NoWarmup: true, Now: func() time.Time { return start }}.Resolved()
+	rep := &Report{Tool: "raftmq loadtest", RunID: "abc", Started: start, Finished: start.Add(70 * time.Second),
+		ElapsedS: 70, Phases: []PhaseReport{}, Fatal: []string{}, Warnings: []string{}}
+	offset := time.Duration(0)
+	for i, spec := range cfg.Plan() {
+		ph := newPhaseRun(spec, i, start.Add(offset), cfg)
+		d := 5 * time.Second
+		if spec.Kind == KindMixed {
+			d = spec.Duration
+		}
+		for s := range int(d / time.Second) {
+			at := ph.start.Add(time.Duration(s)*time.Second + 500*time.Millisecond)
+			n := int64(1000 + 100*s)
+			if spec.Kind != KindDrain {
+				ph.produced.Add(n)
+				storeMax(&ph.lastProduced, at.UnixNano())
+				ph.series.add(at, func(p *SecondPoint) { p.Produced += n })
+				ph.hist[OpProduce].Record(time.Duration(s+1) * time.Millisecond)
+			}
+			if spec.Kind != KindProduce {
+				ph.consumed.Add(n)
+				ph.acked.Add(n)
+				storeMax(&ph.lastConsumed, at.UnixNano())
+				storeMax(&ph.lastAcked, at.UnixNano())
+				ph.series.add(at, func(p *SecondPoint) { p.Consumed += n; p.Acked += n })
+				ph.hist[OpConsume].Record(2 * time.Millisecond)
+				ph.hist[OpAck].Record(3 * time.Millisecond)
+				ph.hist[OpE2E].Record(time.Duration(10+s) * time.Millisecond)
+			}
+		}
+		ph.end = ph.start.Add(d)
+		if spec.Name == PhaseMixed {
+			ph.errs.add(ErrorKey{Op: OpProduce, Status: 503, Code: "10250005"})
+		}
+		rep.Phases = append(rep.Phases, ph.report(start))
+		offset += d
+	}
+	rep.Errors = mergeErrors(rep.Phases[2].Errors)
+	rep.ErrorTotal = 1
+	rep.Verification = Verification{Complete: true, Confirmed: 10, Delivered: 10, Deliveries: 10, GroupAvailable: 0, GroupConsumed: 10}
+	rep.Warnings = append(rep.Warnings, `queue <q> not deleted: "boom" & more`)
+	rep.Summary = summarise(rep)
+	return rep
+}
+
+func TestSummary_LineFormatAndNaN(t *testing.T) {
+	s := Summary{
+		ProduceMsgsPerS: 20123.4, ProduceP99Ms: 12.345, ConsumeAckMsgsPerS: NaN(), ConsumeP99Ms: NaN(),
+		MixedE2EMsgsPerS: 8000.5, MixedE2EP99Ms: 1, FixedE2EP50Ms: 2.5, FixedE2EP99Ms: Metric(math.Inf(1)),
+		Lost: 3, Duplicates: 4,
+	}
+	want := "produce_msgs_per_s=20123 produce_p99_ms=12.35 consume_ack_msgs_per_s=NaN consume_p99_ms=NaN " +
+		"mixed_e2e_msgs_per_s=8000 mixed_e2e_p99_ms=1.00 fixed_e2e_p50_ms=2.50 fixed_e2e_p99_ms=NaN lost=3 duplicates=4"
+	if got := s.Line(); got != want {
+		t.Fatalf("line\n got %s\nwant %s", got, want)
+	}
+	if strings.Contains(s.Line(), "\n") {
+		t.Fatal("summary line spans lines")
+	}
+}
+
+func TestSummary_TakesEachFigureFromItsPhase(t *testing.T) {
+	rep := sampleReport(t)
+	s := rep.Summary
+	for name, m := range map[string]Metric{
+		"produce rate": s.ProduceMsgsPerS, "produce p99": s.ProduceP99Ms, "consume rate": s.ConsumeAckMsgsPerS,
+		"consume p99": s.ConsumeP99Ms, "mixed rate": s.MixedE2EMsgsPerS, "mixed p99": s.MixedE2EP99Ms,
+		"fixed p50": s.FixedE2EP50Ms, "fixed p99": s.FixedE2EP99Ms,
+	} {
+		if !m.Valid() || m <= 0 {
+			t.Errorf("%s = %v", name, m)
+		}
+	}
+	// produce: 5 s of 1000..1400 msgs, the last completing at 4.5 s.
+	if want := 6000 / 4.5; math.Abs(float64(s.ProduceMsgsPerS)-want) > 0.01 {
+		t.Errorf("produce rate %v, want %v", s.ProduceMsgsPerS, want)
+	}
+	// mixed is measured over its full 30 s.
+	if want := float64(30*1000+100*435) / 30; math.Abs(float64(s.MixedE2EMsgsPerS)-want) > 0.01 {
+		t.Errorf("mixed rate %v, want %v", s.MixedE2EMsgsPerS, want)
+	}
+	// A produce-only run measured no consume.
+	only := &Report{Phases: []PhaseReport{rep.Phases[0]}}
+	if s := summarise(only); s.ConsumeAckMsgsPerS.Valid() || s.MixedE2EP99Ms.Valid() || !s.ProduceP99Ms.Valid() {
+		t.Errorf("produce-only summary %+v", s)
+	}
+}
+
+func TestReport_OK(t *testing.T) {
+	r := &Report{}
+	if !r.OK() {
+		t.Fatal("an empty report failed")
+	}
+	r.Verification.Lost = 1
+	if r.OK() {
+		t.Fatal("a run that lost a message passed")
+	}
+	r = &Report{Fatal: []string{"setup: refused"}}
+	if r.OK() {
+		t.Fatal("a run with a fatal error passed")
+	}
+}
+
+func TestReport_JSONHasEveryPartAndNullsForUnmeasured(t *testing.T) {
+	rep := sampleReport(t)
+	rep.Summary.ConsumeP99Ms = NaN()
+	var b bytes.Buffer
+	if err := rep.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b.Bytes(), &m); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	for _, k := range []string{"tool", "run_id", "started", "config", "summary", "phases", "errors", "verification", "fatal", "warnings"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("no %q", k)
+		}
+	}
+	sum := m["summary"].(map[string]any)
+	if v, ok := sum["consume_p99_ms"]; !ok || v != nil {
+		t.Errorf("unmeasured consume_p99_ms = %v, want null", v)
+	}
+	phases := m["phases"].([]any)
+	if len(phases) != 6 {
+		t.Fatalf("%d phases", len(phases))
+	}
+	p := phases[2].(map[string]any)
+	lat := p["latency"].(map[string]any)
+	for _, op := range []string{"produce", "consume", "ack", "e2e"} {
+		l := lat[op].(map[string]any)
+		for _, k := range []string{"count", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms"} {
+			if l[k] == nil {
+				t.Errorf("mixed %s %s missing", op, k)
+			}
+		}
+	}
+	if len(p["series"].([]any)) != 30 {
+		t.Errorf("mixed series of %d seconds", len(p["series"].([]any)))
+	}
+	// Decoding back gives the same summary line.
+	var back Report
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Summary.Line() != rep.Summary.Line() {
+		t.Fatalf("round trip\n%s\n%s", back.Summary.Line(), rep.Summary.Line())
+	}
+}
+
+// checkHTML asserts that page is a complete, self-contained report page.
+func checkHTML(t *testing.T, page string, r *Report) {
+	t.Helper()
+	for _, want := range []string{"<!DOCTYPE html>", "</html>", `aria-label="throughput over time"`,
+		`aria-label="e2e latency percentiles"`, r.Summary.Line(), "Verification", "Errors"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page has no %q", want)
+		}
+	}
+	// Nothing is loaded from anywhere.
+	for _, re := range []string{`(?i)<script[^>]+src=`, `(?i)<link`, `(?i)<img`, `(?i)src=`, `(?i)url\(`, `(?i)@import`, `(?i)<iframe`} {
+		if regexp.MustCompile(re).MatchString(page) {
+			t.Errorf("page loads an external resource (%s)", re)
+		}
+	}
+	// Every chart is well-formed XML.
+	svgs := regexp.MustCompile(`(?s)<svg.*?</svg>`).FindAllString(page, -1)
+	if len(svgs) < 2 {
+		t.Fatalf("%d charts", len(svgs))
+	}
+	for i, s := range svgs {
+		d := xml.NewDecoder(strings.NewReader(s))
+		for {
+			_, err := d.Token()
+			if err != nil {
+				if err.Error() != "EOF" {
+					t.Fatalf("chart %d is not well-formed: %v", i, err)
+				}
+				break
+			}
+		}
+		if !strings.Contains(s, "<polyline") {
+			t.Errorf("chart %d draws no line", i)
+		}
+	}
+}
+
+func TestReport_HTMLIsSelfContainedWithCharts(t *testing.T) {
+	rep := sampleReport(t)
+	var b bytes.Buffer
+	if err := rep.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	checkHTML(t, page, rep)
+	if strings.Contains(page, `<q>`) || !strings.Contains(page, "&lt;q&gt;") {
+		t.Error("a warning was not escaped")
+	}
+	for _, op := range []string{"produce", "consume", "ack"} {
+		if !strings.Contains(page, `aria-label="`+op+` latency percentiles"`) {
+			t.Errorf("no %s latency chart", op)
+		}
+	}
+}
+
+func TestReport_HTMLOfAFailedSetupStillRenders(t *testing.T) {
+	rep := &Report{RunID: "x", Phases: []PhaseReport{}, Fatal: []string{"setup: connection refused"}}
+	rep.Summary = summarise(rep)
+	var b bytes.Buffer
+	if err := rep.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "FAIL") || !strings.Contains(b.String(), "no phase ran") {
+		t.Fatalf("page:\n%s", b.String())
+	}
+}
+
+func TestReport_WriteFilesAndText(t *testing.T) {
+	rep := sampleReport(t)
+	dir := filepath.Join(t.TempDir(), "out", "run")
+	if err := rep.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{FileJSON, FileHTML, FileSummary} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil || len(b) == 0 {
+			t.Fatalf("%s: %v (%d bytes)", f, err, len(b))
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, FileSummary))
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if lines[len(lines)-1] != rep.Summary.Line() {
+		t.Fatalf("summary.txt ends with %q", lines[len(lines)-1])
+	}
+	text := string(b)
+	for _, want := range []string{"phase mixed-fixed", "p99.9", "produce      status 503  10250005", "result: PASS", "lost 0"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text has no %q:\n%s", want, text)
+		}
+	}
+}
