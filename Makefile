@@ -27,7 +27,7 @@ fmt-check:
 # Every test: unit, fuzz seed corpora plus a short fuzz run of each target,
 # real single-node HTTP tests, and multi-process tests.
 test: vet fmt-check build
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 10m $(PKGS)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 2000x ./fsm
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHandler$$' -fuzztime 2000x ./httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitObject$$' -fuzztime 2000x ./httpapi

@@ -231,7 +231,10 @@ func (n *Node) watchLeadership() {
 func (n *Node) barrier(g uint64) {
 	defer n.wg.Done()
 	for n.gen.Load() == g && !n.closed.Load() {
-		err := n.raft.Barrier(n.cfg.ApplyTimeout).Error()
+		err := n.await(context.Background(), n.raft.Barrier(n.cfg.ApplyTimeout))
+		if errors.Is(err, ErrClosed) {
+			return
+		}
 		if err == nil {
 			if n.gen.Load() == g && n.raft.State() == raft.Leader {
 				n.ready.Store(true)
@@ -294,7 +297,11 @@ func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 			return nil, fmt.Errorf("partition %s: %w", n.name, context.DeadlineExceeded)
 		}
 		f := n.raft.Apply(data, timeout)
-		switch err := f.Error(); {
+		switch err := n.await(ctx, f); {
+		case errors.Is(err, ErrClosed), errors.Is(err, errAbandoned):
+			// Handed to Raft, then the node closed or the caller gave up:
+			// the entry may still commit.
+			return nil, fmt.Errorf("partition %s: %v: %w", n.name, err, ErrOutcomeUnknown)
 		case err == nil:
 			return f.Response(), nil
 		case errors.Is(err, raft.ErrLeadershipTransferInProgress):
@@ -315,6 +322,26 @@ func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 		default:
 			return nil, fmt.Errorf("partition %s: apply: %w", n.name, err)
 		}
+	}
+}
+
+// errAbandoned reports that the caller stopped waiting for a future.
+var errAbandoned = errors.New("partition: stopped waiting")
+
+// await waits for f like f.Error(), but returns ErrClosed once the node
+// closes and errAbandoned when ctx ends. hashicorp/raft can leave a future
+// that was handed in during Shutdown unanswered; nothing here may wait on
+// one forever.
+func (n *Node) await(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-n.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return errAbandoned
 	}
 }
 
@@ -371,7 +398,7 @@ func (n *Node) Bootstrap(servers []raft.Server) error {
 // Configuration returns the group's current servers.
 func (n *Node) Configuration() ([]raft.Server, error) {
 	f := n.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
+	if err := n.await(context.Background(), f); err != nil {
 		return nil, err
 	}
 	return f.Configuration().Servers, nil
