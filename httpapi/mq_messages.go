@@ -143,13 +143,9 @@ func (s *Server) mqPublish(rc *fasthttp.RequestCtx, project, topic string) error
 	}
 	ctx, cancel := s.requestContext(0)
 	defer cancel()
-	q, err := s.broker.QueueByName(ctx, project, topic)
+	q, qid, err := s.mqQueue(ctx, project, topic)
 	if err != nil {
 		return err
-	}
-	qid, ok := parseUUID(q.ID)
-	if !ok {
-		return fmt.Errorf("publish: queue id %q is not a UUID", q.ID)
 	}
 	refs, err := s.broker.Produce(ctx, q, []fsm.Message{msg})
 	if err != nil {
@@ -384,13 +380,9 @@ func (s *Server) mqAck(rc *fasthttp.RequestCtx, project, topic string) error {
 	}
 	ctx, cancel := s.requestContext(0)
 	defer cancel()
-	q, err := s.broker.QueueByName(ctx, project, topic)
+	q, qid, err := s.mqQueue(ctx, project, topic)
 	if err != nil {
 		return err
-	}
-	qid, ok := parseUUID(q.ID)
-	if !ok {
-		return fmt.Errorf("ack: queue id %q is not a UUID", q.ID)
 	}
 	// The group may have been created (on first use) through another node
 	// moments ago; EnsureGroup finds it after catching up. A group that
@@ -460,4 +452,17 @@ func (s *Server) mqAckOne(ctx context.Context, key []byte, q cluster.Queue, qid 
 		return "", cluster.ErrUnavailable
 	}
 	return mqHandleError, nil
+}
+
+// mqQueue finds the topic's queue in the project and its id as bytes.
+func (s *Server) mqQueue(ctx context.Context, project, topic string) (cluster.Queue, [16]byte, error) {
+	q, err := s.broker.QueueByName(ctx, project, topic)
+	if err != nil {
+		return q, [16]byte{}, err
+	}
+	qid, ok := parseUUID(q.ID)
+	if !ok {
+		return q, qid, fmt.Errorf("queue id %q is not a UUID", q.ID)
+	}
+	return q, qid, nil
 }

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -21,23 +19,7 @@ import (
 // real node.
 var binPath string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "raftmq-loadtest")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	_, file, _, _ := runtime.Caller(0)
-	binPath, err = clustertest.BuildBinary(filepath.Join(filepath.Dir(file), ".."), dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(clustertest.MainWithBinary(m, &binPath)) }
 
 // startNode starts a one-node raftmq cluster as a process (fsync on, the
 // defaults) and returns its URL.

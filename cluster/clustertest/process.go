@@ -185,3 +185,26 @@ func BuildBinary(moduleRoot, dir string) (string, error) {
 	}
 	return bin, nil
 }
+
+// MainWithBinary is a TestMain body for tests that start raftmq processes: it
+// builds cmd/raftmq once into a temporary directory, stores its path in *bin,
+// runs the tests and removes the directory. It returns the exit code.
+func MainWithBinary(m *testing.M, bin *string) int {
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(gomod)) == "" {
+		fmt.Fprintln(os.Stderr, "clustertest: cannot find the module root:", err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "raftmq-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	*bin, err = BuildBinary(filepath.Dir(strings.TrimSpace(string(gomod))), dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
