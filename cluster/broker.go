@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"time"
 
 	"raftmq/fsm"
@@ -293,8 +294,7 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 		nextExpiry := int64(0)
 		emptyLease := false
 		budget, left := req.MaxBytes, req.Max
-		for k := range q.Partitions {
-			i := (start + k) % q.Partitions
+		for _, i := range n.consumeOrder(q, start) {
 			r, isLocal := n.host.Get(PartitionID(q.ID, i))
 			if isLocal {
 				waits = append(waits, r.Changed()) // taken before looking: no lost wake-up
@@ -374,6 +374,28 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 			return []Delivery{}, nil
 		}
 	}
+}
+
+// consumeOrder is the order in which a consume visits q's partitions: those
+// this node leads first (they lease without a forwarding hop, and the ack
+// that follows will be local too), then the others; each part rotated by
+// start so that consumers spread over partitions.
+func (n *Node) consumeOrder(q Queue, start int) []int {
+	order := make([]int, 0, q.Partitions)
+	for k := range q.Partitions {
+		i := (start + k) % q.Partitions
+		if r, ok := n.host.Get(PartitionID(q.ID, i)); ok && r.IsLeader() {
+			order = append(order, i)
+		}
+	}
+	led := len(order)
+	for k := range q.Partitions {
+		i := (start + k) % q.Partitions
+		if !slices.Contains(order[:led], i) {
+			order = append(order, i)
+		}
+	}
+	return order
 }
 
 // keyPartition maps a sharding key to a partition: FNV-1a, modulo the

@@ -22,12 +22,13 @@ const (
 	backoffMax  = 500 * time.Millisecond
 )
 
-// client sends DMS requests round-robin over the targets. It never retries
-// on its own inside fasthttp: every retry is the harness's, and counted.
+// client sends DMS requests to the targets. Like a client library holding a
+// connection to one server, each worker has a home target and moves on to
+// the next one only when a try fails. It never retries on its own inside
+// fasthttp: every retry is the harness's, and counted.
 type client struct {
 	hc      *fasthttp.Client
 	targets []string
-	next    atomic.Uint64
 	timeout time.Duration
 }
 
@@ -53,6 +54,7 @@ func (c *client) close() { c.hc.CloseIdleConnections() }
 // request is one DMS call.
 type request struct {
 	op     string // for error accounting
+	home   int    // the worker's home target (index into targets, modulo)
 	method string
 	path   string // from /v1.0/...
 	body   []byte
@@ -64,7 +66,7 @@ type request struct {
 	retried func()
 }
 
-// do sends r to the next target, retrying 503, 429 and missing answers after
+// do sends r to its home target, retrying (each retry on the next target) 503, 429 and missing answers after
 // a back-off (each failed try is counted in errs). It returns the last error
 // when every try failed or the answer was another status.
 func (c *client) do(ctx context.Context, errs *errorCounts, r request) error {
@@ -83,7 +85,7 @@ func (c *client) do(ctx context.Context, errs *errorCounts, r request) error {
 				return errors.Join(last, ctx.Err())
 			}
 		}
-		target := c.targets[int(c.next.Add(1)%uint64(len(c.targets)))]
+		target := c.targets[(r.home+attempt)%len(c.targets)]
 		req.Reset()
 		resp.Reset()
 		req.SetRequestURI(target + r.path)

@@ -68,7 +68,7 @@ func TestClient_ClientErrorIsNotRetried(t *testing.T) {
 	}
 }
 
-func TestClient_SpreadsOverTargetsAndSurvivesADeadOne(t *testing.T) {
+func TestClient_HomeTargetAndFailoverPastADeadOne(t *testing.T) {
 	var hits [2]atomic.Int32
 	mk := func(i int) *httptest.Server {
 		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -85,17 +85,31 @@ func TestClient_SpreadsOverTargetsAndSurvivesADeadOne(t *testing.T) {
 	c := newClient([]string{a.URL, b.URL, deadURL}, 4, 5*time.Second)
 	defer c.close()
 	errs := newErrorCounts(nil)
-	for range 30 {
-		if err := c.do(context.Background(), errs, request{op: OpAck, method: "POST", path: "/", body: []byte(`{}`), want: 200}); err != nil {
+	send := func(home int) {
+		t.Helper()
+		if err := c.do(context.Background(), errs, request{op: OpAck, home: home, method: "POST", path: "/", body: []byte(`{}`), want: 200}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if hits[0].Load() < 10 || hits[1].Load() < 10 {
-		t.Fatalf("hits %d and %d: not spread", hits[0].Load(), hits[1].Load())
+	// Homes 0 and 1 stick to their targets.
+	for range 10 {
+		send(0)
+		send(1)
+	}
+	if hits[0].Load() != 10 || hits[1].Load() != 10 || len(errs.list()) != 0 {
+		t.Fatalf("hits %d and %d, errors %+v: want 10 each on the home targets", hits[0].Load(), hits[1].Load(), errs.list())
+	}
+	// Home 2 is dead: each request fails there once and moves on to target 0
+	// (wrapping around), and each failed try is counted.
+	for range 5 {
+		send(2)
+	}
+	if hits[0].Load() != 15 || hits[1].Load() != 10 {
+		t.Fatalf("hits %d and %d: want the dead home's requests on the next target", hits[0].Load(), hits[1].Load())
 	}
 	got := errs.list()
-	if len(got) != 1 || got[0].Status != 0 || got[0].Op != OpAck || got[0].Count < 5 {
-		t.Fatalf("errors %+v: want the dead target's tries counted as transport errors", got)
+	if len(got) != 1 || got[0].Status != 0 || got[0].Op != OpAck || got[0].Count != 5 {
+		t.Fatalf("errors %+v: want the dead target's 5 tries counted as transport errors", got)
 	}
 }
 

@@ -228,14 +228,14 @@ func (r *runner) runPhase(ctx context.Context, index int, spec PhaseSpec, runSta
 	r.current.Store(ph)
 	var wg sync.WaitGroup
 	if spec.Kind == KindProduce || spec.Kind == KindMixed {
-		for range r.cfg.Producers {
+		for k := range r.cfg.Producers {
 			pid := r.nextProducer.Add(1)
-			wg.Go(func() { r.produceLoop(ctx, ph, pid) })
+			wg.Go(func() { r.produceLoop(ctx, ph, pid, k) })
 		}
 	}
 	if spec.Kind == KindDrain || spec.Kind == KindMixed {
-		for range r.cfg.Consumers {
-			wg.Go(func() { r.consumeLoop(ctx, ph) })
+		for k := range r.cfg.Consumers {
+			wg.Go(func() { r.consumeLoop(ctx, ph, k) })
 		}
 	}
 	wg.Wait()
@@ -251,7 +251,7 @@ func (r *runner) runPhase(ctx context.Context, index int, spec PhaseSpec, runSta
 // produceLoop is one producer: batches of --batch messages, closed loop
 // (back to back) or open loop (on the pacer's slots), until the phase's
 // count, duration or message cap is reached.
-func (r *runner) produceLoop(ctx context.Context, ph *phaseRun, pid uint32) {
+func (r *runner) produceLoop(ctx context.Context, ph *phaseRun, pid uint32, home int) {
 	var seq uint32
 	buf := make([]byte, 0, r.cfg.Batch*(r.cfg.Size+16)+32)
 	path := r.base + "/queues/" + r.queue + "/messages"
@@ -287,7 +287,7 @@ func (r *runner) produceLoop(ctx context.Context, ph *phaseRun, pid uint32) {
 		ph.produceReqs.Add(1)
 		first := seq
 		sent := r.cfg.Now()
-		err := r.cl.do(ctx, ph.errs, request{op: OpProduce, method: "POST", path: path, body: buf, want: 201,
+		err := r.cl.do(ctx, ph.errs, request{op: OpProduce, home: home, method: "POST", path: path, body: buf, want: 201,
 			retried: func() { r.ledger.Sent(pid, first, int(n), true) }})
 		done := r.cfg.Now()
 		seq += uint32(n)
@@ -312,7 +312,7 @@ func (r *runner) produceLoop(ctx context.Context, ph *phaseRun, pid uint32) {
 // order. A mixed phase consumes until its duration ends; a drain phase until
 // every confirmed message was delivered, or the queue answers empty and the
 // group has nothing available, or its time bound.
-func (r *runner) consumeLoop(ctx context.Context, ph *phaseRun) {
+func (r *runner) consumeLoop(ctx context.Context, ph *phaseRun, home int) {
 	for ctx.Err() == nil {
 		now := r.cfg.Now()
 		if !now.Before(ph.deadline) {
@@ -326,13 +326,13 @@ func (r *runner) consumeLoop(ctx context.Context, ph *phaseRun) {
 				return
 			}
 		}
-		handlers, err := r.consume(ctx, ph, 1)
+		handlers, err := r.consume(ctx, ph, home, 1)
 		if err != nil {
 			ph.fail(err)
 			continue
 		}
 		if len(handlers) > 0 {
-			if err := r.ack(ctx, ph, handlers); err != nil {
+			if err := r.ack(ctx, ph, home, handlers); err != nil {
 				ph.fail(err)
 			}
 			continue
@@ -359,13 +359,13 @@ type delivery struct {
 
 // consume makes one consume request and records what it delivered. It
 // returns the handlers to ack, in delivery order.
-func (r *runner) consume(ctx context.Context, ph *phaseRun, timeWait int) ([]string, error) {
+func (r *runner) consume(ctx context.Context, ph *phaseRun, home, timeWait int) ([]string, error) {
 	path := fmt.Sprintf("%s/queues/%s/groups/%s/messages?max_msgs=%d&time_wait=%d&ack_wait=%d",
 		r.base, r.queue, url.PathEscape(r.group), r.cfg.Batch, timeWait, DefaultAckWait)
 	var ds []delivery
 	ph.consumeReqs.Add(1)
 	sent := r.cfg.Now()
-	err := r.cl.do(ctx, ph.errs, request{op: OpConsume, method: "GET", path: path, want: 200,
+	err := r.cl.do(ctx, ph.errs, request{op: OpConsume, home: home, method: "GET", path: path, want: 200,
 		read: func(b []byte) error { return json.Unmarshal(b, &ds) }})
 	if err != nil {
 		return nil, err
@@ -395,7 +395,7 @@ func (r *runner) consume(ctx context.Context, ph *phaseRun, timeWait int) ([]str
 }
 
 // ack acknowledges handlers with success, in order, in one request.
-func (r *runner) ack(ctx context.Context, ph *phaseRun, handlers []string) error {
+func (r *runner) ack(ctx context.Context, ph *phaseRun, home int, handlers []string) error {
 	type entry struct {
 		Handler string `json:"handler"`
 		Status  string `json:"status"`
@@ -414,7 +414,7 @@ func (r *runner) ack(ctx context.Context, ph *phaseRun, handlers []string) error
 	}
 	ph.ackReqs.Add(1)
 	sent := r.cfg.Now()
-	err := r.cl.do(ctx, ph.errs, request{op: OpAck, method: "POST",
+	err := r.cl.do(ctx, ph.errs, request{op: OpAck, home: home, method: "POST",
 		path: r.base + "/queues/" + r.queue + "/groups/" + r.group + "/ack", body: body, want: 200,
 		read: func(b []byte) error { return json.Unmarshal(b, &res) }})
 	if err != nil {
@@ -474,9 +474,9 @@ func (r *runner) finalCheck(ctx context.Context) finalCheck {
 	fc := finalCheck{available: -1, consumed: -1}
 	ph := newPhaseRun(PhaseSpec{Name: "final-check", Kind: KindDrain}, -1, r.cfg.Now(), r.cfg)
 	before := r.ledger.Deliveries()
-	handlers, err := r.consume(ctx, ph, 2)
+	handlers, err := r.consume(ctx, ph, 0, 2)
 	if err == nil && len(handlers) > 0 {
-		err = r.ack(ctx, ph, handlers)
+		err = r.ack(ctx, ph, 0, handlers)
 	}
 	if err != nil {
 		r.addWarning("final poll: %v", err)

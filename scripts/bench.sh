@@ -10,7 +10,9 @@
 # status is the loadtest's.
 #
 # Environment: BENCH_PORT_BASE (19100), BENCH_WORKLOAD (w1), BENCH_OUT
-# (bench-results/<timestamp>). Extra arguments go to `raftmq loadtest`, after
+# (bench-results/<timestamp>), BENCH_PPROF=1 (each node serves net/http/pprof
+# on its port base + 3: 19103, 19113, 19123), BENCH_SERVE_ARGS (more
+# `raftmq serve` flags for every node, e.g. "--partitions 6"). Extra arguments go to `raftmq loadtest`, after
 # the defaults, so they override them (e.g. --messages 10000 --duration 5s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +40,9 @@ http() { echo "127.0.0.1:$((BASE + ($1 - 1) * 10))"; }
 port() { echo $((BASE + ($1 - 1) * 10 + $2)); }
 join="127.0.0.1:$(port 1 2),127.0.0.1:$(port 2 2),127.0.0.1:$(port 3 2)"
 for i in 1 2 3; do
-  "$BIN" serve --node-id "n$i" --data-dir "$DATA/n$i" \
+  extra=(${BENCH_SERVE_ARGS:-})
+  if [[ -n "${BENCH_PPROF:-}" ]]; then extra=(--pprof "127.0.0.1:$(port "$i" 3)"); fi
+  "$BIN" serve "${extra[@]}" --node-id "n$i" --data-dir "$DATA/n$i" \
     --http-addr "$(http "$i")" --raft-addr "127.0.0.1:$(port "$i" 1)" --gossip-addr "127.0.0.1:$(port "$i" 2)" \
     --bootstrap-expect 3 --join "$join" >"$OUT/n$i.log" 2>&1 &
   pids+=($!)
