@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"unicode/utf8"
@@ -108,7 +109,17 @@ func isHex(c byte) bool {
 // scanString checks the string that starts at b[i] ('"') and returns the
 // index after its closing quote.
 func scanString(b []byte, i int) (int, error) {
-	for i++; i < len(b); i++ {
+	i++
+	// Skip eight bytes at a time while none of them is a quote, a backslash
+	// or a control character (message bodies are long runs of plain text).
+	for i+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[i:])
+		if hasZeroByte(x^(swarOnes*'"'))|hasZeroByte(x^(swarOnes*'\\'))|hasByteBelow(x, 0x20) != 0 {
+			break
+		}
+		i += 8
+	}
+	for ; i < len(b); i++ {
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1, nil
@@ -133,6 +144,18 @@ func scanString(b []byte, i int) (int, error) {
 	}
 	return 0, errJSONSyntax
 }
+
+// SWAR helpers: a byte of x is flagged (its top bit set in the result) when
+// it is zero, or below n (n <= 0x80). Bytes at or above 0x80 are never
+// flagged by hasByteBelow.
+const (
+	swarOnes = 0x0101010101010101
+	swarHigh = 0x8080808080808080
+)
+
+func hasZeroByte(x uint64) uint64 { return (x - swarOnes) &^ x & swarHigh }
+
+func hasByteBelow(x uint64, n uint64) uint64 { return (x - swarOnes*n) &^ x & swarHigh }
 
 // scanObject checks the object that starts at b[i] ('{'); when field is not
 // nil it is called with each member's raw key text (quotes included) and
