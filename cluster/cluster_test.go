@@ -244,3 +244,62 @@ func TestCluster_RestartedNodeKeepsIdentity(t *testing.T) {
 		t.Fatal("data directory of node a accepted for node b")
 	}
 }
+
+// TestCluster_LeaseThatCannotDeliverWritesNothing: once a consumer has leased
+// what was ready, a lease from another consumer (forwarded from a follower,
+// or on the leader itself) is answered empty without a log entry, where it
+// used to write one entry each.
+func TestCluster_LeaseThatCannotDeliverWritesNothing(t *testing.T) {
+	nodes := startTrio(t)
+	ctx := context.Background()
+	leader := metaLeader(t, nodes)
+	q, err := leader.CreateQueue(ctx, "p", QueueSpec{Name: "q", Mode: ModeFIFO})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, g, err := leader.EnsureGroup(ctx, q, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := PartitionID(q.ID, 0)
+	var lead, follower *Node
+	waitUntil(t, 10*time.Second, "a partition leader and a follower replica", func() bool {
+		lead, follower = nil, nil
+		for _, n := range nodes {
+			r, ok := n.host.Get(pid)
+			if !ok {
+				return false
+			}
+			if r.IsLeader() {
+				lead = n
+			} else {
+				follower = n
+			}
+		}
+		return lead != nil && follower != nil
+	})
+	if _, err := lead.Produce(ctx, q, []fsm.Message{{Body: []byte(`"m"`)}}); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := lead.host.Get(pid)
+	lease := func(via *Node) int {
+		t.Helper()
+		res, err := via.partitionCall(ctx, q, 0, &fsm.Lease{Group: fsm.GroupID(g.ID), Max: 10, MaxBytes: fsm.MaxLeaseBytes, AckWaitMs: 60_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(res.(fsm.LeaseResult).Deliveries)
+	}
+	if got := lease(follower); got != 1 {
+		t.Fatalf("first lease delivered %d, want 1", got)
+	}
+	applied, _ := r.Digest()
+	for _, via := range []*Node{follower, lead, follower} {
+		if got := lease(via); got != 0 {
+			t.Fatalf("lease through %s delivered %d, want 0", via.ID(), got)
+		}
+	}
+	if after, _ := r.Digest(); after != applied {
+		t.Fatalf("leader's applied index moved from %d to %d: empty leases were written to the log", applied, after)
+	}
+}
