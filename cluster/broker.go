@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"raftmq/fsm"
-	"raftmq/partition"
 )
 
 // This file holds the broker operations: the catalogue verbs and message
@@ -299,10 +298,27 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 			r, isLocal := n.host.Get(PartitionID(q.ID, i))
 			if isLocal {
 				waits = append(waits, r.Changed()) // taken before looking: no lost wake-up
-				ready, next := leaseReady(r, g, rq)
-				if next > 0 && (nextExpiry == 0 || next < nextExpiry) {
-					nextExpiry = next
-				}
+				now := r.Now()
+				ready := false
+				r.Read(func(s *fsm.State) {
+					q := rq
+					q.Now, q.Policy = now, r.Policy()
+					ready = s.Ready(g, q)
+					wake := func(at int64, ok bool) {
+						if !ok {
+							return
+						}
+						if at <= now {
+							ready = true
+						} else if nextExpiry == 0 || at < nextExpiry {
+							nextExpiry = at
+						}
+					}
+					wake(s.NextExpiry(g, req.DeadLetter))
+					if !req.DeadLetter {
+						wake(s.NextDue(g)) // delayed messages: wake when the first is due
+					}
+				})
 				if !ready {
 					continue
 				}
@@ -358,50 +374,6 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 			return []Delivery{}, nil
 		}
 	}
-}
-
-// leaseReady reads r's applied state: whether a lease for group g described
-// by rq would make progress now (something ready, an expired lease, a
-// delayed message due), and else the earliest future time at which one of
-// the latter will be (0 when none).
-func leaseReady(r *partition.Replica, g fsm.GroupID, rq fsm.ReadyQuery) (ready bool, next int64) {
-	now := r.Now()
-	r.Read(func(s *fsm.State) {
-		q := rq
-		q.Now, q.Policy = now, r.Policy()
-		ready = s.Ready(g, q)
-		wake := func(at int64, ok bool) {
-			if !ok {
-				return
-			}
-			if at <= now {
-				ready = true
-			} else if next == 0 || at < next {
-				next = at
-			}
-		}
-		wake(s.NextExpiry(g, rq.DeadLetter))
-		if !rq.DeadLetter {
-			wake(s.NextDue(g)) // delayed messages: wake when the first is due
-		}
-	})
-	return ready, next
-}
-
-// applyLocal applies cmd on r, this node's replica of the partition. A lease
-// that r, leading, already shows cannot make progress is answered empty
-// without a log entry: every consumer woken by the same produce checks
-// readiness on its own node and then asks the leader, and all but the first
-// would otherwise each write an entry that leases nothing (measured: 43 % of
-// leases in a fixed-rate W1 phase).
-func applyLocal(ctx context.Context, r *partition.Replica, cmd fsm.Command) (fsm.Result, error) {
-	if l, ok := cmd.(*fsm.Lease); ok && r.IsLeader() {
-		rq := fsm.ReadyQuery{DeadLetter: l.DeadLetter, Tags: l.Tags, Ordered: l.Ordered}
-		if ready, _ := leaseReady(r, l.Group, rq); !ready {
-			return fsm.LeaseResult{}, nil
-		}
-	}
-	return r.Do(ctx, cmd)
 }
 
 // consumeOrder is the order in which a consume visits q's partitions: those

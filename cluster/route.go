@@ -42,7 +42,7 @@ func (n *Node) partitionCall(ctx context.Context, q Queue, i int, cmd fsm.Comman
 		var err error
 		switch {
 		case local && (target == "" || target == n.cfg.NodeID):
-			res, err = applyLocal(ctx, r, cmd) // waits out an election in progress
+			res, err = r.Do(ctx, cmd) // waits out an election in progress
 		case target != "" && target != n.cfg.NodeID:
 			res, err = n.forward(ctx, target, pid, cmd)
 		default:

@@ -302,7 +302,7 @@ func (n *Node) serveInternal(ctx context.Context, op string, body []byte) (any, 
 		if !ok {
 			return nil, &partition.NotLeaderError{Group: req.Partition}
 		}
-		res, err := applyLocal(ctx, r, cmd)
+		res, err := r.Do(ctx, cmd)
 		if err != nil {
 			return nil, err
 		}
