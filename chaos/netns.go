@@ -31,6 +31,9 @@ type Net struct {
 	created []func() error // undo steps, run in reverse by Close
 	rules   []rule         // iptables rules in place, removed by Heal, Hear or Restore
 	qdiscs  []string       // namespaces whose eth0 has our root qdisc (Netem)
+	// exec runs the iptables and tc commands of faults; nil means run.
+	// Tests replace it.
+	exec func(args ...string) error
 }
 
 // rule is one iptables rule added inside a node namespace.
@@ -182,10 +185,17 @@ func (n *Net) build(nodes int) error {
 	return nil
 }
 
+func (n *Net) cmd(args ...string) error {
+	if n.exec != nil {
+		return n.exec(args...)
+	}
+	return run(args...)
+}
+
 // addRule appends an iptables rule in namespace ns and remembers it. The
 // caller holds mu.
 func (n *Net) addRule(ns, kind string, spec ...string) error {
-	if err := run(append([]string{"ip", "netns", "exec", ns, "iptables", "-w", "-A"}, spec...)...); err != nil {
+	if err := n.cmd(append([]string{"ip", "netns", "exec", ns, "iptables", "-w", "-A"}, spec...)...); err != nil {
 		return err
 	}
 	n.rules = append(n.rules, rule{ns: ns, kind: kind, spec: spec})
@@ -202,7 +212,7 @@ func (n *Net) removeRules(match func(r rule) bool) error {
 			kept = append(kept, r)
 			continue
 		}
-		if err := run(append([]string{"ip", "netns", "exec", r.ns, "iptables", "-w", "-D"}, r.spec...)...); err != nil {
+		if err := n.cmd(append([]string{"ip", "netns", "exec", r.ns, "iptables", "-w", "-D"}, r.spec...)...); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -283,7 +293,7 @@ func (n *Net) Netem(m Netem) error {
 	for i := range n.NodeIP {
 		ns := n.NodeNS(i)
 		tc := func(args ...string) error {
-			return run(append([]string{"ip", "netns", "exec", ns, "tc"}, args...)...)
+			return n.cmd(append([]string{"ip", "netns", "exec", ns, "tc"}, args...)...)
 		}
 		if err := tc("qdisc", "add", "dev", "eth0", "root", "handle", "1:", "htb", "default", "1"); err != nil {
 			return err
@@ -319,7 +329,7 @@ func (n *Net) ClearNetem() error {
 func (n *Net) clearNetem() error {
 	var errs []error
 	for _, ns := range n.qdiscs {
-		if err := run("ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", "eth0", "root"); err != nil {
+		if err := n.cmd("ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", "eth0", "root"); err != nil {
 			errs = append(errs, err)
 		}
 	}
