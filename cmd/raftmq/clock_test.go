@@ -1,6 +1,11 @@
 package main
 
 import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +62,28 @@ func TestServeFlags_UnsafeTestClock(t *testing.T) {
 	within(2 * time.Second)
 	ctl.SetOffset(-2 * time.Second)
 	within(-2 * time.Second)
+}
+
+// The test-only flags are left out of -h.
+func TestServeFlags_UnsafeFlagsHiddenFromHelp(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = w
+	perr := NewMain().ParseFlags([]string{"-h"}, func(string) string { return "" })
+	os.Stderr = stderr
+	w.Close()
+	out, _ := io.ReadAll(r)
+	if !errors.Is(perr, flag.ErrHelp) || !strings.Contains(string(out), "--data-dir") {
+		t.Fatalf("-h: %v, output %q", perr, out)
+	}
+	for _, hidden := range []string{unsafeAckFlag, unsafeClockFlag} {
+		if strings.Contains(string(out), hidden) {
+			t.Errorf("-h lists --%s:\n%s", hidden, out)
+		}
+	}
 }
 
 // TestServe_TestClockOffsetEndsLeases runs real nodes: without the flag the
