@@ -73,6 +73,7 @@ type Report struct {
 	Verdict          Verdict        `json:"verdict"`
 	DrainLeft        []string       `json:"drain_left,omitempty"`
 	ReplicasCompared int            `json:"replicas_compared"`
+	RaftEntries      uint64         `json:"raft_entries"` // sum over partitions of the applied index the replicas met at
 	DigestMismatches []string       `json:"digest_mismatches,omitempty"`
 	NemesisErrors    []string       `json:"nemesis_errors,omitempty"`
 	Availability     []Availability `json:"availability"`
@@ -217,11 +218,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	left := w.drain(ctx, cfg.DrainTimeout)
 	logf("%.0fs: drained (left: %v)", time.Since(start).Seconds(), left)
-	compared, mismatches := compareDigests(ctx, c, procs, 60*time.Second)
+	compared, entries, mismatches := compareDigests(ctx, c, procs, 60*time.Second)
 
 	ops := hist.Ops()
 	rep := &Report{Scenario: cfg.Scenario, Seed: cfg.Seed, Negative: cfg.UnsafeAckBeforeCommit, DurationS: time.Since(start).Seconds(),
-		DrainLeft: left, ReplicasCompared: compared, DigestMismatches: mismatches, Dir: cfg.OutDir}
+		DrainLeft: left, ReplicasCompared: compared, RaftEntries: entries, DigestMismatches: mismatches, Dir: cfg.OutDir}
 	if nemErr != nil {
 		rep.NemesisErrors = strings.Split(nemErr.Error(), "\n")
 	}
@@ -349,13 +350,15 @@ func waitLeaders(ctx context.Context, c *client, procs []*Proc, parts int, d tim
 
 // compareDigests waits until every replica of every partition reports the
 // same applied index, then compares their digests. It returns how many
-// replicas were compared and the mismatches (or the partitions whose
-// replicas never reached one applied index).
-func compareDigests(ctx context.Context, c *client, procs []*Proc, d time.Duration) (int, []string) {
+// replicas were compared, the sum over partitions of the highest applied
+// index, and the mismatches (or the partitions whose replicas never reached
+// one applied index).
+func compareDigests(ctx context.Context, c *client, procs []*Proc, d time.Duration) (int, uint64, []string) {
 	var compared int
+	var entries uint64
 	var problems []string
 	poll(ctx, d, func() error {
-		compared, problems = 0, nil
+		compared, entries, problems = 0, 0, nil
 		byPart := map[string]map[string]replicaDigest{}
 		for _, p := range procs {
 			ds, err := c.digests(ctx, p)
@@ -378,6 +381,11 @@ func compareDigests(ctx context.Context, c *client, procs []*Proc, d time.Durati
 		var pending error
 		for _, id := range parts {
 			reps := byPart[id]
+			var top uint64
+			for _, r := range reps {
+				top = max(top, r.AppliedIndex)
+			}
+			entries += top
 			var first *replicaDigest
 			for _, p := range procs {
 				r, ok := reps[p.ID]
@@ -401,7 +409,7 @@ func compareDigests(ctx context.Context, c *client, procs []*Proc, d time.Durati
 		}
 		return pending
 	})
-	return compared, problems
+	return compared, entries, problems
 }
 
 // availability measures, for each nemesis event, how long until clients
