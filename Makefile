@@ -37,7 +37,9 @@ test-short:
 
 # Fault injection (docs/RELIABILITY.md): scenarios T0-T3 against three nodes
 # in network namespaces, then the negative control. Needs root, ip and
-# iptables. SCENARIOS, CHAOS_DURATION, CHAOS_RUNS and SEED select what runs.
+# iptables. SCENARIOS, CHAOS_DURATION, CHAOS_RUNS and SEED select what runs;
+# T4 (netem, deaf leader; needs tc and the kernel's sch_netem) and T8 (clock
+# offsets) run only when named: make chaos SCENARIOS=T8.
 SCENARIOS      ?= T0,T1,T2,T3
 CHAOS_DURATION ?= 2m
 CHAOS_RUNS     ?= 1

@@ -13,8 +13,29 @@ type CheckConfig struct {
 	Groups          map[string][]string // queue name -> its groups
 	FIFO            map[string]bool     // queue name -> FIFO
 	MaxConsumeCount int
-	Eps             time.Duration // clock slack for lease arithmetic (FAULTS.md: 50 ms)
+	Eps             time.Duration // clock slack for lease arithmetic (FAULTS.md: 50 ms; LeaseEps)
 	Drained         bool          // the final drain completed: lostAck applies
+}
+
+// BaseEps is FAULTS.md's clock slack for lease arithmetic without clock
+// faults.
+const BaseEps = 50 * time.Millisecond
+
+// LeaseEps is the slack the lease checkers need for a history: BaseEps plus
+// the largest clock offset a nemesis injected (FAULTS.md T8: injected skew +
+// 50 ms). A leader whose clock is off by d starts and ends leases up to d
+// early or late in real time. The offsets do not add up: the clock nemesis
+// shifts one node at a time and keeps more than ack_wait between shifts, so
+// that no lease is started under one offset and ended under another of the
+// opposite sign.
+func LeaseEps(ops []Op) time.Duration {
+	var skew int64
+	for i := range ops {
+		if ops[i].Kind == KindNemesis {
+			skew = max(skew, ops[i].OffsetMs, -ops[i].OffsetMs)
+		}
+	}
+	return BaseEps + time.Duration(skew)*time.Millisecond
 }
 
 // Verdict is what the checkers found. Every count must be 0 except the

@@ -242,3 +242,21 @@ func (c *client) digests(ctx context.Context, node *Proc) ([]replicaDigest, erro
 	}
 	return out.Replicas, json.Unmarshal(a.body, &out)
 }
+
+// setClockOffset sets node's clock offset through the TEST ONLY endpoint
+// of raftmq serve --unsafe-test-clock (httpapi.ClockOffsetPath) and checks
+// the answer.
+func (c *client) setClockOffset(ctx context.Context, node *Proc, offset time.Duration) error {
+	const path = "/internal/test/clock-offset"
+	a := c.do(ctx, node, "POST", fmt.Sprintf("%s?ms=%d", path, offset.Milliseconds()), nil, 5*time.Second)
+	if a.outcome() != OK {
+		return fmt.Errorf("chaos: POST %s?ms=%d on %s: %s", path, offset.Milliseconds(), node.ID, a.errText())
+	}
+	var res struct {
+		OffsetMs *int64 `json:"offset_ms"`
+	}
+	if err := json.Unmarshal(a.body, &res); err != nil || res.OffsetMs == nil || *res.OffsetMs != offset.Milliseconds() {
+		return fmt.Errorf("chaos: POST %s?ms=%d on %s answered %q", path, offset.Milliseconds(), node.ID, a.body)
+	}
+	return nil
+}

@@ -69,9 +69,10 @@ type Op struct {
 	Fail    int        `json:"fail,omitempty"`
 	Reason  string     `json:"reason,omitempty"`
 
-	Fault      string   `json:"fault,omitempty"`      // nemesis: kill, restart, isolate, heal, pause, resume
+	Fault      string   `json:"fault,omitempty"`      // nemesis: kill, restart, partition:<shape>, heal, pause, resume, clock, heal-clock, netem, deaf, heal-deaf
 	Targets    []string `json:"targets,omitempty"`    // nemesis: node ids
 	Partitions []string `json:"partitions,omitempty"` // nemesis: partitions the targets led
+	OffsetMs   int64    `json:"offset_ms,omitempty"`  // nemesis clock: the offset set on the targets' clocks
 }
 
 // LeaseEnd is the earliest time (run ns) a lease of this consume can expire:

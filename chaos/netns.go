@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"time"
 )
 
 // ErrNetwork reports that the test network could not be built (no root, no
@@ -28,7 +29,37 @@ type Net struct {
 
 	mu      sync.Mutex
 	created []func() error // undo steps, run in reverse by Close
-	rules   map[string][]string
+	rules   []rule         // iptables rules in place, removed by Heal, Hear or Restore
+	qdiscs  []string       // namespaces whose eth0 has our root qdisc (Netem)
+	// exec runs the iptables and tc commands of faults; nil means run.
+	// Tests replace it.
+	exec func(args ...string) error
+}
+
+// rule is one iptables rule added inside a node namespace.
+type rule struct {
+	ns   string
+	kind string // ruleCut (Cut) or ruleDeaf (Deafen)
+	spec []string
+}
+
+const (
+	ruleCut  = "cut"
+	ruleDeaf = "deaf"
+)
+
+// Netem is the slow-link setting of scenario T4: every packet from one node
+// to another is delayed Delay ± Jitter, dropped with probability LossPct %,
+// and sent at once (reordered) with probability ReorderPct %.
+type Netem struct {
+	Delay, Jitter       time.Duration
+	LossPct, ReorderPct float64
+}
+
+// args are the tc netem parameters.
+func (m Netem) args() []string {
+	return []string{"delay", fmt.Sprintf("%dms", m.Delay.Milliseconds()), fmt.Sprintf("%dms", m.Jitter.Milliseconds()),
+		"loss", fmt.Sprintf("%g%%", m.LossPct), "reorder", fmt.Sprintf("%g%%", m.ReorderPct)}
 }
 
 // NodeNS is the namespace name of node i (0-based).
@@ -61,7 +92,7 @@ func NewNet(prefix string, nodes int, rng *rand.Rand) (*Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Net{Prefix: prefix, Subnet: subnet, HostIP: subnet + ".1", rules: map[string][]string{}}
+	n := &Net{Prefix: prefix, Subnet: subnet, HostIP: subnet + ".1"}
 	if err := n.build(nodes); err != nil {
 		n.Close()
 		return nil, fmt.Errorf("%w: %v", ErrNetwork, err)
@@ -154,6 +185,41 @@ func (n *Net) build(nodes int) error {
 	return nil
 }
 
+func (n *Net) cmd(args ...string) error {
+	if n.exec != nil {
+		return n.exec(args...)
+	}
+	return run(args...)
+}
+
+// addRule appends an iptables rule in namespace ns and remembers it. The
+// caller holds mu.
+func (n *Net) addRule(ns, kind string, spec ...string) error {
+	if err := n.cmd(append([]string{"ip", "netns", "exec", ns, "iptables", "-w", "-A"}, spec...)...); err != nil {
+		return err
+	}
+	n.rules = append(n.rules, rule{ns: ns, kind: kind, spec: spec})
+	return nil
+}
+
+// removeRules deletes the remembered rules that match, all of them even
+// when one fails. The caller holds mu.
+func (n *Net) removeRules(match func(r rule) bool) error {
+	var errs []error
+	kept := n.rules[:0]
+	for _, r := range n.rules {
+		if !match(r) {
+			kept = append(kept, r)
+			continue
+		}
+		if err := n.cmd(append([]string{"ip", "netns", "exec", r.ns, "iptables", "-w", "-D"}, r.spec...)...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n.rules = kept
+	return errors.Join(errs...)
+}
+
 // Cut drops every packet between nodes a and b, both directions, with
 // iptables rules inside both namespaces (client traffic from the harness
 // still passes).
@@ -162,11 +228,11 @@ func (n *Net) Cut(a, b int) error {
 	defer n.mu.Unlock()
 	for _, p := range [][2]int{{a, b}, {b, a}} {
 		ns, peer := n.NodeNS(p[0]), n.NodeIP[p[1]]
-		for _, rule := range [][]string{{"INPUT", "-s", peer, "-j", "DROP"}, {"OUTPUT", "-d", peer, "-j", "DROP"}} {
-			if err := run(append([]string{"ip", "netns", "exec", ns, "iptables", "-w", "-A"}, rule...)...); err != nil {
-				return err
-			}
-			n.rules[ns] = append(n.rules[ns], strings.Join(rule, " "))
+		if err := n.addRule(ns, ruleCut, "INPUT", "-s", peer, "-j", "DROP"); err != nil {
+			return err
+		}
+		if err := n.addRule(ns, ruleCut, "OUTPUT", "-d", peer, "-j", "DROP"); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -188,23 +254,102 @@ func (n *Net) Isolate(i int) error {
 func (n *Net) Heal() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	var errs []error
-	for ns, rules := range n.rules {
-		for _, r := range rules {
-			if err := run(append([]string{"ip", "netns", "exec", ns, "iptables", "-w", "-D"}, strings.Fields(r)...)...); err != nil {
-				errs = append(errs, err)
+	return n.removeRules(func(r rule) bool { return r.kind == ruleCut })
+}
+
+// Deafen makes node i deaf to Raft (T4's "deaf leader"): inside its
+// namespace, every incoming TCP packet of at least minLen bytes (IP length)
+// to or from port is dropped, so the node still sends, and TCP handshakes,
+// ACKs and other small packets still arrive, but no Raft request or
+// response with a payload does.
+func (n *Net) Deafen(i, port, minLen int) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	length := fmt.Sprintf("%d:65535", minLen)
+	for _, dir := range []string{"--dport", "--sport"} {
+		if err := n.addRule(n.NodeNS(i), ruleDeaf, "INPUT", "-p", "tcp", dir, fmt.Sprint(port), "-m", "length", "--length", length, "-j", "DROP"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Hear removes the rules Deafen added to node i.
+func (n *Net) Hear(i int) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ns := n.NodeNS(i)
+	return n.removeRules(func(r rule) bool { return r.kind == ruleDeaf && r.ns == ns })
+}
+
+// Netem slows every link between two nodes (T4): in each node namespace, an
+// htb root qdisc on eth0 sends packets to the other nodes through a netem
+// qdisc with m's setting and everything else (the harness's client traffic)
+// through a plain class. It fails, with tc's own message, when the kernel
+// has no netem (sch_netem); it never falls back to something else.
+func (n *Net) Netem(m Netem) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i := range n.NodeIP {
+		ns := n.NodeNS(i)
+		tc := func(args ...string) error {
+			return n.cmd(append([]string{"ip", "netns", "exec", ns, "tc"}, args...)...)
+		}
+		if err := tc("qdisc", "add", "dev", "eth0", "root", "handle", "1:", "htb", "default", "1"); err != nil {
+			return err
+		}
+		n.qdiscs = append(n.qdiscs, ns)
+		steps := [][]string{
+			{"class", "add", "dev", "eth0", "parent", "1:", "classid", "1:1", "htb", "rate", "10gbit"},
+			{"class", "add", "dev", "eth0", "parent", "1:", "classid", "1:2", "htb", "rate", "10gbit"},
+			append([]string{"qdisc", "add", "dev", "eth0", "parent", "1:2", "handle", "20:", "netem"}, m.args()...),
+		}
+		for j, ip := range n.NodeIP {
+			if j != i {
+				steps = append(steps, []string{"filter", "add", "dev", "eth0", "parent", "1:", "protocol", "ip", "prio", "1",
+					"u32", "match", "ip", "dst", ip + "/32", "flowid", "1:2"})
 			}
 		}
-		delete(n.rules, ns)
+		for _, s := range steps {
+			if err := tc(s...); err != nil {
+				return err
+			}
+		}
 	}
+	return nil
+}
+
+// ClearNetem removes the qdiscs Netem added.
+func (n *Net) ClearNetem() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.clearNetem()
+}
+
+func (n *Net) clearNetem() error {
+	var errs []error
+	for _, ns := range n.qdiscs {
+		if err := n.cmd("ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", "eth0", "root"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n.qdiscs = nil
 	return errors.Join(errs...)
 }
 
-// Close removes the rules, veths, bridge and namespaces, in reverse order of
-// creation. The node processes must have exited (a namespace outlives its
-// last process).
+// Restore removes every rule and qdisc this Net added: the network is as
+// NewNet built it.
+func (n *Net) Restore() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return errors.Join(n.removeRules(func(rule) bool { return true }), n.clearNetem())
+}
+
+// Close removes the rules, qdiscs, veths, bridge and namespaces, in reverse
+// order of creation. The node processes must have exited (a namespace
+// outlives its last process).
 func (n *Net) Close() error {
-	errs := []error{n.Heal()}
+	errs := []error{n.Restore()}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for i := len(n.created) - 1; i >= 0; i-- {

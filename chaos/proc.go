@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// raftPort is the port of every node's Raft listener (T4's deaf leader
+// drops packets to and from it).
+const raftPort = 9001
+
 // Proc is one `raftmq serve` process, run inside its node's namespace with
 // `ip netns exec` (which execs raftmq itself, so signals reach it directly).
 type Proc struct {
@@ -41,7 +45,7 @@ func (p *Proc) Start(bin string) error {
 		return err
 	}
 	args := append([]string{"netns", "exec", p.NS, bin, "serve", "--node-id", p.ID, "--data-dir", p.DataDir,
-		"--http-addr", p.IP + ":9000", "--raft-addr", p.IP + ":9001", "--gossip-addr", p.IP + ":9002"}, p.Args...)
+		"--http-addr", p.IP + ":9000", "--raft-addr", fmt.Sprintf("%s:%d", p.IP, raftPort), "--gossip-addr", p.IP + ":9002"}, p.Args...)
 	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")

@@ -16,7 +16,7 @@ import (
 
 // Config describes one run.
 type Config struct {
-	Scenario string // T0..T3
+	Scenario string // a name of Scenarios()
 	Seed     uint64 // 0 picks one (printed)
 	Duration time.Duration
 	Bin      string // the raftmq binary
@@ -69,9 +69,11 @@ type Report struct {
 	Negative         bool           `json:"negative_control,omitempty"`
 	DurationS        float64        `json:"duration_s"`
 	Faults           int            `json:"faults"`
+	LeaseEpsMs       int64          `json:"lease_eps_ms"` // the checkers' clock slack (LeaseEps)
 	Verdict          Verdict        `json:"verdict"`
 	DrainLeft        []string       `json:"drain_left,omitempty"`
 	ReplicasCompared int            `json:"replicas_compared"`
+	RaftEntries      uint64         `json:"raft_entries"` // sum over partitions of the applied index the replicas met at
 	DigestMismatches []string       `json:"digest_mismatches,omitempty"`
 	NemesisErrors    []string       `json:"nemesis_errors,omitempty"`
 	Availability     []Availability `json:"availability"`
@@ -92,6 +94,17 @@ func (r *Report) Passed() bool {
 
 func joinErrs(errs []error) error { return errors.Join(errs...) }
 
+// validate refuses schedules that would break what the checkers assume.
+func (cfg Config) validate() error {
+	ackWait := time.Duration(cfg.Workload.AckWait) * time.Second
+	if s := cfg.Schedule; hasNemesis(cfg.Scenario, "clock") && s.ClockEvery-s.ClockFor <= ackWait {
+		// LeaseEps assumes that no lease starts under one offset and ends
+		// under the next.
+		return fmt.Errorf("chaos: clock schedule: every %v for %v leaves no more than ack_wait (%v) between offsets", s.ClockEvery, s.ClockFor, ackWait)
+	}
+	return nil
+}
+
 // Run performs one run: network, nodes, workload and nemesis for Duration,
 // heal, settle, drain, digests, checks. The network and processes are gone
 // when it returns, whatever happened. An error means the run could not be
@@ -99,6 +112,9 @@ func joinErrs(errs []error) error { return errors.Join(errs...) }
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if _, ok := scenarioNemeses[cfg.Scenario]; !ok {
 		return nil, fmt.Errorf("chaos: unknown scenario %q (have %v)", cfg.Scenario, Scenarios())
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	logf := cfg.Log
 	if logf == nil {
@@ -136,6 +152,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.UnsafeAckBeforeCommit {
 		args = append(args, "--unsafe-ack-before-commit")
 	}
+	if hasNemesis(cfg.Scenario, "clock") {
+		args = append(args, "--unsafe-test-clock") // serves the clock-offset endpoint (test only)
+	}
 	for i := range nw.NodeIP {
 		p := newProc(cfg.OutDir, i, nw, args)
 		procs = append(procs, p)
@@ -171,6 +190,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return rand.New(rand.NewPCG(cfg.Seed, seedFor))
 		}}
 	nem := &nemesis{h: hist, c: c, nw: nw, procs: procs, bin: cfg.Bin, rng: rand.New(rand.NewPCG(cfg.Seed, 1)), sched: cfg.Schedule, faulty: map[int]string{}}
+	if hasNemesis(cfg.Scenario, "netem") {
+		if err := nem.startNetem(); err != nil {
+			return nil, err
+		}
+		m := cfg.Schedule.Netem
+		logf("netem on every node-to-node link: delay %v ± %v, loss %g%%, reorder %g%%", m.Delay, m.Jitter, m.LossPct, m.ReorderPct)
+	}
 	start := time.Now()
 	w.start(ctx)
 	stopNemesis := make(chan struct{})
@@ -192,19 +218,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	left := w.drain(ctx, cfg.DrainTimeout)
 	logf("%.0fs: drained (left: %v)", time.Since(start).Seconds(), left)
-	compared, mismatches := compareDigests(ctx, c, procs, 60*time.Second)
+	compared, entries, mismatches := compareDigests(ctx, c, procs, 60*time.Second)
 
 	ops := hist.Ops()
 	rep := &Report{Scenario: cfg.Scenario, Seed: cfg.Seed, Negative: cfg.UnsafeAckBeforeCommit, DurationS: time.Since(start).Seconds(),
-		DrainLeft: left, ReplicasCompared: compared, DigestMismatches: mismatches, Dir: cfg.OutDir}
+		DrainLeft: left, ReplicasCompared: compared, RaftEntries: entries, DigestMismatches: mismatches, Dir: cfg.OutDir}
 	if nemErr != nil {
 		rep.NemesisErrors = strings.Split(nemErr.Error(), "\n")
 	}
-	rep.Verdict = Check(ops, CheckConfig{
-		Groups:          map[string][]string{"normal": groupNames[:], "fifo": groupNames[:]},
-		FIFO:            map[string]bool{"fifo": true},
-		MaxConsumeCount: maxConsumeCount, Eps: 50 * time.Millisecond, Drained: len(left) == 0,
-	})
+	ccfg := runCheckConfig(ops, len(left) == 0)
+	rep.LeaseEpsMs = ccfg.Eps.Milliseconds()
+	rep.Verdict = Check(ops, ccfg)
 	rep.Availability = availability(ops, queues)
 	var rec []float64
 	for _, a := range rep.Availability {
@@ -232,6 +256,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 const maxConsumeCount = 5
+
+// runCheckConfig is what Run checks a run's history with: the workload's
+// queues and groups, and the clock slack for the offsets the nemesis
+// injected (LeaseEps).
+func runCheckConfig(ops []Op, drained bool) CheckConfig {
+	return CheckConfig{
+		Groups:          map[string][]string{"normal": groupNames[:], "fifo": groupNames[:]},
+		FIFO:            map[string]bool{"fifo": true},
+		MaxConsumeCount: maxConsumeCount, Eps: LeaseEps(ops), Drained: drained,
+	}
+}
 
 func setupQueues(ctx context.Context, c *client) ([]queueRef, error) {
 	specs := []struct {
@@ -315,13 +350,15 @@ func waitLeaders(ctx context.Context, c *client, procs []*Proc, parts int, d tim
 
 // compareDigests waits until every replica of every partition reports the
 // same applied index, then compares their digests. It returns how many
-// replicas were compared and the mismatches (or the partitions whose
-// replicas never reached one applied index).
-func compareDigests(ctx context.Context, c *client, procs []*Proc, d time.Duration) (int, []string) {
+// replicas were compared, the sum over partitions of the highest applied
+// index, and the mismatches (or the partitions whose replicas never reached
+// one applied index).
+func compareDigests(ctx context.Context, c *client, procs []*Proc, d time.Duration) (int, uint64, []string) {
 	var compared int
+	var entries uint64
 	var problems []string
 	poll(ctx, d, func() error {
-		compared, problems = 0, nil
+		compared, entries, problems = 0, 0, nil
 		byPart := map[string]map[string]replicaDigest{}
 		for _, p := range procs {
 			ds, err := c.digests(ctx, p)
@@ -344,6 +381,11 @@ func compareDigests(ctx context.Context, c *client, procs []*Proc, d time.Durati
 		var pending error
 		for _, id := range parts {
 			reps := byPart[id]
+			var top uint64
+			for _, r := range reps {
+				top = max(top, r.AppliedIndex)
+			}
+			entries += top
 			var first *replicaDigest
 			for _, p := range procs {
 				r, ok := reps[p.ID]
@@ -367,7 +409,7 @@ func compareDigests(ctx context.Context, c *client, procs []*Proc, d time.Durati
 		}
 		return pending
 	})
-	return compared, problems
+	return compared, entries, problems
 }
 
 // availability measures, for each nemesis event, how long until clients
@@ -389,11 +431,11 @@ func availability(ops []Op, queues []queueRef) []Availability {
 	}
 	var out []Availability
 	for _, ev := range ops {
-		if ev.Kind != KindNemesis || ev.Fault == "heal-all" {
+		if ev.Kind != KindNemesis || ev.Fault == "heal-all" || ev.Fault == "netem" { // netem: the whole run, no recovery to time
 			continue
 		}
 		a := Availability{At: float64(ev.Call) / 1e9, Fault: ev.Fault, Targets: ev.Targets, Partitions: ev.Partitions, ProduceS: -1, ConsumeS: -1}
-		byNode := ev.Fault == "heal" || ev.Fault == "restart" || ev.Fault == "resume"
+		byNode := strings.HasPrefix(ev.Fault, "heal") || ev.Fault == "restart" || ev.Fault == "resume"
 		firstAfter := func(match func(op *Op) []string) float64 {
 			need := map[string]bool{}
 			if byNode {

@@ -50,7 +50,27 @@ type Config struct {
 	// their own today (lease expiry is the state machine's); it is here for
 	// the doors that will need one (RocketMQ's Date header).
 	Now func() time.Time
+
+	// ClockControl is TEST ONLY (raftmq serve --unsafe-test-clock, the fault
+	// suite's clock nemesis): when not nil, ClockOffsetPath reads and sets
+	// its offset. Nil, the default, leaves that path unknown (404).
+	ClockControl ClockControl
 }
+
+// ClockControl shifts the clock a node stamps into the commands it proposes
+// (partition.RaftConfig.Clock). Implementations are safe for concurrent use.
+type ClockControl interface {
+	Offset() time.Duration
+	SetOffset(time.Duration)
+}
+
+// ClockOffsetPath is the TEST ONLY endpoint of Config.ClockControl: GET
+// answers {"offset_ms":N}; POST ?ms=N sets the offset to N milliseconds
+// (|N| <= MaxClockOffset) and answers the same.
+const ClockOffsetPath = "/internal/test/clock-offset"
+
+// MaxClockOffset bounds the offset ClockOffsetPath accepts.
+const MaxClockOffset = time.Hour
 
 // Defaults of DefaultConfig.
 const (

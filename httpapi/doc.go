@@ -28,6 +28,10 @@
 //     fasthttp's ErrorHandler after draining (bounded in bytes and time) the
 //     rest of the body, so that a client still sending it reads the 413
 //     instead of a connection reset.
+//   - TEST ONLY, and routed only when Config.ClockControl is set (raftmq serve
+//     --unsafe-test-clock): ClockOffsetPath, which reads and sets the offset
+//     of the clock the node stamps into commands (the fault suite's clock
+//     nemesis, scenario T8). Without it the path is unknown: 404.
 //   - Admission of long polls: at most Config.MaxWaitingConsumers consume
 //     requests in progress on the node (429 10240407 beyond).
 //

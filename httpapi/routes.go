@@ -95,6 +95,9 @@ func (s *Server) dispatch(rc *fasthttp.RequestCtx) error {
 	case "/v1/digests":
 		return s.serveNode(rc, method, s.digests)
 	}
+	if path == ClockOffsetPath && s.cfg.ClockControl != nil {
+		return s.clockOffset(rc, method)
+	}
 	if op, ok := strings.CutPrefix(path, cluster.InternalPathPrefix); ok {
 		return s.internal(rc, method, op)
 	}

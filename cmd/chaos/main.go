@@ -21,7 +21,7 @@ func main() {
 
 func run(args []string) int {
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
-	scenarios := fs.String("scenario", "T0,T1,T2,T3", "scenarios to run, comma separated ("+strings.Join(chaos.Scenarios(), ", ")+")")
+	scenarios := fs.String("scenario", "T0,T1,T2,T3", "scenarios to run, comma separated ("+strings.Join(chaos.Scenarios(), ", ")+"; T4, T4-deaf and T8 only by name)")
 	seed := fs.Uint64("seed", 0, "seed of the first run (0: random); run k uses seed+k")
 	duration := fs.Duration("duration", 0, "fault phase of each run (default 3m, 40s with --short)")
 	runs := fs.Int("runs", 1, "runs of each scenario")
@@ -98,12 +98,12 @@ func printReport(r *chaos.Report) {
 	}
 	fmt.Printf("\n== %s %s%s seed %d: %.0fs, %d faults, produced %d ok / %d unknown / %d error, %d deliveries, %d acks\n",
 		verdict, r.Scenario, kind, r.Seed, r.DurationS, r.Faults, v.ProducedOK, v.ProducedUnknown, v.ProducedError, v.Deliveries, v.Acks)
-	fmt.Printf("   lost %d, lostAck %d, unexpected %d, acked twice %d, redelivered after ack %d, overlapping leases %d,\n",
-		v.Lost, v.LostAck, v.Unexpected, v.AckedTwice, v.RedeliveredAfterAck, v.OverlappingLeases)
+	fmt.Printf("   lost %d, lostAck %d, unexpected %d, acked twice %d, redelivered after ack %d, overlapping leases %d (eps %d ms),\n",
+		v.Lost, v.LostAck, v.Unexpected, v.AckedTwice, v.RedeliveredAfterAck, v.OverlappingLeases, r.LeaseEpsMs)
 	fmt.Printf("   accepted expired %d, accepted superseded %d, ack prefix %d, over-delivered %d, missing dead letter %d, FIFO order %d,\n",
 		v.AcceptedExpired, v.AcceptedSuperseded, v.AckPrefix, v.OverDelivered, v.MissingDeadLetter, v.FIFOOrder)
-	fmt.Printf("   duplicates explained %d / unexplained %d; replicas compared %d, digest problems %d; recovery p50 %.2fs p99 %.2fs\n",
-		v.DupExplained, v.DupUnexplained, r.ReplicasCompared, len(r.DigestMismatches), r.RecoveryP50S, r.RecoveryP99S)
+	fmt.Printf("   duplicates explained %d / unexplained %d; replicas compared %d, digest problems %d, raft entries %d; recovery p50 %.2fs p99 %.2fs\n",
+		v.DupExplained, v.DupUnexplained, r.ReplicasCompared, len(r.DigestMismatches), r.RaftEntries, r.RecoveryP50S, r.RecoveryP99S)
 	for _, s := range append(append(append([]string{}, r.DrainLeft...), r.DigestMismatches...), r.NemesisErrors...) {
 		fmt.Println("   !", s)
 	}

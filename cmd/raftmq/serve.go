@@ -25,6 +25,11 @@ const shutdownTimeout = 25 * time.Second
 // the fault suite (docs/RELIABILITY.md). It is not listed by -h.
 const unsafeAckFlag = "unsafe-ack-before-commit"
 
+// unsafeClockFlag serves httpapi.ClockOffsetPath, which shifts the clock the
+// node stamps into commands: the fault suite's clock nemesis (scenario T8).
+// It is not listed by -h.
+const unsafeClockFlag = "unsafe-test-clock"
+
 // Main is one `raftmq serve` process: flags, the cluster node and the HTTP
 // server. End-to-end tests start nodes the same way.
 type Main struct {
@@ -73,10 +78,12 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.IntVar(&m.GCPercent, "gc-percent", m.GCPercent, "garbage collection target percentage; GOGC, when set, wins")
 	// Test only, and left out of -h: the fault suite's negative control.
 	fs.BoolVar(&c.UnsafeAckBeforeCommit, unsafeAckFlag, false, "TEST ONLY: answer produce before the messages are committed (loses acknowledged messages)")
+	var testClock bool
+	fs.BoolVar(&testClock, unsafeClockFlag, false, "TEST ONLY: serve "+httpapi.ClockOffsetPath+", which shifts the clock stamped into commands")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage of raftmq serve:")
 		fs.VisitAll(func(f *flag.Flag) {
-			if f.Name != unsafeAckFlag {
+			if f.Name != unsafeAckFlag && f.Name != unsafeClockFlag {
 				fmt.Fprintf(fs.Output(), "  --%s\n    \t%s\n", f.Name, f.Usage)
 			}
 		})
@@ -103,6 +110,11 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	})
 	if envErr != nil {
 		return envErr
+	}
+	if testClock {
+		clk := newOffsetClock(time.Now)
+		c.Raft.Clock = clk.Now
+		m.HTTP.ClockControl = clk
 	}
 	if join != "" {
 		for _, a := range strings.Split(join, ",") {
@@ -173,6 +185,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.srv = srv
 	if m.Cluster.UnsafeAckBeforeCommit {
 		log.Warn("--" + unsafeAckFlag + " is set: produce answers before commit and acknowledged messages can be lost (test only)")
+	}
+	if m.HTTP.ClockControl != nil {
+		log.Warn("--" + unsafeClockFlag + " is set: POST " + httpapi.ClockOffsetPath + "?ms=N shifts the clock this node stamps into leases and expiry (test only)")
 	}
 	log.Info("raftmq node started", "node_id", node.ID(), "http", m.Cluster.HTTPAddr, "raft", node.RaftAddr(), "data_dir", m.Cluster.DataDir)
 
