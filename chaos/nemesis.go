@@ -210,22 +210,32 @@ func (n *nemesis) pick(ctx context.Context) (int, []string, bool) {
 
 // kill: kill -9 the node leading a random partition, restart it KillDown later.
 func (n *nemesis) kill(ctx context.Context, stop chan struct{}) {
+	n.onLeaderNode(ctx, stop, Op{Fault: "kill"}, n.sched.KillDown,
+		func(v int) error { return n.procs[v].Signal(syscall.SIGKILL) },
+		n.restart)
+}
+
+// onLeaderNode injects one fault on the node leading a random partition: it
+// marks the node faulty, records op, calls inject, and after hold (or stop)
+// calls heal, which clears the mark. inject and heal run with mu held; an
+// inject error is kept for the run's report.
+func (n *nemesis) onLeaderNode(ctx context.Context, stop chan struct{}, op Op, hold time.Duration, inject func(v int) error, heal func(v int)) {
 	n.mu.Lock()
 	v, parts, ok := n.pick(ctx)
 	if !ok {
 		n.mu.Unlock()
 		return
 	}
-	n.faulty[v] = "killed"
-	n.record("kill", []int{v}, parts)
-	if err := n.procs[v].Signal(syscall.SIGKILL); err != nil {
+	n.faulty[v] = op.Fault
+	n.recordOp(op, []int{v}, parts)
+	if err := inject(v); err != nil {
 		n.errs = append(n.errs, err)
 	}
 	n.mu.Unlock()
-	sleepOr(stop, n.sched.KillDown)
+	sleepOr(stop, hold)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.restart(v)
+	heal(v)
 }
 
 func (n *nemesis) restart(v int) {
@@ -352,26 +362,15 @@ func (n *nemesis) startNetem() error {
 // reach the node leading a random partition (T4's deaf leader): it can
 // still send heartbeats but hears no answer and no request.
 func (n *nemesis) deaf(ctx context.Context, stop chan struct{}) {
-	n.mu.Lock()
-	v, parts, ok := n.pick(ctx)
-	if !ok {
-		n.mu.Unlock()
-		return
-	}
-	n.faulty[v] = "deaf"
-	n.record("deaf", []int{v}, parts)
-	if err := n.nw.Deafen(v, raftPort, n.sched.DeafMinBytes); err != nil {
-		n.errs = append(n.errs, err)
-	}
-	n.mu.Unlock()
-	sleepOr(stop, n.sched.DeafFor)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.nw.Hear(v); err != nil {
-		n.errs = append(n.errs, err)
-	}
-	delete(n.faulty, v)
-	n.record("heal-deaf", []int{v}, nil)
+	n.onLeaderNode(ctx, stop, Op{Fault: "deaf"}, n.sched.DeafFor,
+		func(v int) error { return n.nw.Deafen(v, raftPort, n.sched.DeafMinBytes) },
+		func(v int) {
+			if err := n.nw.Hear(v); err != nil {
+				n.errs = append(n.errs, err)
+			}
+			delete(n.faulty, v)
+			n.record("heal-deaf", []int{v}, nil)
+		})
 }
 
 // clock shifts the clock of the node leading a random partition by offset
@@ -379,22 +378,9 @@ func (n *nemesis) deaf(ctx context.Context, stop chan struct{}) {
 // before the request: a request whose answer is lost may still have
 // shifted the clock, and the checkers' slack (LeaseEps) must cover it.
 func (n *nemesis) clock(ctx context.Context, stop chan struct{}, offset time.Duration) {
-	n.mu.Lock()
-	v, parts, ok := n.pick(ctx)
-	if !ok {
-		n.mu.Unlock()
-		return
-	}
-	n.faulty[v] = "clock"
-	n.recordOp(Op{Fault: "clock", OffsetMs: offset.Milliseconds()}, []int{v}, parts)
-	if err := n.c.setClockOffset(ctx, n.procs[v], offset); err != nil {
-		n.errs = append(n.errs, err)
-	}
-	n.mu.Unlock()
-	sleepOr(stop, n.sched.ClockFor)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.resetClock(ctx, v)
+	n.onLeaderNode(ctx, stop, Op{Fault: "clock", OffsetMs: offset.Milliseconds()}, n.sched.ClockFor,
+		func(v int) error { return n.c.setClockOffset(ctx, n.procs[v], offset) },
+		func(v int) { n.resetClock(ctx, v) })
 }
 
 // resetClock sets node v's clock offset back to 0, retrying for up to 10 s.

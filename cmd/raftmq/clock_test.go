@@ -103,14 +103,10 @@ func TestServe_TestClockOffsetEndsLeases(t *testing.T) {
 	p := clustertest.NewProcess(t, binPath, "skewed", "--partitions", "1", "--"+unsafeClockFlag)
 	p.Start(t)
 	base := p.URL() + "/v1.0/proj1"
-	var q struct{ ID string }
-	call(t, "POST", base+"/queues", map[string]any{"name": "q"}, 201, &q)
-	var gs struct {
-		Groups []struct{ ID string } `json:"groups"`
-	}
-	call(t, "POST", base+"/queues/"+q.ID+"/groups", map[string]any{"groups": []map[string]string{{"name": "g"}}}, 201, &gs)
-	gURL := base + "/queues/" + q.ID + "/groups/" + gs.Groups[0].ID
-	call(t, "POST", base+"/queues/"+q.ID+"/messages", map[string]any{"messages": []map[string]any{{"body": "m"}}}, 201, nil)
+	dms := newDMSClient(t, "proj1", p.URL())
+	qID := dms.createQueue("q", nil)
+	gURL := base + "/queues/" + qID + "/groups/" + dms.createGroup(qID, "g")
+	call(t, "POST", base+"/queues/"+qID+"/messages", map[string]any{"messages": []map[string]any{{"body": "m"}}}, 201, nil)
 
 	var first []consumed
 	call(t, "GET", gURL+"/messages?max_msgs=1&ack_wait=300", nil, 200, &first)
