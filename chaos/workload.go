@@ -237,7 +237,8 @@ func (w *workload) groupCounts(ctx context.Context, node *Proc, q queueRef, grou
 
 // drain consumes and acks (success) every queue, group and door, rotating
 // over every node, until three consecutive empty long polls and the group's
-// counters show nothing left, or until timeout. It returns what was left.
+// counters show nothing left (for the dead-letter door: no dead letter and
+// nothing in the normal lane that could still become one), or until timeout. It returns what was left.
 func (w *workload) drain(ctx context.Context, timeout time.Duration) []string {
 	var mu sync.Mutex
 	var left []string
@@ -271,7 +272,11 @@ func (w *workload) drainOne(ctx context.Context, qi int, group string, dlq bool,
 		node := w.c.nodes[round%len(w.c.nodes)]
 		if empty >= 3 {
 			avail, dead, err := w.groupCounts(ctx, node, q, group)
-			if err == nil && ((!dlq && avail == 0) || (dlq && dead == 0)) {
+			// The dead-letter drain also waits for the normal lane to empty:
+			// a message leased for the last time becomes a dead letter only
+			// when that lease expires, after the dead letters may have
+			// looked drained.
+			if err == nil && avail == 0 && (!dlq || dead == 0) {
 				return ""
 			}
 			last = fmt.Sprintf("available %d, dead letters %d, err %v", avail, dead, err)
