@@ -230,8 +230,10 @@ func (m *membership) savePeers() {
 		}
 	}
 	b, _ := json.Marshal(addrs)
+	// Synced before the rename: otherwise a power loss can leave the new name
+	// on an empty file, and the node forgets every peer it knew.
 	tmp := m.peersF + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err == nil {
+	if err := writeFileSync(tmp, b); err == nil {
 		_ = os.Rename(tmp, m.peersF)
 	}
 }

@@ -79,7 +79,7 @@ func TestServeFlags_UnsafeFlagsHiddenFromHelp(t *testing.T) {
 	if !errors.Is(perr, flag.ErrHelp) || !strings.Contains(string(out), "--data-dir") {
 		t.Fatalf("-h: %v, output %q", perr, out)
 	}
-	for _, hidden := range []string{unsafeAckFlag, unsafeClockFlag} {
+	for _, hidden := range []string{unsafeAckFlag, unsafeClockFlag, unsafeNoSyncFlag} {
 		if strings.Contains(string(out), hidden) {
 			t.Errorf("-h lists --%s:\n%s", hidden, out)
 		}
@@ -142,5 +142,19 @@ func TestServe_TestClockOffsetEndsLeases(t *testing.T) {
 	call(t, "POST", p.URL()+httpapi.ClockOffsetPath+"?ms=0", nil, 200, &off)
 	if off.OffsetMs != 0 {
 		t.Fatalf("reset answer %+v", off)
+	}
+}
+
+// --unsafe-no-sync (T6's negative control) turns fsync off in the Raft log
+// stores; without it they sync.
+func TestServeFlags_UnsafeNoSync(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	m := NewMain()
+	if err := m.ParseFlags(nil, noEnv); err != nil || m.Cluster.Raft.NoSync {
+		t.Fatalf("default: NoSync %v, err %v", m.Cluster.Raft.NoSync, err)
+	}
+	m = NewMain()
+	if err := m.ParseFlags([]string{"--" + unsafeNoSyncFlag}, noEnv); err != nil || !m.Cluster.Raft.NoSync {
+		t.Fatalf("--%s: NoSync %v, err %v", unsafeNoSyncFlag, m.Cluster.Raft.NoSync, err)
 	}
 }

@@ -30,6 +30,10 @@ const unsafeAckFlag = "unsafe-ack-before-commit"
 // It is not listed by -h.
 const unsafeClockFlag = "unsafe-test-clock"
 
+// unsafeNoSyncFlag turns fsync off in every Raft log store: the negative
+// control of the power-loss scenario (T6), which must then report loss.
+const unsafeNoSyncFlag = "unsafe-no-sync"
+
 // Main is one `raftmq serve` process: flags, the cluster node and the HTTP
 // server. End-to-end tests start nodes the same way.
 type Main struct {
@@ -78,12 +82,13 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.IntVar(&m.GCPercent, "gc-percent", m.GCPercent, "garbage collection target percentage; GOGC, when set, wins")
 	// Test only, and left out of -h: the fault suite's negative control.
 	fs.BoolVar(&c.UnsafeAckBeforeCommit, unsafeAckFlag, false, "TEST ONLY: answer produce before the messages are committed (loses acknowledged messages)")
+	fs.BoolVar(&c.Raft.NoSync, unsafeNoSyncFlag, false, "TEST ONLY: never fsync the Raft logs (a power loss then loses acknowledged messages)")
 	var testClock bool
 	fs.BoolVar(&testClock, unsafeClockFlag, false, "TEST ONLY: serve "+httpapi.ClockOffsetPath+", which shifts the clock stamped into commands")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage of raftmq serve:")
 		fs.VisitAll(func(f *flag.Flag) {
-			if f.Name != unsafeAckFlag && f.Name != unsafeClockFlag {
+			if f.Name != unsafeAckFlag && f.Name != unsafeClockFlag && f.Name != unsafeNoSyncFlag {
 				fmt.Fprintf(fs.Output(), "  --%s\n    \t%s\n", f.Name, f.Usage)
 			}
 		})
@@ -185,6 +190,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.srv = srv
 	if m.Cluster.UnsafeAckBeforeCommit {
 		log.Warn("--" + unsafeAckFlag + " is set: produce answers before commit and acknowledged messages can be lost (test only)")
+	}
+	if m.Cluster.Raft.NoSync {
+		log.Warn("--" + unsafeNoSyncFlag + " is set: Raft logs are never fsynced and a power loss loses acknowledged messages (test only)")
 	}
 	if m.HTTP.ClockControl != nil {
 		log.Warn("--" + unsafeClockFlag + " is set: POST " + httpapi.ClockOffsetPath + "?ms=N shifts the clock this node stamps into leases and expiry (test only)")
