@@ -26,24 +26,29 @@ type Schedule struct {
 	ClockEvery    time.Duration // T8: shift a leader node's clock
 	ClockFor      time.Duration
 	ClockSkew     time.Duration // T8: the offset, + and - in turn
+	PowerEvery    time.Duration // T6: a power loss on a leader's node (kill -9, unsynced writes dropped)
+	PowerDown     time.Duration // T6: restart it this long after
+	PowerAllAt    time.Duration // T6: one coordinated power loss of every node, this long into the run
 	FirstFaultGap time.Duration // quiet time before the first fault
 }
 
 // DefaultSchedule is FAULTS.md's: kill every 10 s for 5 s, isolate every
 // 60 s for 20 s, pause every 45 s for 5 s; netem 50 ms ± 20 ms, 2% loss, 5%
 // reordering, and a deaf leader (packets > 100 bytes) every 60 s for 15 s;
-// a ±2 s clock offset every 60 s for 30 s.
+// a ±2 s clock offset every 60 s for 30 s; a power loss every 30 s and a
+// coordinated one at 150 s.
 func DefaultSchedule() Schedule {
 	return Schedule{KillEvery: 10 * time.Second, KillDown: 5 * time.Second, IsolateEvery: 60 * time.Second,
 		IsolateFor: 20 * time.Second, PauseEvery: 45 * time.Second, PauseFor: 5 * time.Second,
 		Netem:     Netem{Delay: 50 * time.Millisecond, Jitter: 20 * time.Millisecond, LossPct: 2, ReorderPct: 5},
 		DeafEvery: 60 * time.Second, DeafFor: 15 * time.Second, DeafMinBytes: 101,
 		ClockEvery: 60 * time.Second, ClockFor: 30 * time.Second, ClockSkew: 2 * time.Second,
+		PowerEvery: 30 * time.Second, PowerDown: 5 * time.Second, PowerAllAt: 150 * time.Second,
 		FirstFaultGap: 5 * time.Second}
 }
 
 // Scenarios by name and the nemeses each runs. `make chaos` runs T0-T3 by
-// default; T4, T4-deaf and T8 are selected by name. T4-deaf is not a
+// default; T4, T4-deaf, T6 and T8 are selected by name. T4-deaf is not a
 // FAULTS.md scenario: it is T4's deaf leader without netem, for hosts whose
 // kernel has no sch_netem (where T4 itself fails).
 var scenarioNemeses = map[string][]string{
@@ -53,6 +58,7 @@ var scenarioNemeses = map[string][]string{
 	"T3":      {"kill", "partition", "pause"},
 	"T4":      {"netem", "deaf"},
 	"T4-deaf": {"deaf"},
+	"T6":      {"power", "power-all"},
 	"T8":      {"clock"},
 }
 
@@ -170,6 +176,10 @@ func (n *nemesis) run(ctx context.Context, scenario string, stop chan struct{}) 
 			case "clock":
 				sign := time.Duration(1)
 				n.loop(stop, n.sched.ClockEvery, func() { n.clock(ctx, stop, sign*n.sched.ClockSkew); sign = -sign })
+			case "power":
+				n.loop(stop, n.sched.PowerEvery, func() { n.powerLoss(ctx, stop) })
+			case "power-all":
+				n.powerLossAll(stop)
 			case "netem":
 				// Set up by startNetem before the workload, for the whole run.
 			}
@@ -392,6 +402,67 @@ func (n *nemesis) resetClock(ctx context.Context, v int) {
 	}
 	delete(n.faulty, v)
 	n.record("heal-clock", []int{v}, nil)
+}
+
+// powerLoss cuts the power of the node leading a random partition: kill -9,
+// then every write it had not fsynced is undone and the last one torn
+// (powerfs); it restarts PowerDown later.
+func (n *nemesis) powerLoss(ctx context.Context, stop chan struct{}) {
+	n.onLeaderNode(ctx, stop, Op{Fault: "power-loss"}, n.sched.PowerDown, n.cutPower, n.restart)
+}
+
+// cutPower kills node v and drops its unsynced writes. Callers hold mu.
+func (n *nemesis) cutPower(v int) error {
+	p := n.procs[v]
+	if p.Disk == nil {
+		return fmt.Errorf("chaos: %s has no power-loss disk", p.ID)
+	}
+	loss, err := p.Disk.PowerLoss(n.rng, func() error {
+		if !p.Running() {
+			return nil // crashed already: its disk still loses what it had not synced
+		}
+		return p.Signal(syscall.SIGKILL)
+	})
+	fmt.Printf("chaos:          power loss on %s: %d files rolled back, %d pages restored, %d bytes cut, last write torn at %d of %d bytes\n",
+		p.ID, loss.Files, loss.Pages, loss.Truncated, loss.TornBytes, loss.TornOf)
+	return err
+}
+
+// powerLossAll cuts the power of every node at once, PowerAllAt into the
+// run (waiting up to 30 s for a single-node fault to end first), and
+// restarts them all PowerDown later.
+func (n *nemesis) powerLossAll(stop chan struct{}) {
+	if sleepOr(stop, n.sched.PowerAllAt) {
+		return
+	}
+	for k := 0; ; k++ {
+		n.mu.Lock()
+		if len(n.faulty) == 0 {
+			break
+		}
+		n.mu.Unlock()
+		if k >= 300 || sleepOr(stop, 100*time.Millisecond) { // polling the other nemesis's mark, bounded
+			return
+		}
+	}
+	all := make([]int, len(n.procs))
+	for i := range n.procs {
+		all[i] = i
+		n.faulty[i] = "power-loss-all"
+	}
+	n.record("power-loss-all", all, nil)
+	for _, v := range all {
+		if err := n.cutPower(v); err != nil {
+			n.errs = append(n.errs, err)
+		}
+	}
+	n.mu.Unlock()
+	sleepOr(stop, n.sched.PowerDown)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, v := range all {
+		n.restart(v)
+	}
 }
 
 // healAll ends every fault: waits for the nemeses, removes every iptables

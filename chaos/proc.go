@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"raftmq/chaos/powerfs"
 )
 
 // raftPort is the port of every node's Raft listener (T4's deaf leader
@@ -23,6 +25,7 @@ type Proc struct {
 	DataDir string
 	Log     string // stdout and stderr of every incarnation, appended
 	Args    []string
+	Disk    *powerfs.FS // T6: DataDir is this power-loss mount (nil: a plain directory)
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -118,6 +121,31 @@ func (p *Proc) Stop(grace time.Duration) {
 		cmd.Process.Kill()
 		<-done
 	}
+}
+
+// mountDisk makes DataDir a power-loss mount backed by DataDir.disk.
+func (p *Proc) mountDisk() error {
+	backing := p.DataDir + ".disk"
+	for _, d := range []string{backing, p.DataDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	fs, err := powerfs.Mount(backing, p.DataDir)
+	if err != nil {
+		return err
+	}
+	p.Disk = fs
+	return nil
+}
+
+// unmountDisk ends the power-loss mount (the process must be stopped); the
+// data stays in DataDir.disk.
+func (p *Proc) unmountDisk() error {
+	if p.Disk == nil {
+		return nil
+	}
+	return p.Disk.Unmount()
 }
 
 func newProc(dir string, i int, nw *Net, args []string) *Proc {

@@ -4,7 +4,8 @@
 // file's last fsync overwrote. PowerLoss, called once the process using the
 // mount is dead, puts those bytes back, so the backing directory holds what
 // a disk would after a power cut: every fsynced write, no write that was not
-// fsynced, and the last write torn (a random prefix of it kept).
+// fsynced, and the last write torn (a random prefix of it kept). The mount
+// stays up across a power loss.
 //
 // Model and its limits: data is lost per file, at 4 KiB page granularity,
 // back to the file's state at its last fsync or fdatasync (both flush the

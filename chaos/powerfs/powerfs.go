@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 const pageSize = 4096
@@ -23,8 +25,11 @@ type FS struct {
 
 	mu     sync.Mutex // serialises writes, truncations and fsyncs with PowerLoss
 	server *fuse.Server
-	files  map[uint64]*unsynced // backing inode -> what its writes since the last fsync overwrote
-	last   *lastWrite           // the newest write not yet fsynced
+	conn   uint32                 // the FUSE connection's number under /sys/fs/fuse/connections
+	files  map[uint64]*unsynced   // backing inode -> what its writes since the last fsync overwrote
+	inodes map[uint64]*gofs.Inode // backing inode -> the kernel's inode, to drop its caches
+	last   *lastWrite             // the newest write not yet fsynced
+	off    bool                   // the power is off: writes, truncations and fsyncs fail with EIO
 }
 
 // unsynced is one file's state at its last fsync, as far as later writes
@@ -74,43 +79,90 @@ func (f *FS) mount() error {
 	if err != nil {
 		return fmt.Errorf("powerfs: mount %s (needs root and /dev/fuse): %w", f.mnt, err)
 	}
+	var mst syscall.Stat_t
+	if err := syscall.Stat(f.mnt, &mst); err != nil {
+		server.Unmount()
+		return fmt.Errorf("powerfs: %s: %w", f.mnt, err)
+	}
 	f.mu.Lock()
-	f.server, f.files, f.last = server, map[uint64]*unsynced{}, nil
+	f.server, f.conn, f.files, f.inodes, f.last = server, unix.Minor(mst.Dev), map[uint64]*unsynced{}, map[uint64]*gofs.Inode{}, nil
 	f.mu.Unlock()
 	return nil
 }
 
-// Unmount ends the mount; the backing directory keeps every write.
+// Unmount ends the mount; the backing directory keeps every write. Every
+// process using the mount must have stopped. A copy of the mount in another
+// mount namespace (`ip netns exec` makes one of every mount for each process
+// it starts, and this host's root mount does not propagate unmounts) would
+// keep the connection open for as long as that namespace lives; after 10 s
+// the connection is aborted instead, which ends every copy.
 func (f *FS) Unmount() error {
 	f.mu.Lock()
-	s := f.server
+	s, conn := f.server, f.conn
 	f.server = nil
 	f.mu.Unlock()
 	if s == nil {
 		return nil
 	}
-	if err := s.Unmount(); err != nil {
-		f.mu.Lock()
-		f.server = s
-		f.mu.Unlock()
-		return fmt.Errorf("powerfs: unmount %s: %w", f.mnt, err)
+	done := make(chan error, 1)
+	go func() { done <- s.Unmount() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			return nil
+		}
+	case <-time.After(10 * time.Second):
 	}
-	return nil
+	abortErr := abort(conn)
+	syscall.Unmount(f.mnt, syscall.MNT_DETACH)
+	select {
+	case <-done:
+		return abortErr
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("powerfs: unmount %s: the FUSE connection %d did not end (abort: %v)", f.mnt, conn, abortErr)
+	}
 }
 
-// PowerLoss cuts the power: it unmounts (every process using the mount must
-// be dead), restores every page written since its file's last fsync, cuts
-// files back to their size at that fsync, keeps a prefix of the newest
-// unsynced write chosen by rng (nil: none of it), and mounts again.
-func (f *FS) PowerLoss(rng *rand.Rand) (Loss, error) {
-	loss := Loss{TornBytes: -1}
-	if err := f.Unmount(); err != nil {
-		return loss, err
+// abort ends FUSE connection conn through fusectl, mounting fusectl first
+// if it is not.
+func abort(conn uint32) error {
+	const ctl = "/sys/fs/fuse/connections"
+	p := filepath.Join(ctl, fmt.Sprint(conn), "abort")
+	if _, err := os.Stat(p); err != nil {
+		if err := syscall.Mount("fusectl", ctl, "fusectl", 0, ""); err != nil && !errors.Is(err, syscall.EBUSY) {
+			return fmt.Errorf("powerfs: mount fusectl: %w", err)
+		}
 	}
+	return os.WriteFile(p, []byte("1"), 0o200)
+}
+
+// PowerLoss cuts the power at one instant: from then on every write,
+// truncation and fsync fails with EIO (an fsync that was still running
+// completes first and counts). It then calls kill, which must end every
+// process using the mount, and restores every page written
+// since its file's last fsync, cuts files back to their size at that fsync,
+// keeps a prefix of the newest unsynced write chosen by rng (nil: none of
+// it), and makes the kernel drop what it cached of those files. The mount
+// stays: unmounting could wait on copies of it in other namespaces.
+func (f *FS) PowerLoss(rng *rand.Rand, kill func() error) (Loss, error) {
+	loss := Loss{TornBytes: -1}
 	f.mu.Lock()
+	if f.server == nil {
+		f.mu.Unlock()
+		return loss, fmt.Errorf("powerfs: %s is not mounted", f.mnt)
+	}
+	f.off = true
+	f.mu.Unlock()
+	// Not under mu: the dying process's requests may be waiting for it.
+	killErr := kill()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	defer func() { f.off = false }()
+	if killErr != nil {
+		return loss, fmt.Errorf("powerfs: power loss on %s: %w", f.backing, killErr)
+	}
 	files, last := f.files, f.last
 	f.files, f.last = map[uint64]*unsynced{}, nil
-	f.mu.Unlock()
 	paths, err := inodePaths(f.backing)
 	if err != nil {
 		return loss, err
@@ -134,10 +186,15 @@ func (f *FS) PowerLoss(rng *rand.Rand) (Loss, error) {
 			errs = append(errs, writeAt(p, last.data[:k], last.off))
 		}
 	}
+	for ino := range files {
+		if in := f.inodes[ino]; in != nil {
+			in.NotifyContent(0, 0) // pages and attributes; ENOENT if the kernel forgot it already
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return loss, fmt.Errorf("powerfs: power loss on %s: %w", f.backing, err)
 	}
-	return loss, f.mount()
+	return loss, nil
 }
 
 func rollBack(path string, u *unsynced) (pages int, cut int64, err error) {
@@ -257,7 +314,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	h, errno := n.fs.handle(fh)
+	h, errno := n.fs.handle(fh, n.EmbeddedInode())
 	return h, fl, errno
 }
 
@@ -275,7 +332,7 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	h, errno := n.fs.handle(fh)
+	h, errno := n.fs.handle(fh, in)
 	return in, h, fl, errno
 }
 
@@ -310,6 +367,9 @@ func (n *node) truncating(size int64) syscall.Errno {
 	}
 	n.fs.mu.Lock()
 	defer n.fs.mu.Unlock()
+	if n.fs.off {
+		return syscall.EIO
+	}
 	return gofs.ToErrno(n.fs.overwrite(fd, st.Ino, size, -1))
 }
 
@@ -323,7 +383,7 @@ type handle struct {
 	fs  *FS
 }
 
-func (f *FS) handle(fh gofs.FileHandle) (*handle, syscall.Errno) {
+func (f *FS) handle(fh gofs.FileHandle, in *gofs.Inode) (*handle, syscall.Errno) {
 	lf, ok := fh.(*gofs.LoopbackFile)
 	if !ok {
 		return nil, syscall.EIO
@@ -338,6 +398,9 @@ func (f *FS) handle(fh gofs.FileHandle) (*handle, syscall.Errno) {
 		lf.Release(context.Background())
 		return nil, gofs.ToErrno(err)
 	}
+	f.mu.Lock()
+	f.inodes[st.Ino] = in
+	f.mu.Unlock()
 	return &handle{lf: lf, fd: fd, ino: st.Ino, fs: f}, 0
 }
 
@@ -359,6 +422,9 @@ func (h *handle) Read(ctx context.Context, buf []byte, off int64) (fuse.ReadResu
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	h.fs.mu.Lock()
 	defer h.fs.mu.Unlock()
+	if h.fs.off {
+		return 0, syscall.EIO
+	}
 	if err := h.fs.overwrite(h.fd, h.ino, off, int64(len(data))); err != nil {
 		return 0, gofs.ToErrno(err)
 	}
@@ -374,6 +440,9 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	h.fs.mu.Lock()
 	defer h.fs.mu.Unlock()
+	if h.fs.off {
+		return syscall.EIO
+	}
 	errno := h.lf.Fsync(ctx, flags)
 	if errno == 0 {
 		h.fs.synced(h.ino)

@@ -33,6 +33,8 @@ func mount(t *testing.T) (*FS, string, string) {
 	return f, backing, mnt
 }
 
+func noProcess() error { return nil }
+
 func writeFile(t *testing.T, p string, off int64, b []byte, sync bool) {
 	t.Helper()
 	fh, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
@@ -90,7 +92,7 @@ func TestPowerLoss_KeepsSyncedAndDropsUnsynced(t *testing.T) {
 	if got := readFile(t, a); len(got) != len(synced)+2*pageSize || !bytes.Contains(got, []byte("overwritten")) {
 		t.Fatalf("before the loss the mount must show every write; a has %d bytes", len(got))
 	}
-	loss, err := f.PowerLoss(nil)
+	loss, err := f.PowerLoss(nil, noProcess)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +121,7 @@ func TestPowerLoss_TearsTheLastUnsyncedWrite(t *testing.T) {
 	p := filepath.Join(mnt, "t")
 	writeFile(t, p, 0, bytes.Repeat([]byte("A"), 1000), true)
 	writeFile(t, p, 0, bytes.Repeat([]byte("B"), 1000), false)
-	loss, err := f.PowerLoss(rand.New(rand.NewPCG(1, 2)))
+	loss, err := f.PowerLoss(rand.New(rand.NewPCG(1, 2)), noProcess)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,12 +183,14 @@ func storedAfterPowerLoss(t *testing.T, noSync bool, n uint64) (reported, kept u
 			t.Fatalf("writer: %s", line)
 		}
 	}
-	cmd.Process.Kill()
-	cmd.Wait()
+	loss, err := f.PowerLoss(rand.New(rand.NewPCG(n, 7)), func() error {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil
+	})
 	if reported < n {
 		t.Fatalf("the writer reported %d entries before it ended, want %d", reported, n)
 	}
-	loss, err := f.PowerLoss(rand.New(rand.NewPCG(n, 7)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,5 +249,41 @@ func TestPowerLoss_RaftBoltStoreWithoutSyncLosesEntries(t *testing.T) {
 	reported, kept := storedAfterPowerLoss(t, true, 300)
 	if kept >= reported {
 		t.Fatalf("without fsync the store still kept %d of %d entries: the power loss dropped nothing", kept, reported)
+	}
+}
+
+// A copy of the mount in another mount namespace (what `ip netns exec` makes
+// for every node of a concurrent chaos run) would keep a plain unmount
+// waiting for as long as that namespace lives; Unmount aborts the connection
+// instead, and the copy is left with a dead mount.
+func TestUnmount_EndsCopiesInOtherNamespaces(t *testing.T) {
+	backing, mnt := t.TempDir(), t.TempDir()
+	f, err := Mount(backing, mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "120")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	// The copy exists once the holder runs sleep in its own namespace.
+	self, _ := os.Readlink("/proc/self/ns/mnt")
+	for k := 0; k < 500; k++ {
+		if ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", holder.Process.Pid)); ns != "" && ns != self {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // polling another process's namespace, bounded
+	}
+	writeFile(t, filepath.Join(mnt, "x"), 0, []byte("x"), true)
+	start := time.Now()
+	if err := f.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 25*time.Second {
+		t.Fatalf("Unmount took %v", d)
+	}
+	if got := string(readFile(t, filepath.Join(backing, "x"))); got != "x" {
+		t.Fatalf("backing file after unmount: %q", got)
 	}
 }

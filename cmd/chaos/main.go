@@ -21,14 +21,14 @@ func main() {
 
 func run(args []string) int {
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
-	scenarios := fs.String("scenario", "T0,T1,T2,T3", "scenarios to run, comma separated ("+strings.Join(chaos.Scenarios(), ", ")+"; T4, T4-deaf and T8 only by name)")
+	scenarios := fs.String("scenario", "T0,T1,T2,T3", "scenarios to run, comma separated ("+strings.Join(chaos.Scenarios(), ", ")+"; T4, T4-deaf, T6 and T8 only by name)")
 	seed := fs.Uint64("seed", 0, "seed of the first run (0: random); run k uses seed+k")
 	duration := fs.Duration("duration", 0, "fault phase of each run (default 3m, 40s with --short)")
 	runs := fs.Int("runs", 1, "runs of each scenario")
 	bin := fs.String("raftmq", "bin/raftmq", "the raftmq binary")
 	out := fs.String("out", "", "output directory (default: a new directory under the system temp dir)")
 	short := fs.Bool("short", false, "the short variant (fewer partitions, lower rates)")
-	negative := fs.Bool("negative-control", false, "start nodes with --unsafe-ack-before-commit: each run must report loss")
+	negative := fs.Bool("negative-control", false, "start nodes with --unsafe-ack-before-commit (T6: --unsafe-no-sync): each run must report loss")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -61,7 +61,12 @@ func run(args []string) int {
 				cfg.Seed = *seed + k
 			}
 			k++
-			cfg.Bin, cfg.UnsafeAckBeforeCommit = abs, *negative
+			cfg.Bin = abs
+			if *negative && sc == "T6" {
+				cfg.UnsafeNoSync = true // power losses find what was not fsynced
+			} else {
+				cfg.UnsafeAckBeforeCommit = *negative
+			}
 			cfg.OutDir = filepath.Join(*out, fmt.Sprintf("%s-%d-%s", sc, r, time.Now().Format("150405")))
 			rep, err := chaos.Run(ctx, cfg)
 			if err != nil {
