@@ -23,6 +23,26 @@ import (
 // always fits).
 const logCacheEntries = 1024
 
+// newRaft is raft.NewRaft, except that a corrupt log entry or stable value
+// met while it reads the stores (it panics on some) comes back as an error
+// matching ErrCorrupt.
+func newRaft(rc *raft.Config, f raft.FSM, logs raft.LogStore, checked *checkedStore, snaps raft.SnapshotStore, trans raft.Transport) (r *raft.Raft, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if e := checked.found.Load(); e != nil {
+				r, err = nil, e
+				return
+			}
+			panic(p)
+		}
+	}()
+	r, err = raft.NewRaft(rc, f, logs, checked, snaps, trans)
+	if e := checked.found.Load(); err != nil && e != nil {
+		return nil, fmt.Errorf("%w (%v)", e, err)
+	}
+	return r, err
+}
+
 // boltOptions tunes the bolt log store for an append-and-truncate workload:
 // the freelist is rebuilt on open instead of written on every commit (one
 // page write fewer per fsync), kept as a hash map (truncation frees many
@@ -157,6 +177,11 @@ func OpenNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: open log store: %w", name, err)
 	}
+	checked, err := newCheckedStore(store)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("partition %s: open log store: %w", name, err)
+	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
 	if err != nil {
 		store.Close()
@@ -197,19 +222,19 @@ func OpenNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 	rc.Logger = hl
 	rc.NoLegacyTelemetry = true
 
-	existing, err := raft.HasExistingState(store, store, snaps)
+	existing, err := raft.HasExistingState(checked, checked, snaps)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("partition %s: %w", name, err)
 	}
 	// Replication reads back the entries the leader has just written: serve
 	// those from memory rather than from bolt (a msgpack decode each).
-	logs, err := raft.NewLogCache(logCacheEntries, store)
+	logs, err := raft.NewLogCache(logCacheEntries, checked)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("partition %s: %w", name, err)
 	}
-	r, err := raft.NewRaft(rc, fsm, logs, store, snaps, trans)
+	r, err := newRaft(rc, fsm, logs, checked, snaps, trans)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("partition %s: start raft: %w", name, err)
