@@ -69,10 +69,11 @@ type Op struct {
 	Fail    int        `json:"fail,omitempty"`
 	Reason  string     `json:"reason,omitempty"`
 
-	Fault      string   `json:"fault,omitempty"`      // nemesis: kill, restart, partition:<shape>, heal, pause, resume, clock, heal-clock, netem, deaf, heal-deaf
+	Fault      string   `json:"fault,omitempty"`      // nemesis: kill, restart, partition:<shape>, heal, pause, resume, clock, heal-clock, netem, deaf, heal-deaf, power-loss, power-loss-all, corrupt, refused, recovered
 	Targets    []string `json:"targets,omitempty"`    // nemesis: node ids
 	Partitions []string `json:"partitions,omitempty"` // nemesis: partitions the targets led
 	OffsetMs   int64    `json:"offset_ms,omitempty"`  // nemesis clock: the offset set on the targets' clocks
+	Detail     string   `json:"detail,omitempty"`     // nemesis: what a power loss or a corruption changed, why a node refused to start
 }
 
 // LeaseEnd is the earliest time (run ns) a lease of this consume can expire:

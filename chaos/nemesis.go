@@ -3,8 +3,13 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"math/bits"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -29,6 +34,8 @@ type Schedule struct {
 	PowerEvery    time.Duration // T6: a power loss on a leader's node (kill -9, unsynced writes dropped)
 	PowerDown     time.Duration // T6: restart it this long after
 	PowerAllAt    time.Duration // T6: one coordinated power loss of every node, this long into the run
+	CorruptAt     []float64     // T7: when to corrupt a stopped node's files, as fractions of the run
+	CorruptDown   time.Duration // T7: how long the node stays stopped
 	FirstFaultGap time.Duration // quiet time before the first fault
 }
 
@@ -36,7 +43,7 @@ type Schedule struct {
 // 60 s for 20 s, pause every 45 s for 5 s; netem 50 ms ± 20 ms, 2% loss, 5%
 // reordering, and a deaf leader (packets > 100 bytes) every 60 s for 15 s;
 // a ±2 s clock offset every 60 s for 30 s; a power loss every 30 s and a
-// coordinated one at 150 s.
+// coordinated one at 150 s; corruption at 60 s and 180 s of 300.
 func DefaultSchedule() Schedule {
 	return Schedule{KillEvery: 10 * time.Second, KillDown: 5 * time.Second, IsolateEvery: 60 * time.Second,
 		IsolateFor: 20 * time.Second, PauseEvery: 45 * time.Second, PauseFor: 5 * time.Second,
@@ -44,11 +51,12 @@ func DefaultSchedule() Schedule {
 		DeafEvery: 60 * time.Second, DeafFor: 15 * time.Second, DeafMinBytes: 101,
 		ClockEvery: 60 * time.Second, ClockFor: 30 * time.Second, ClockSkew: 2 * time.Second,
 		PowerEvery: 30 * time.Second, PowerDown: 5 * time.Second, PowerAllAt: 150 * time.Second,
+		CorruptAt: []float64{0.2, 0.6}, CorruptDown: 2 * time.Second,
 		FirstFaultGap: 5 * time.Second}
 }
 
 // Scenarios by name and the nemeses each runs. `make chaos` runs T0-T3 by
-// default; T4, T4-deaf, T6 and T8 are selected by name. T4-deaf is not a
+// default; T4, T4-deaf, T6, T7 and T8 are selected by name. T4-deaf is not a
 // FAULTS.md scenario: it is T4's deaf leader without netem, for hosts whose
 // kernel has no sch_netem (where T4 itself fails).
 var scenarioNemeses = map[string][]string{
@@ -59,6 +67,7 @@ var scenarioNemeses = map[string][]string{
 	"T4":      {"netem", "deaf"},
 	"T4-deaf": {"deaf"},
 	"T6":      {"power", "power-all"},
+	"T7":      {"corrupt"},
 	"T8":      {"clock"},
 }
 
@@ -74,6 +83,10 @@ func Scenarios() []string {
 	slices.Sort(names)
 	return names
 }
+
+// noteFaults are nemesis ops that describe an earlier fault (what a power
+// loss undid, how a corrupted node came back): not faults to time.
+var noteFaults = map[string]bool{"power-lost": true, "refused": true, "recovered": true, "corrupt-skipped": true}
 
 // partitionShapes are T2's rotating shapes, adapted to three nodes: FAULTS.md's
 // "majorities ring" needs five nodes; on three, "bridge" cuts only the n1-n3
@@ -92,7 +105,11 @@ type nemesis struct {
 
 	mu     sync.Mutex // one fault decision at a time; guards faulty
 	faulty map[int]string
-	wg     sync.WaitGroup
+	// refused: nodes that would not start again after a corruption (T7), with
+	// the end of their log. They stay down; the final phase leaves them out.
+	refused map[int]string
+	dur     time.Duration // the fault phase, for schedules given as fractions of it
+	wg      sync.WaitGroup
 	errs   []error
 }
 
@@ -113,6 +130,9 @@ func (n *nemesis) recordOp(op Op, targets []int, parts []string) {
 	detail := ""
 	if op.OffsetMs != 0 {
 		detail = fmt.Sprintf(" offset %+dms", op.OffsetMs)
+	}
+	if op.Detail != "" {
+		detail += ": " + op.Detail
 	}
 	fmt.Printf("chaos: %7.1fs nemesis %s%s %v %v\n", float64(now)/1e9, op.Fault, detail, ids, parts)
 }
@@ -180,6 +200,8 @@ func (n *nemesis) run(ctx context.Context, scenario string, stop chan struct{}) 
 				n.loop(stop, n.sched.PowerEvery, func() { n.powerLoss(ctx, stop) })
 			case "power-all":
 				n.powerLossAll(stop)
+			case "corrupt":
+				n.corruptions(ctx, stop)
 			case "netem":
 				// Set up by startNetem before the workload, for the whole run.
 			}
@@ -423,8 +445,8 @@ func (n *nemesis) cutPower(v int) error {
 		}
 		return p.Signal(syscall.SIGKILL)
 	})
-	fmt.Printf("chaos:          power loss on %s: %d files rolled back, %d pages restored, %d bytes cut, last write torn at %d of %d bytes\n",
-		p.ID, loss.Files, loss.Pages, loss.Truncated, loss.TornBytes, loss.TornOf)
+	n.recordOp(Op{Fault: "power-lost", Detail: fmt.Sprintf("%d files rolled back, %d pages restored, %d bytes cut, last write torn at %d of %d bytes",
+		loss.Files, loss.Pages, loss.Truncated, loss.TornBytes, loss.TornOf)}, []int{v}, nil)
 	return err
 }
 
@@ -448,9 +470,16 @@ func (n *nemesis) powerLossAll(stop chan struct{}) {
 	all := make([]int, len(n.procs))
 	for i := range n.procs {
 		all[i] = i
+	}
+	var parts []string
+	for p := range n.leaders(context.Background()) {
+		parts = append(parts, p)
+	}
+	slices.Sort(parts)
+	for i := range n.procs {
 		n.faulty[i] = "power-loss-all"
 	}
-	n.record("power-loss-all", all, nil)
+	n.record("power-loss-all", all, parts)
 	for _, v := range all {
 		if err := n.cutPower(v); err != nil {
 			n.errs = append(n.errs, err)
@@ -477,10 +506,164 @@ func (n *nemesis) healAll() error {
 	for i, p := range n.procs {
 		if p.Running() {
 			p.Signal(syscall.SIGCONT)
-		} else {
+		} else if _, ok := n.refused[i]; !ok {
 			n.restart(i)
 		}
 	}
 	n.record("heal-all", nil, nil)
 	return joinErrs(n.errs)
+}
+
+// corruptions is T7: at each CorruptAt fraction of the fault phase it
+// corrupts one stopped node's files and starts it again.
+func (n *nemesis) corruptions(ctx context.Context, stop chan struct{}) {
+	start := time.Now()
+	for _, f := range n.sched.CorruptAt {
+		if sleepOr(stop, time.Until(start.Add(time.Duration(f*float64(n.dur))))) {
+			return
+		}
+		n.corrupt(ctx)
+	}
+}
+
+// corrupt stops a random node (only while every node is healthy: at most one
+// faulty node), flips two bits of one of its Raft files or truncates a log
+// store, starts it again and watches for 30 s: it must either serve again
+// ("recovered") or refuse to start ("refused", which keeps it down for the
+// rest of the run).
+func (n *nemesis) corrupt(ctx context.Context) {
+	n.mu.Lock()
+	for i, p := range n.procs {
+		if n.faulty[i] != "" || !p.Running() {
+			n.recordOp(Op{Fault: "corrupt-skipped", Detail: "a node is faulty already"}, nil, nil)
+			n.mu.Unlock()
+			return
+		}
+	}
+	v := n.rng.IntN(len(n.procs))
+	p := n.procs[v]
+	n.faulty[v] = "corrupt"
+	p.Stop(10 * time.Second)
+	detail, err := corruptFiles(p.DataDir, n.rng)
+	n.recordOp(Op{Fault: "corrupt", Detail: detail}, []int{v}, nil)
+	if err != nil {
+		n.errs = append(n.errs, err)
+	}
+	n.mu.Unlock()
+	time.Sleep(n.sched.CorruptDown) // the node's down time, a schedule
+	n.mu.Lock()
+	if err := p.Start(n.bin); err != nil {
+		n.errs = append(n.errs, err)
+	}
+	n.record("restart", []int{v}, nil)
+	n.mu.Unlock()
+
+	outcome, why := "recovered", ""
+	deadline := time.Now().Add(30 * time.Second)
+	for k := 0; ; k++ {
+		if !p.Running() {
+			outcome, why = "refused", logTail(p.Log)
+			break
+		}
+		if a := n.c.do(ctx, p, "GET", "/ready", nil, 2*time.Second); a.outcome() == OK {
+			break
+		}
+		if time.Now().After(deadline) || k > 1000 {
+			outcome, why = "refused", "running but not ready within 30 s: "+logTail(p.Log)
+			p.Stop(5 * time.Second)
+			break
+		}
+		time.Sleep(200 * time.Millisecond) // polling the node against a deadline
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if outcome == "refused" {
+		n.refused[v] = why
+	} else {
+		delete(n.faulty, v)
+	}
+	n.recordOp(Op{Fault: outcome, Detail: why}, []int{v}, nil)
+}
+
+// corruptFiles damages dir's Raft state the way a disk can: two flipped bits
+// at random offsets of a random log store (raft.db) or snapshot file, or (one
+// time in three) a log store's tail cut off. It says what it did.
+func corruptFiles(dir string, rng *rand.Rand) (string, error) {
+	var files, stores []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		switch d.Name() {
+		case "raft.db":
+			stores = append(stores, p)
+			files = append(files, p)
+		case "state.bin", "meta.json":
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil || len(files) == 0 {
+		return "", fmt.Errorf("chaos: no Raft files under %s: %v", dir, err)
+	}
+	slices.Sort(files)
+	slices.Sort(stores)
+	rel := func(p string) string { r, _ := filepath.Rel(dir, p); return r }
+	if rng.IntN(3) == 0 && len(stores) > 0 {
+		p := stores[rng.IntN(len(stores))]
+		st, err := os.Stat(p)
+		if err != nil {
+			return "", err
+		}
+		cut := 1 + rng.Int64N(max(st.Size()/4, 1))
+		return fmt.Sprintf("truncated %s from %d to %d bytes", rel(p), st.Size(), st.Size()-cut), os.Truncate(p, st.Size()-cut)
+	}
+	p := files[rng.IntN(len(files))]
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return "", fmt.Errorf("chaos: %s: empty or unreadable: %v", p, err)
+	}
+	var done []string
+	for range 2 {
+		off, bit := rng.Int64N(st.Size()), byte(1)<<rng.IntN(8)
+		b := []byte{0}
+		if _, err := f.ReadAt(b, off); err != nil {
+			return "", err
+		}
+		b[0] ^= bit
+		if _, err := f.WriteAt(b, off); err != nil {
+			return "", err
+		}
+		done = append(done, fmt.Sprintf("offset %d bit %d", off, bits.TrailingZeros8(bit)))
+	}
+	return fmt.Sprintf("flipped 2 bits of %s (%d bytes): %s", rel(p), st.Size(), strings.Join(done, ", ")), f.Sync()
+}
+
+// logTail is the last error-looking line of a node's log (or its last line).
+func logTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimSpace(string(b[max(0, len(b)-64<<10):])), "\n")
+	pick := ""
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := lines[i]
+		if strings.Contains(l, "checksum") || strings.HasPrefix(l, "panic") || strings.HasPrefix(l, "fatal error") {
+			pick = l
+			break
+		}
+		if pick == "" && (strings.Contains(l, "error") || strings.Contains(l, "ERROR")) {
+			pick = l
+		}
+	}
+	if pick == "" {
+		pick = lines[len(lines)-1]
+	}
+	return pick[:min(len(pick), 400)]
 }

@@ -75,6 +75,7 @@ type Report struct {
 	LeaseEpsMs       int64          `json:"lease_eps_ms"` // the checkers' clock slack (LeaseEps)
 	Verdict          Verdict        `json:"verdict"`
 	DrainLeft        []string       `json:"drain_left,omitempty"`
+	Refused          []string       `json:"refused,omitempty"` // T7: nodes that refused to start on corrupted files (kept down; not compared)
 	ReplicasCompared int            `json:"replicas_compared"`
 	RaftEntries      uint64         `json:"raft_entries"` // sum over partitions of the applied index the replicas met at
 	DigestMismatches []string       `json:"digest_mismatches,omitempty"`
@@ -206,7 +207,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			seedFor++
 			return rand.New(rand.NewPCG(cfg.Seed, seedFor))
 		}}
-	nem := &nemesis{h: hist, c: c, nw: nw, procs: procs, bin: cfg.Bin, rng: rand.New(rand.NewPCG(cfg.Seed, 1)), sched: cfg.Schedule, faulty: map[int]string{}}
+	nem := &nemesis{h: hist, c: c, nw: nw, procs: procs, bin: cfg.Bin, rng: rand.New(rand.NewPCG(cfg.Seed, 1)), sched: cfg.Schedule,
+		faulty: map[int]string{}, refused: map[int]string{}, dur: cfg.Duration}
 	if hasNemesis(cfg.Scenario, "netem") {
 		if err := nem.startNetem(); err != nil {
 			return nil, err
@@ -230,10 +232,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, ctx.Err()
 	}
 	time.Sleep(cfg.Settle) // FAULTS.md: heal everything, wait, then drain (a schedule, not a synchronisation)
-	var left, mismatches []string
+	var left, mismatches, refused []string
 	var compared int
 	var entries uint64
-	if err := waitReady(ctx, c, procs, 60*time.Second); err != nil {
+	live := procs
+	if len(nem.refused) > 0 { // T7: a node that refused its corrupted files stays down
+		live = nil
+		for i, p := range procs {
+			if why, ok := nem.refused[i]; ok {
+				refused = append(refused, p.ID+": "+why)
+			} else {
+				live = append(live, p)
+			}
+		}
+	}
+	if err := waitReady(ctx, c, live, 60*time.Second); err != nil {
 		// Kept as the run's result, not an error of the harness: a negative
 		// control can leave nodes that no longer start.
 		left = []string{"not ready after the final heal, nothing drained: " + err.Error()}
@@ -241,12 +254,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	} else {
 		left = w.drain(ctx, cfg.DrainTimeout)
 		logf("%.0fs: drained (left: %v)", time.Since(start).Seconds(), left)
-		compared, entries, mismatches = compareDigests(ctx, c, procs, 60*time.Second)
+		compared, entries, mismatches = compareDigests(ctx, c, live, 60*time.Second)
 	}
 
 	ops := hist.Ops()
 	rep := &Report{Scenario: cfg.Scenario, Seed: cfg.Seed, Negative: cfg.UnsafeAckBeforeCommit || cfg.UnsafeNoSync, DurationS: time.Since(start).Seconds(),
-		DrainLeft: left, ReplicasCompared: compared, RaftEntries: entries, DigestMismatches: mismatches, Dir: cfg.OutDir}
+		DrainLeft: left, Refused: refused, ReplicasCompared: compared, RaftEntries: entries, DigestMismatches: mismatches, Dir: cfg.OutDir}
 	if nemErr != nil {
 		rep.NemesisErrors = strings.Split(nemErr.Error(), "\n")
 	}
@@ -458,7 +471,7 @@ func availability(ops []Op, queues []queueRef) []Availability {
 	}
 	var out []Availability
 	for _, ev := range ops {
-		if ev.Kind != KindNemesis || ev.Fault == "heal-all" || ev.Fault == "netem" { // netem: the whole run, no recovery to time
+		if ev.Kind != KindNemesis || ev.Fault == "heal-all" || ev.Fault == "netem" || noteFaults[ev.Fault] { // netem: the whole run, no recovery to time
 			continue
 		}
 		a := Availability{At: float64(ev.Call) / 1e9, Fault: ev.Fault, Targets: ev.Targets, Partitions: ev.Partitions, ProduceS: -1, ConsumeS: -1}

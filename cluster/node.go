@@ -98,6 +98,9 @@ type Node struct {
 
 	reconcileMu sync.Mutex
 	stop        chan struct{}
+	failed      chan struct{} // closed by fail: the node must stop
+	failErr     error
+	failOnce    sync.Once
 	wg          sync.WaitGroup
 	closeOnce   sync.Once
 }
@@ -142,7 +145,7 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, raftL: ln, cat: newCatalogue(log), stop: make(chan struct{})}
+	n := &Node{cfg: cfg, log: log, raftL: ln, cat: newCatalogue(log), stop: make(chan struct{}), failed: make(chan struct{})}
 	n.cfg.RaftAddr = adv.String()
 	n.cfg.HTTPAddr = httpAdv.String()
 	n.members, err = startMembership(membershipConfig{
@@ -284,6 +287,30 @@ func (n *Node) Handoff() {
 }
 
 // Close stops the node: it hands off leadership first, then stops every group.
+// Failed is closed when the node found it cannot go on safely (a replica's
+// stored Raft state is corrupt); Err then says why. The process should stop:
+// a node that refuses to run cannot vote on, or serve, state its disk
+// changed.
+func (n *Node) Failed() <-chan struct{} { return n.failed }
+
+// Err is why Failed closed, or nil.
+func (n *Node) Err() error {
+	select {
+	case <-n.failed:
+		return n.failErr
+	default:
+		return nil
+	}
+}
+
+func (n *Node) fail(err error) {
+	n.failOnce.Do(func() {
+		n.failErr = err
+		n.log.Error("stopping: this node cannot run safely", "err", err)
+		close(n.failed)
+	})
+}
+
 func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -97,7 +99,10 @@ func (n *Node) reconcile() {
 			}
 			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(id), Address: raft.ServerAddress(addr)})
 		}
-		if _, err := n.host.Ensure(partition.Spec{ID: p.ID, Policy: p.Queue.Policy(), Servers: servers}); err != nil {
+		if _, err := n.host.Ensure(partition.Spec{ID: p.ID, Policy: p.Queue.Policy(), Servers: servers}); errors.Is(err, partition.ErrCorrupt) {
+			n.fail(fmt.Errorf("cluster: the replica of %s on this node is corrupt, refusing to run: %w", p.ID, err))
+			return
+		} else if err != nil {
 			n.log.Error("starting partition replica", "partition", p.ID, "err", err)
 		}
 	}

@@ -20,10 +20,14 @@ var ErrCorrupt = errors.New("partition: corrupt raft state")
 // CorruptError says where the corruption was found. errors.Is(err,
 // ErrCorrupt) matches it.
 type CorruptError struct {
-	What string // "log entry 42" or "stable key CurrentTerm"
+	What  string // "log entry 42" or "stable key CurrentTerm"
+	Cause string // empty: the checksum does not match; else why it could not be read
 }
 
 func (e *CorruptError) Error() string {
+	if e.Cause != "" {
+		return fmt.Sprintf("partition: %s is unreadable (%s): the file changed on disk", e.What, e.Cause)
+	}
 	return fmt.Sprintf("partition: %s fails its checksum: the file changed on disk", e.What)
 }
 
@@ -47,8 +51,13 @@ type checkedStore struct {
 	found  atomic.Pointer[CorruptError] // the first corruption met (hashicorp/raft's errors do not wrap)
 }
 
-func (c *checkedStore) corrupt(what string) error {
+func (c *checkedStore) corrupt(what string) error { return c.unreadable(what, nil) }
+
+func (c *checkedStore) unreadable(what string, cause error) error {
 	e := &CorruptError{What: what}
+	if cause != nil {
+		e.Cause = cause.Error()
+	}
 	c.found.CompareAndSwap(nil, e)
 	return e
 }
@@ -101,9 +110,13 @@ func (c *checkedStore) StoreLogs(logs []*raft.Log) error {
 	return c.BoltStore.StoreLogs(out)
 }
 
+// GetLog reads and verifies entry idx. An entry bolt holds but cannot
+// decode is corrupt as well.
 func (c *checkedStore) GetLog(idx uint64, l *raft.Log) error {
-	if err := c.BoltStore.GetLog(idx, l); err != nil {
+	if err := c.BoltStore.GetLog(idx, l); errors.Is(err, raft.ErrLogNotFound) {
 		return err
+	} else if err != nil {
+		return c.unreadable(fmt.Sprintf("log entry %d", idx), err)
 	}
 	ext := l.Extensions
 	l.Extensions = nil

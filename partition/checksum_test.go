@@ -107,6 +107,9 @@ func TestCheckedStore_FlippedBitIsCorruptNotData(t *testing.T) {
 	bs.Close()
 	flip(t, path, []byte("entry-0013-"), 30)
 	flip(t, path, []byte("node-two"), 5)
+	// Entry 7's msgpack framing (its Data length) just before its data: the
+	// entry no longer decodes at all.
+	flip(t, path, []byte("entry-0007-"), -1)
 
 	bs, c = openChecked(t, path)
 	defer bs.Close()
@@ -118,6 +121,12 @@ func TestCheckedStore_FlippedBitIsCorruptNotData(t *testing.T) {
 	}
 	if err := c.GetLog(12, &l); err != nil {
 		t.Fatalf("entry 12 is intact: %v", err)
+	}
+	if err := c.GetLog(99, &l); !errors.Is(err, raft.ErrLogNotFound) {
+		t.Fatalf("a missing entry must stay ErrLogNotFound (raft relies on it): %v", err)
+	}
+	if err := c.GetLog(7, &l); !errors.As(err, &ce) || ce.What != "log entry 7" {
+		t.Fatalf("entry 7 with broken framing: %v", err)
 	}
 	if v, err := c.Get([]byte("LastVoteCand")); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("a flipped vote read as %q, %v", v, err)

@@ -149,6 +149,23 @@ func (p *Process) signal(t testing.TB, sig syscall.Signal, d time.Duration) {
 	}
 }
 
+// Exited is closed when the last process started has exited.
+func (p *Process) Exited() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.done
+}
+
+// ExitCode is the exit code of the last process once it has exited, else -1.
+func (p *Process) ExitCode() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.ProcessState == nil {
+		return -1
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
 // Output is what the process printed so far.
 func (p *Process) Output() string {
 	p.mu.Lock()

@@ -21,7 +21,7 @@ func main() {
 
 func run(args []string) int {
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
-	scenarios := fs.String("scenario", "T0,T1,T2,T3", "scenarios to run, comma separated ("+strings.Join(chaos.Scenarios(), ", ")+"; T4, T4-deaf, T6 and T8 only by name)")
+	scenarios := fs.String("scenario", "T0,T1,T2,T3", "scenarios to run, comma separated ("+strings.Join(chaos.Scenarios(), ", ")+"; T4, T4-deaf, T6, T7 and T8 only by name)")
 	seed := fs.Uint64("seed", 0, "seed of the first run (0: random); run k uses seed+k")
 	duration := fs.Duration("duration", 0, "fault phase of each run (default 3m, 40s with --short)")
 	runs := fs.Int("runs", 1, "runs of each scenario")
@@ -111,6 +111,9 @@ func printReport(r *chaos.Report) {
 		v.DupExplained, v.DupUnexplained, r.ReplicasCompared, len(r.DigestMismatches), r.RaftEntries, r.RecoveryP50S, r.RecoveryP99S)
 	for _, s := range append(append(append([]string{}, r.DrainLeft...), r.DigestMismatches...), r.NemesisErrors...) {
 		fmt.Println("   !", s)
+	}
+	for _, s := range r.Refused {
+		fmt.Println("   refused to start (kept down):", s)
 	}
 	for _, e := range v.Examples[:min(len(v.Examples), 10)] {
 		fmt.Println("   -", e)

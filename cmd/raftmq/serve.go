@@ -206,6 +206,12 @@ func (m *Main) Run(ctx context.Context) error {
 	case err := <-serveErr:
 		node.Close()
 		return fmt.Errorf("http server: %w", err)
+	case <-node.Failed():
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		srv.Shutdown(sctx)
+		node.Close()
+		return node.Err()
 	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
