@@ -110,7 +110,7 @@ type nemesis struct {
 	refused map[int]string
 	dur     time.Duration // the fault phase, for schedules given as fractions of it
 	wg      sync.WaitGroup
-	errs   []error
+	errs    []error
 }
 
 func (n *nemesis) record(fault string, targets []int, parts []string) {
@@ -543,9 +543,10 @@ func (n *nemesis) corrupt(ctx context.Context) {
 	v := n.rng.IntN(len(n.procs))
 	p := n.procs[v]
 	n.faulty[v] = "corrupt"
+	parts := ledBy(n.leaders(ctx), v)
 	p.Stop(10 * time.Second)
 	detail, err := corruptFiles(p.DataDir, n.rng)
-	n.recordOp(Op{Fault: "corrupt", Detail: detail}, []int{v}, nil)
+	n.recordOp(Op{Fault: "corrupt", Detail: detail}, []int{v}, parts)
 	if err != nil {
 		n.errs = append(n.errs, err)
 	}

@@ -47,7 +47,7 @@ var checksumKey = []byte("raftmq.checksums.v1")
 // applied, replicated or voted on as if it were data.
 type checkedStore struct {
 	*raftboltdb.BoltStore
-	strict bool                        // every entry and value must carry a checksum
+	strict bool                         // every entry and value must carry a checksum
 	found  atomic.Pointer[CorruptError] // the first corruption met (hashicorp/raft's errors do not wrap)
 }
 
