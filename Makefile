@@ -38,18 +38,21 @@ test-short:
 # Fault injection (docs/RELIABILITY.md): scenarios T0-T3 against three nodes
 # in network namespaces, then the negative control. Needs root, ip and
 # iptables. SCENARIOS, CHAOS_DURATION, CHAOS_RUNS and SEED select what runs;
-# T4 (netem, deaf leader; needs tc and the kernel's sch_netem) and T8 (clock
-# offsets) run only when named: make chaos SCENARIOS=T8.
+# T4 (netem, deaf leader; needs tc and the kernel's sch_netem), T6 (power
+# loss; needs /dev/fuse), T7 (corruption) and T8 (clock offsets) run only
+# when named: make chaos SCENARIOS=T8. NEGATIVE is the negative control's
+# scenario: T1 (ack before commit) or T6 (fsync off, power losses).
 SCENARIOS      ?= T0,T1,T2,T3
 CHAOS_DURATION ?= 2m
 CHAOS_RUNS     ?= 1
 SEED           ?= 0
+NEGATIVE       ?= T1
 chaos: build
 	$(GO) run ./cmd/chaos --raftmq $(BIN) --scenario $(SCENARIOS) --duration $(CHAOS_DURATION) --runs $(CHAOS_RUNS) --seed $(SEED)
-	$(GO) run ./cmd/chaos --raftmq $(BIN) --scenario T1 --duration 40s --short --negative-control --seed $(SEED)
+	$(GO) run ./cmd/chaos --raftmq $(BIN) --scenario $(NEGATIVE) --duration 40s --short --negative-control --seed $(SEED)
 
 chaos-negative: build
-	$(GO) run ./cmd/chaos --raftmq $(BIN) --scenario T1 --duration 40s --short --negative-control --seed $(SEED)
+	$(GO) run ./cmd/chaos --raftmq $(BIN) --scenario $(NEGATIVE) --duration 40s --short --negative-control --seed $(SEED)
 
 # Go benchmarks, then W1 against a local three-node cluster (scripts/bench.sh;
 # a few minutes; report under bench-results/<timestamp>/).
