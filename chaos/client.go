@@ -230,6 +230,7 @@ type replicaDigest struct {
 	Partition    string `json:"partition"`
 	AppliedIndex uint64 `json:"applied_index"`
 	Digest       string `json:"digest"`
+	Term         uint64 `json:"term"`
 }
 
 func (c *client) digests(ctx context.Context, node *Proc) ([]replicaDigest, error) {

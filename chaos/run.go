@@ -76,6 +76,7 @@ type Report struct {
 	Verdict          Verdict        `json:"verdict"`
 	DrainLeft        []string       `json:"drain_left,omitempty"`
 	Refused          []string       `json:"refused,omitempty"` // T7: nodes that refused to start on corrupted files (kept down; not compared)
+	Elections        int            `json:"elections"`         // Raft terms started in the partition groups between the cluster being ready and the end
 	ReplicasCompared int            `json:"replicas_compared"`
 	RaftEntries      uint64         `json:"raft_entries"` // sum over partitions of the applied index the replicas met at
 	DigestMismatches []string       `json:"digest_mismatches,omitempty"`
@@ -197,6 +198,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	logf("cluster ready; queues normal=%s (%d partitions) fifo=%s", queues[0].ID, cfg.Partitions, queues[1].ID)
+	startTerms := terms(ctx, c, procs)
 
 	seedFor := master.Uint64()
 	var rngMu = make(chan struct{}, 1)
@@ -256,10 +258,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		logf("%.0fs: drained (left: %v)", time.Since(start).Seconds(), left)
 		compared, entries, mismatches = compareDigests(ctx, c, live, 60*time.Second)
 	}
+	elections := 0
+	for p, t := range terms(ctx, c, live) {
+		if t0, ok := startTerms[p]; ok && t > t0 {
+			elections += int(t - t0)
+		}
+	}
 
 	ops := hist.Ops()
 	rep := &Report{Scenario: cfg.Scenario, Seed: cfg.Seed, Negative: cfg.UnsafeAckBeforeCommit || cfg.UnsafeNoSync, DurationS: time.Since(start).Seconds(),
-		DrainLeft: left, Refused: refused, ReplicasCompared: compared, RaftEntries: entries, DigestMismatches: mismatches, Dir: cfg.OutDir}
+		DrainLeft: left, Refused: refused, Elections: elections, ReplicasCompared: compared, RaftEntries: entries, DigestMismatches: mismatches, Dir: cfg.OutDir}
 	if nemErr != nil {
 		rep.NemesisErrors = strings.Split(nemErr.Error(), "\n")
 	}
@@ -386,6 +394,22 @@ func waitLeaders(ctx context.Context, c *client, procs []*Proc, parts int, d tim
 		}
 		return nil
 	})
+}
+
+// terms is the highest Raft term each partition's replicas report, over the
+// nodes that answer.
+func terms(ctx context.Context, c *client, procs []*Proc) map[string]uint64 {
+	out := map[string]uint64{}
+	for _, p := range procs {
+		ds, err := c.digests(ctx, p)
+		if err != nil {
+			continue
+		}
+		for _, d := range ds {
+			out[d.Partition] = max(out[d.Partition], d.Term)
+		}
+	}
+	return out
 }
 
 // compareDigests waits until every replica of every partition reports the

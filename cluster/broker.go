@@ -251,6 +251,7 @@ type ReplicaDigest struct {
 	Partition    string `json:"partition"`
 	AppliedIndex uint64 `json:"applied_index"`
 	Digest       string `json:"digest"` // hex sha256 of the state snapshot at AppliedIndex
+	Term         uint64 `json:"term"`   // the replica's Raft term: the fault suite counts elections with it
 }
 
 // Digests returns the applied index and state digest of every partition
@@ -263,7 +264,7 @@ func (n *Node) Digests() []ReplicaDigest {
 			continue
 		}
 		idx, d := r.Digest()
-		out = append(out, ReplicaDigest{Partition: id, AppliedIndex: idx, Digest: hex.EncodeToString(d[:])})
+		out = append(out, ReplicaDigest{Partition: id, AppliedIndex: idx, Digest: hex.EncodeToString(d[:]), Term: r.Term()})
 	}
 	return out
 }

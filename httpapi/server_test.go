@@ -482,8 +482,8 @@ func TestServer_Digests(t *testing.T) {
 		}
 		out := map[string]cluster.ReplicaDigest{}
 		for _, r := range a.Replicas {
-			if len(r.Digest) != 64 || !strings.HasPrefix(r.Partition, q+"/") {
-				t.Fatalf("replica %+v", r)
+			if len(r.Digest) != 64 || !strings.HasPrefix(r.Partition, q+"/") || r.Term == 0 {
+				t.Fatalf("replica %+v (a serving replica has a term of at least 1)", r)
 			}
 			out[r.Partition] = r
 		}

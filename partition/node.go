@@ -328,6 +328,10 @@ func (n *Node) Leader() string {
 // AppliedIndex is the index of the last entry applied to the state machine.
 func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
 
+// Term is the replica's current Raft term: it grows by one with every
+// election any member of the group starts (pre-votes do not count).
+func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
+
 // Now is the proposing leader's clock, in unix ms.
 func (n *Node) Now() int64 { return n.cfg.clock().UnixMilli() }
 
