@@ -46,6 +46,7 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	failed := 0
+	var reps []*chaos.Report
 	k := uint64(0)
 	for _, sc := range strings.Split(*scenarios, ",") {
 		sc = strings.TrimSpace(sc)
@@ -78,9 +79,17 @@ func run(args []string) int {
 				continue
 			}
 			printReport(rep)
+			reps = append(reps, rep)
 			if !rep.Passed() {
 				failed++
 			}
+		}
+	}
+	if len(reps) > 0 {
+		fmt.Println("\nchaos: summary (docs/RELIABILITY.md's results table)")
+		fmt.Println(chaos.SummaryHeader)
+		for _, s := range chaos.Summarise(reps) {
+			fmt.Println(s.Row())
 		}
 	}
 	if failed > 0 {
