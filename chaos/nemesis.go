@@ -645,22 +645,27 @@ func corruptFiles(dir string, rng *rand.Rand) (string, error) {
 	return fmt.Sprintf("flipped 2 bits of %s (%d bytes): %s", rel(p), st.Size(), strings.Join(done, ", ")), f.Sync()
 }
 
-// logTail is the last error-looking line of a node's log (or its last line).
+// logTail says why a node's last incarnation ended: the last line of its log
+// that names a panic, a fatal runtime error or a checksum (a crash dump can
+// be long, so the whole log is searched), else the last error line of its
+// tail, else its last line.
 func logTail(path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err.Error()
 	}
-	lines := strings.Split(strings.TrimSpace(string(b[max(0, len(b)-64<<10):])), "\n")
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	pick := ""
-	for i := len(lines) - 1; i >= 0; i-- {
+	for i := len(lines) - 1; i >= 0 && pick == ""; i-- {
 		l := lines[i]
-		if strings.Contains(l, "checksum") || strings.HasPrefix(l, "panic") || strings.HasPrefix(l, "fatal error") {
+		if strings.Contains(l, "checksum") || strings.Contains(l, "is corrupt") || strings.HasPrefix(l, "panic:") ||
+			strings.HasPrefix(l, "fatal error") || strings.HasPrefix(l, "[signal ") {
 			pick = l
-			break
 		}
-		if pick == "" && (strings.Contains(l, "error") || strings.Contains(l, "ERROR")) {
-			pick = l
+	}
+	for i := len(lines) - 1; i >= max(0, len(lines)-50) && pick == ""; i-- {
+		if strings.Contains(lines[i], "error") || strings.Contains(lines[i], "ERROR") {
+			pick = lines[i]
 		}
 	}
 	if pick == "" {

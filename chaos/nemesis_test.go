@@ -1,6 +1,8 @@
 package chaos
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -116,5 +118,26 @@ func TestConfig_ClockScheduleMustLeaveAckWaitBetweenOffsets(t *testing.T) {
 	cfg.Scenario = "T1" // no clock nemesis: the clock schedule is unused
 	if err := cfg.validate(); err != nil {
 		t.Fatalf("T1: %v", err)
+	}
+}
+
+// logTail finds why a node died even under a long crash dump.
+func TestLogTail_FindsTheCauseUnderACrashDump(t *testing.T) {
+	dir := t.TempDir()
+	dump := "time=x level=INFO msg=started\nunexpected fault address 0x7f\nfatal error: fault\n[signal SIGBUS: bus error code=0x2]\n" +
+		strings.Repeat("\tgoroutine frame /x/y.go:12 +0x1f\n", 5000)
+	p := filepath.Join(dir, "n1.log")
+	if err := os.WriteFile(p, []byte(dump), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := logTail(p); got != "[signal SIGBUS: bus error code=0x2]" {
+		t.Fatalf("logTail: %q", got)
+	}
+	clean := "time=x level=INFO msg=started\nraftmq serve: cluster: the replica of q/3 on this node is corrupt, refusing to run: partition: log entry 9 fails its checksum\n"
+	if err := os.WriteFile(p, []byte(clean), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := logTail(p); !strings.Contains(got, "log entry 9 fails its checksum") {
+		t.Fatalf("logTail: %q", got)
 	}
 }

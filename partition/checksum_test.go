@@ -186,3 +186,34 @@ func TestOpenReplica_RefusesACorruptLog(t *testing.T) {
 		t.Fatalf("reopening a replica with a corrupt entry: %v", err)
 	}
 }
+
+// A log store cut short is refused before bbolt maps it (bbolt would die of
+// SIGBUS on the first missing page); an intact one passes.
+func TestCheckBoltFile_RefusesAStoreCutShort(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raft.db")
+	if err := checkBoltFile(path); err != nil {
+		t.Fatalf("a missing file is a new store: %v", err)
+	}
+	bs, c := openChecked(t, path)
+	for i := uint64(1); i <= 200; i++ {
+		if err := c.StoreLogs([]*raft.Log{entry(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bs.Close()
+	if err := checkBoltFile(path); err != nil {
+		t.Fatalf("intact store: %v", err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, st.Size()-st.Size()/4); err != nil {
+		t.Fatal(err)
+	}
+	err = checkBoltFile(path)
+	var ce *CorruptError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a store cut from %d to %d bytes: %v", st.Size(), st.Size()-st.Size()/4, err)
+	}
+}

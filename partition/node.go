@@ -173,6 +173,9 @@ func OpenNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 	}
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft " + name, Level: hclog.Warn, Output: logw})
 
+	if err := checkBoltFile(filepath.Join(dir, "raft.db")); err != nil {
+		return nil, fmt.Errorf("partition %s: open log store: %w", name, err)
+	}
 	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), NoSync: cfg.NoSync, BoltOptions: boltOptions()})
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: open log store: %w", name, err)
