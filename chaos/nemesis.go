@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math/bits"
@@ -439,12 +440,22 @@ func (n *nemesis) cutPower(v int) error {
 	if p.Disk == nil {
 		return fmt.Errorf("chaos: %s has no power-loss disk", p.ID)
 	}
-	loss, err := p.Disk.PowerLoss(n.rng, func() error {
-		if !p.Running() {
-			return nil // crashed already: its disk still loses what it had not synced
-		}
-		return p.Signal(syscall.SIGKILL)
-	})
+	if err := p.Disk.Cut(); err != nil {
+		return err
+	}
+	return n.restorePower(v)
+}
+
+// restorePower kills node v, whose disk is cut, and records what the power
+// loss undid. Callers hold mu.
+func (n *nemesis) restorePower(v int) error {
+	p := n.procs[v]
+	var killErr error
+	if p.Running() { // a node that crashed already still loses what it had not synced
+		killErr = p.Signal(syscall.SIGKILL)
+	}
+	loss, err := p.Disk.Restore(n.rng) // also after a failed kill: the disk must not stay cut
+	err = errors.Join(killErr, err)
 	n.recordOp(Op{Fault: "power-lost", Detail: fmt.Sprintf("%d files rolled back, %d pages restored, %d bytes cut, last write torn at %d of %d bytes",
 		loss.Files, loss.Pages, loss.Truncated, loss.TornBytes, loss.TornOf)}, []int{v}, nil)
 	return err
@@ -480,8 +491,14 @@ func (n *nemesis) powerLossAll(stop chan struct{}) {
 		n.faulty[i] = "power-loss-all"
 	}
 	n.record("power-loss-all", all, parts)
+	// One instant for all three disks, then the processes die.
 	for _, v := range all {
-		if err := n.cutPower(v); err != nil {
+		if err := n.procs[v].Disk.Cut(); err != nil {
+			n.errs = append(n.errs, err)
+		}
+	}
+	for _, v := range all {
+		if err := n.restorePower(v); err != nil {
 			n.errs = append(n.errs, err)
 		}
 	}

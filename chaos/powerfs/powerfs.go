@@ -145,22 +145,39 @@ func abort(conn uint32) error {
 // it), and makes the kernel drop what it cached of those files. The mount
 // stays: unmounting could wait on copies of it in other namespaces.
 func (f *FS) PowerLoss(rng *rand.Rand, kill func() error) (Loss, error) {
-	loss := Loss{TornBytes: -1}
-	f.mu.Lock()
-	if f.server == nil {
+	if err := f.Cut(); err != nil {
+		return Loss{TornBytes: -1}, err
+	}
+	// Not under mu: the dying process's requests may be waiting for it.
+	if err := kill(); err != nil {
+		f.mu.Lock()
+		f.off = false
 		f.mu.Unlock()
-		return loss, fmt.Errorf("powerfs: %s is not mounted", f.mnt)
+		return Loss{TornBytes: -1}, fmt.Errorf("powerfs: power loss on %s: %w", f.backing, err)
+	}
+	return f.Restore(rng)
+}
+
+// Cut is the instant of a power loss: from now on every write, truncation
+// and fsync fails with EIO. Several FS can be cut together before their
+// processes are killed (a coordinated power loss); Restore follows.
+func (f *FS) Cut() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.server == nil {
+		return fmt.Errorf("powerfs: %s is not mounted", f.mnt)
 	}
 	f.off = true
-	f.mu.Unlock()
-	// Not under mu: the dying process's requests may be waiting for it.
-	killErr := kill()
+	return nil
+}
+
+// Restore is what the disk holds when the power comes back, once every
+// process using the mount is dead: see PowerLoss. It turns the power on.
+func (f *FS) Restore(rng *rand.Rand) (Loss, error) {
+	loss := Loss{TornBytes: -1}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	defer func() { f.off = false }()
-	if killErr != nil {
-		return loss, fmt.Errorf("powerfs: power loss on %s: %w", f.backing, killErr)
-	}
 	files, last := f.files, f.last
 	f.files, f.last = map[uint64]*unsynced{}, nil
 	paths, err := inodePaths(f.backing)
