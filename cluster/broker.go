@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"time"
 
 	"raftmq/fsm"
@@ -272,10 +271,14 @@ func (n *Node) Digests() []ReplicaDigest {
 // at a rotating partition. With nothing ready it waits until a partition
 // changes, a lease expires, or req.WaitMs passes.
 //
-// Readiness is read from the local replica, leader or follower: a partition
-// whose local state shows nothing ready and no expired lease is not asked to
-// lease, so an empty long poll writes nothing to any log. A partition with no
-// local replica is always asked, and polled while waiting.
+// Readiness is read from the local replica, leader or follower, while it
+// knows its leader: a partition whose local state shows nothing ready and no
+// expired lease is not asked to lease, so an empty long poll writes nothing
+// to any log. A partition with no local replica, or whose local replica knows
+// no leader (an election, or this node no longer hears its group, so its
+// state may be stale), is always asked, and polled while waiting; but not
+// once the request holds messages or another partition could not be reached,
+// so that one election does not hold up what is ready elsewhere.
 func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req ConsumeRequest) ([]Delivery, error) {
 	deadline := time.Now().Add(time.Duration(req.WaitMs) * time.Millisecond)
 	start := int(n.rr.Add(1) % uint64(q.Partitions))
@@ -296,7 +299,11 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 		budget, left := req.MaxBytes, req.Max
 		for _, i := range n.consumeOrder(q, start) {
 			r, isLocal := n.host.Get(PartitionID(q.ID, i))
-			if isLocal {
+			known := isLocal && r.Leader() != ""
+			if isLocal && !known && (len(out) > 0 || lastErr != nil) {
+				continue
+			}
+			if known {
 				waits = append(waits, r.Changed()) // taken before looking: no lost wake-up
 				now := r.Now()
 				ready := false
@@ -332,7 +339,7 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 				continue
 			}
 			lr, _ := res.(fsm.LeaseResult)
-			if len(lr.Deliveries) == 0 && isLocal {
+			if len(lr.Deliveries) == 0 && known {
 				emptyLease = true
 			}
 			for _, d := range lr.Deliveries {
@@ -378,21 +385,33 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 
 // consumeOrder is the order in which a consume visits q's partitions: those
 // this node leads first (they lease without a forwarding hop, and the ack
-// that follows will be local too), then the others; each part rotated by
-// start so that consumers spread over partitions.
+// that follows will be local too), then those whose leader it knows or that
+// it holds no replica of, then those whose local replica knows no leader
+// (asking them may wait for an election); each part rotated by start so
+// that consumers spread over partitions.
 func (n *Node) consumeOrder(q Queue, start int) []int {
-	order := make([]int, 0, q.Partitions)
-	for k := range q.Partitions {
-		i := (start + k) % q.Partitions
-		if r, ok := n.host.Get(PartitionID(q.ID, i)); ok && r.IsLeader() {
-			order = append(order, i)
+	tier := func(i int) int {
+		r, ok := n.host.Get(PartitionID(q.ID, i))
+		switch {
+		case !ok:
+			return 1
+		case r.IsLeader():
+			return 0
+		case r.Leader() != "":
+			return 1
 		}
+		return 2
 	}
-	led := len(order)
-	for k := range q.Partitions {
-		i := (start + k) % q.Partitions
-		if !slices.Contains(order[:led], i) {
-			order = append(order, i)
+	order := make([]int, 0, q.Partitions)
+	tiers := make([]int, q.Partitions)
+	for i := range tiers {
+		tiers[i] = tier(i)
+	}
+	for t := range 3 {
+		for k := range q.Partitions {
+			if i := (start + k) % q.Partitions; tiers[i] == t {
+				order = append(order, i)
+			}
 		}
 	}
 	return order

@@ -21,6 +21,13 @@ import (
 // node-to-node path (the client API is httpapi's, tested there).
 func startTrio(t *testing.T) []*Node {
 	t.Helper()
+	return startTrioWith(t, nil)
+}
+
+// startTrioWith is startTrio with each node's Raft listener passed through
+// wrap (when not nil) and each node's configuration through tune.
+func startTrioWith(t *testing.T, wrap func(i int, ln net.Listener) net.Listener, tune ...func(i int, cfg *Config)) []*Node {
+	t.Helper()
 	var gossip []string
 	var lns, httpLns []net.Listener
 	for i := 0; i < 3; i++ {
@@ -56,7 +63,14 @@ func startTrio(t *testing.T) []*Node {
 		cfg.Raft.LeaderLeaseTimeout = 100 * time.Millisecond
 		cfg.Raft.CommitTimeout = 5 * time.Millisecond
 		cfg.Raft.RaftLog = io.Discard
-		n, err := Open(cfg, lns[i])
+		for _, f := range tune {
+			f(i, &cfg)
+		}
+		ln := lns[i]
+		if wrap != nil {
+			ln = wrap(i, ln)
+		}
+		n, err := Open(cfg, ln)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,6 +33,12 @@ func (n *Node) partitionCall(ctx context.Context, q Queue, i int, cmd fsm.Comman
 			if target == "" {
 				target = r.Leader()
 			}
+			if target == "" {
+				// This replica knows no leader: an election is in progress,
+				// or this node no longer hears its group (its Raft traffic
+				// is lost) while its peers do. Ask them too.
+				target = n.lookupLeader(ctx, q, i, changed, min(leaderLookupWait, time.Until(deadline)))
+			}
 		} else if target == "" {
 			if reps := n.cat.replicasOf(q.ID, i); len(reps) > 0 {
 				target = reps[attempt%len(reps)]
@@ -41,8 +47,10 @@ func (n *Node) partitionCall(ctx context.Context, q Queue, i int, cmd fsm.Comman
 		var res fsm.Result
 		var err error
 		switch {
-		case local && (target == "" || target == n.cfg.NodeID):
-			res, err = r.Do(ctx, cmd) // waits out an election in progress
+		case local && target == n.cfg.NodeID:
+			res, err = r.Do(ctx, cmd) // waits for the new leader's barrier
+		case local && target == "":
+			err = fmt.Errorf("%w: %w: no leader of partition %s known", ErrUnavailable, errNotSent, pid)
 		case target != "" && target != n.cfg.NodeID:
 			res, err = n.forward(ctx, target, pid, cmd)
 		default:
@@ -78,6 +86,65 @@ func (n *Node) partitionCall(ctx context.Context, q Queue, i int, cmd fsm.Comman
 	}
 	return nil, unavailable(lastErr)
 }
+
+// leaderLookupWait is how long one lookup waits for a peer to learn of a
+// leader: about one election.
+const leaderLookupWait = time.Second
+
+// lookupLeader asks the other replicas of partition i which node leads it,
+// all at once, each waiting up to wait for a leader it does not know yet.
+// It returns the first leader named, or the one this node's replica learns
+// of meanwhile (changed is closed), or "" when nobody named one in time.
+// The question changes nothing, so an answer that never comes costs only
+// time.
+func (n *Node) lookupLeader(ctx context.Context, q Queue, i int, changed <-chan struct{}, wait time.Duration) string {
+	if wait <= 0 {
+		return ""
+	}
+	pid := PartitionID(q.ID, i)
+	var peers []string
+	for _, id := range n.cat.replicasOf(q.ID, i) {
+		if id != n.cfg.NodeID {
+			peers = append(peers, id)
+		}
+	}
+	if len(peers) == 0 {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait+leaderLookupSlack)
+	defer cancel()
+	body, _ := json.Marshal(leaderRequest{Partition: pid, WaitMs: wait.Milliseconds()})
+	answers := make(chan string, len(peers))
+	for _, id := range peers {
+		go func() {
+			var a leaderAnswer
+			if err := n.call(ctx, id, rpcLeader, body, &a); err != nil {
+				a.Leader = ""
+			}
+			answers <- a.Leader
+		}()
+	}
+	for range peers {
+		select {
+		case id := <-answers:
+			if id != "" {
+				return id
+			}
+		case <-changed:
+			if r, ok := n.host.Get(pid); ok {
+				return r.Leader()
+			}
+			return ""
+		case <-ctx.Done():
+			return ""
+		}
+	}
+	return ""
+}
+
+// leaderLookupSlack is how much longer than its wait a lookup gives a peer
+// to answer.
+const leaderLookupSlack = 500 * time.Millisecond
 
 // forward sends cmd to the node with id, which applies it on its own replica
 // of the partition and never forwards further.
