@@ -289,12 +289,19 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 	// may have made later messages reachable: look again at once, a few
 	// times, rather than wait.
 	again := 0
+	// declined[i] is the latest lease expiry that looked past here while
+	// the leader of partition i, asked to lease, found nothing: the leader's
+	// clock is behind this node's. Expiries up to it are left to the
+	// leader's housekeeping, whose settling wakes this poll (Changed);
+	// asking again before that would only write empty leases.
+	declined := map[int]int64{}
 	for {
+		n.consumePasses.Add(1)
 		waits := make([]<-chan struct{}, 0, q.Partitions)
 		poll := false
 		var out []Delivery
 		var lastErr error
-		nextExpiry := int64(0)
+		var wakeAt time.Time // the nearest lease expiry or due time, on this host's clock
 		emptyLease := false
 		budget, left := req.MaxBytes, req.Max
 		for _, i := range n.consumeOrder(q, start) {
@@ -303,30 +310,38 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 			if isLocal && !known && (len(out) > 0 || lastErr != nil) {
 				continue
 			}
+			readyNow, expired := false, int64(0)
 			if known {
 				waits = append(waits, r.Changed()) // taken before looking: no lost wake-up
-				now := r.Now()
-				ready := false
+				now := r.Now()                     // the stamp clock, which lease expiries are in
+				taken := time.Now()
 				r.Read(func(s *fsm.State) {
 					q := rq
 					q.Now, q.Policy = now, r.Policy()
-					ready = s.Ready(g, q)
-					wake := func(at int64, ok bool) {
-						if !ok {
-							return
-						}
-						if at <= now {
-							ready = true
-						} else if nextExpiry == 0 || at < nextExpiry {
-							nextExpiry = at
+					readyNow = s.Ready(g, q)
+					wake := func(at int64, ok, lease bool) {
+						switch {
+						case !ok:
+						case at > now:
+							if w := taken.Add(time.Duration(at-now) * time.Millisecond); wakeAt.IsZero() || w.Before(wakeAt) {
+								wakeAt = w
+							}
+						case lease && at <= declined[i]:
+							// left to the leader's housekeeping (see declined)
+						case lease:
+							expired = at
+						default:
+							readyNow = true
 						}
 					}
-					wake(s.NextExpiry(g, req.DeadLetter))
+					at, ok := s.NextExpiry(g, req.DeadLetter)
+					wake(at, ok, true)
 					if !req.DeadLetter {
-						wake(s.NextDue(g)) // delayed messages: wake when the first is due
+						at, ok = s.NextDue(g) // delayed messages: wake when the first is due
+						wake(at, ok, false)
 					}
 				})
-				if !ready {
+				if !readyNow && expired == 0 {
 					continue
 				}
 			} else {
@@ -340,7 +355,11 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 			}
 			lr, _ := res.(fsm.LeaseResult)
 			if len(lr.Deliveries) == 0 && known {
-				emptyLease = true
+				if readyNow {
+					emptyLease = true
+				} else {
+					declined[i] = expired
+				}
 			}
 			for _, d := range lr.Deliveries {
 				out = append(out, Delivery{Partition: i, Delivery: d})
@@ -368,10 +387,8 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 			continue
 		}
 		again = 0
-		if nextExpiry > 0 {
-			if d := time.Until(time.UnixMilli(nextExpiry)); d < wait {
-				wait = max(d, time.Millisecond)
-			}
+		if !wakeAt.IsZero() {
+			wait = min(wait, max(time.Until(wakeAt), time.Millisecond))
 		}
 		if poll || len(waits) == 0 {
 			wait = min(wait, remotePollInterval)
