@@ -21,12 +21,19 @@ import (
 // node-to-node path (the client API is httpapi's, tested there).
 func startTrio(t *testing.T) []*Node {
 	t.Helper()
-	return startTrioWith(t, nil)
+	return startTrioWith(t, trioOptions{})
 }
 
-// startTrioWith is startTrio with each node's Raft listener passed through
-// wrap (when not nil) and each node's configuration through tune.
-func startTrioWith(t *testing.T, wrap func(i int, ln net.Listener) net.Listener, tune ...func(i int, cfg *Config)) []*Node {
+// trioOptions changes startTrio's nodes; every field may be nil.
+type trioOptions struct {
+	raftListener func(i int, ln net.Listener) net.Listener // wraps node i's Raft listener
+	config       func(i int, cfg *Config)
+	// internal sees node i's node-to-node requests first; when it returns
+	// true, its answer is sent instead of the node's.
+	internal func(i int, op string, body []byte) (status int, resp []byte, ok bool)
+}
+
+func startTrioWith(t *testing.T, o trioOptions) []*Node {
 	t.Helper()
 	var gossip []string
 	var lns, httpLns []net.Listener
@@ -63,12 +70,12 @@ func startTrioWith(t *testing.T, wrap func(i int, ln net.Listener) net.Listener,
 		cfg.Raft.LeaderLeaseTimeout = 100 * time.Millisecond
 		cfg.Raft.CommitTimeout = 5 * time.Millisecond
 		cfg.Raft.RaftLog = io.Discard
-		for _, f := range tune {
-			f(i, &cfg)
+		if o.config != nil {
+			o.config(i, &cfg)
 		}
 		ln := lns[i]
-		if wrap != nil {
-			ln = wrap(i, ln)
+		if o.raftListener != nil {
+			ln = o.raftListener(i, ln)
 		}
 		n, err := Open(cfg, ln)
 		if err != nil {
@@ -76,6 +83,13 @@ func startTrioWith(t *testing.T, wrap func(i int, ln net.Listener) net.Listener,
 		}
 		srv := &fasthttp.Server{Handler: func(rc *fasthttp.RequestCtx) {
 			op := strings.TrimPrefix(string(rc.Path()), InternalPathPrefix)
+			if o.internal != nil {
+				if status, body, ok := o.internal(i, op, rc.Request.Body()); ok {
+					rc.SetStatusCode(status)
+					rc.SetBody(body)
+					return
+				}
+			}
 			status, body := n.HandleInternal(context.Background(), op, string(rc.Request.Header.Peek(InternalAuthHeader)), rc.Request.Body())
 			rc.SetStatusCode(status)
 			rc.SetBody(body)

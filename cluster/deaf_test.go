@@ -2,8 +2,10 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,41 +76,48 @@ func (c gatedConn) Read(b []byte) (int, error) {
 	return c.Conn.Read(b)
 }
 
-// TestCluster_DeafNodeServesThroughPeers makes one node deaf to Raft
-// traffic while its HTTP still works, then produces into a partition it
-// follows and consumes through it. Its own replica there is stale and knows
-// no leader; the node must still route to the leader its peers know of,
-// for a produce and for a consume, instead of waiting out an election it
-// cannot hear the end of (T4-deaf: consumes through the deaf node hung until
-// the client gave up, and with them every consumer of the queue).
-func TestCluster_DeafNodeServesThroughPeers(t *testing.T) {
+// deafCluster is a trio in which one node no longer hears Raft traffic.
+type deafCluster struct {
+	nodes []*Node
+	q     Queue
+	gid   string
+	deaf  *Node // deaf, not the metadata leader
+	part  int   // a partition the deaf node follows, and now knows no leader of
+	by    *Node // the leader of part
+}
+
+// startDeafCluster starts a trio with a queue and a group, waits until
+// every partition has a serving leader, then makes a node that is not the
+// metadata leader deaf, and waits until its replica of a partition it
+// follows knows no leader.
+func startDeafCluster(t *testing.T, o trioOptions) *deafCluster {
+	t.Helper()
 	gates := []*earGate{newEarGate(), newEarGate(), newEarGate()}
-	nodes := startTrioWith(t, func(i int, ln net.Listener) net.Listener { return gatedListener{ln, gates[i]} })
-	leader := metaLeader(t, nodes)
+	o.raftListener = func(i int, ln net.Listener) net.Listener { return gatedListener{ln, gates[i]} }
+	c := &deafCluster{nodes: startTrioWith(t, o)}
+	leader := metaLeader(t, c.nodes)
 	ctx := context.Background()
-	q, err := leader.CreateQueue(ctx, "p", QueueSpec{Name: "q", Mode: ModeNormal})
+	var err error
+	if c.q, err = leader.CreateQueue(ctx, "p", QueueSpec{Name: "q", Mode: ModeNormal}); err != nil {
+		t.Fatal(err)
+	}
+	groups, err := leader.CreateGroups(ctx, "p", c.q.ID, []string{"g"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups, err := leader.CreateGroups(ctx, "p", q.ID, []string{"g"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gid := groups[0].ID
-	// Deafen a node that is not the metadata leader, once every partition
-	// has a serving leader and every node knows the queue and group.
-	var deaf *Node
-	for _, n := range nodes {
+	c.gid = groups[0].ID
+	idx := 0
+	for i, n := range c.nodes {
 		if n != leader {
-			deaf = n
+			c.deaf, idx = n, i
 			break
 		}
 	}
 	waitUntil(t, 20*time.Second, "serving leaders and the group everywhere", func() bool {
-		for i := range q.Partitions {
+		for i := range c.q.Partitions {
 			led := false
-			for _, n := range nodes {
-				r, ok := n.host.Get(PartitionID(q.ID, i))
+			for _, n := range c.nodes {
+				r, ok := n.host.Get(PartitionID(c.q.ID, i))
 				if !ok {
 					return false
 				}
@@ -118,53 +127,101 @@ func TestCluster_DeafNodeServesThroughPeers(t *testing.T) {
 				return false
 			}
 		}
-		_, err := deaf.GetGroup(ctx, "p", q.ID, gid)
+		_, err := c.deaf.GetGroup(ctx, "p", c.q.ID, c.gid)
 		return err == nil
 	})
-	var idx int
-	for i := range nodes {
-		if nodes[i] == deaf {
-			idx = i
-		}
-	}
 	gates[idx].deafen()
 	t.Cleanup(gates[idx].hear)
-
-	// A partition the deaf node follows, and a node that leads it.
-	part, by := -1, (*Node)(nil)
+	c.part = -1
 	waitUntil(t, 10*time.Second, "a partition whose deaf replica knows no leader", func() bool {
-		for i := range q.Partitions {
-			r, _ := deaf.host.Get(PartitionID(q.ID, i))
+		for i := range c.q.Partitions {
+			r, _ := c.deaf.host.Get(PartitionID(c.q.ID, i))
 			if r.IsLeader() || r.Leader() != "" {
 				continue
 			}
-			for _, n := range nodes {
-				if rr, _ := n.host.Get(PartitionID(q.ID, i)); n != deaf && rr.IsLeader() {
-					part, by = i, n
+			for _, n := range c.nodes {
+				if rr, _ := n.host.Get(PartitionID(c.q.ID, i)); n != c.deaf && rr.IsLeader() {
+					c.part, c.by = i, n
 					return true
 				}
 			}
 		}
 		return false
 	})
-	if by.followsUs(PartitionID(q.ID, part), deaf.ID()) {
-		t.Fatalf("leader %s believes the deaf node follows it", by.ID())
-	}
+	return c
+}
 
-	if _, err := by.partitionCall(ctx, q, part, &fsm.Enqueue{Messages: []fsm.Message{{Body: []byte(`"one"`)}}}); err != nil {
+// TestCluster_DeafNodeServesThroughPeers makes one node deaf to Raft
+// traffic while its HTTP still works, then produces into a partition it
+// follows and consumes through it. Its own replica there is stale and knows
+// no leader; the node must still route to the leader its peers know of,
+// for a produce and for a consume, instead of waiting out an election it
+// cannot hear the end of (T4-deaf: consumes through the deaf node hung until
+// the client gave up, and with them every consumer of the queue).
+func TestCluster_DeafNodeServesThroughPeers(t *testing.T) {
+	c := startDeafCluster(t, trioOptions{})
+	ctx := context.Background()
+	if c.by.followsUs(PartitionID(c.q.ID, c.part), c.deaf.ID()) {
+		t.Fatalf("leader %s believes the deaf node follows it", c.by.ID())
+	}
+	if _, err := c.by.partitionCall(ctx, c.q, c.part, &fsm.Enqueue{Messages: []fsm.Message{{Body: []byte(`"one"`)}}}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	got, err := deaf.Consume(ctx, q, gid, ConsumeRequest{Max: 10, MaxBytes: fsm.MaxLeaseBytes, AckWaitMs: 30_000, WaitMs: 3_000})
+	got, err := c.deaf.Consume(ctx, c.q, c.gid, ConsumeRequest{Max: 10, MaxBytes: fsm.MaxLeaseBytes, AckWaitMs: 30_000, WaitMs: 3_000})
 	if err != nil {
 		t.Fatalf("consume through the deaf node: %v after %v", err, time.Since(start))
 	}
-	if len(got) != 1 || got[0].Partition != part || string(got[0].Message.Body) != `"one"` {
-		t.Fatalf("consume through the deaf node got %+v after %v, want the message of partition %d", got, time.Since(start), part)
+	if len(got) != 1 || got[0].Partition != c.part || string(got[0].Message.Body) != `"one"` {
+		t.Fatalf("consume through the deaf node got %+v after %v, want the message of partition %d", got, time.Since(start), c.part)
 	}
 
 	start = time.Now()
-	if _, err := deaf.partitionCall(ctx, q, part, &fsm.Enqueue{Messages: []fsm.Message{{Body: []byte(`"two"`)}}}); err != nil {
+	if _, err := c.deaf.partitionCall(ctx, c.q, c.part, &fsm.Enqueue{Messages: []fsm.Message{{Body: []byte(`"two"`)}}}); err != nil {
+		t.Fatalf("produce through the deaf node: %v after %v", err, time.Since(start))
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("produce through the deaf node took %v", d)
+	}
+}
+
+// TestCluster_DeafNodeIgnoresPeersNamingIt: right after a deaf leader steps
+// down, its peers still name it as the leader for an election timeout.
+// Taking that answer, the deaf node waited for its own leadership until
+// LeaderWait ran out (T4-deaf seed 4002: produces through it answered 503
+// after 4 s while the new leader served). An answer naming this node is
+// now no answer, and the next lookup finds the leader.
+func TestCluster_DeafNodeIgnoresPeersNamingIt(t *testing.T) {
+	var deafID atomic.Pointer[string]
+	var armed [3]atomic.Int32 // answer the next rpcLeader: 1 with the deaf node's id, 2 with nobody
+	c := startDeafCluster(t, trioOptions{internal: func(i int, op string, _ []byte) (int, []byte, bool) {
+		if op != rpcLeader {
+			return 0, nil, false
+		}
+		var a leaderAnswer
+		switch armed[i].Swap(0) {
+		case 1:
+			a.Leader = *deafID.Load()
+		case 2:
+		default:
+			return 0, nil, false
+		}
+		b, _ := json.Marshal(a)
+		return 200, b, true
+	}})
+	id := c.deaf.ID()
+	deafID.Store(&id)
+	for i, n := range c.nodes {
+		switch n {
+		case c.by:
+			armed[i].Store(2)
+		case c.deaf:
+		default:
+			armed[i].Store(1)
+		}
+	}
+	start := time.Now()
+	if _, err := c.deaf.partitionCall(context.Background(), c.q, c.part, &fsm.Enqueue{Messages: []fsm.Message{{Body: []byte(`"x"`)}}}); err != nil {
 		t.Fatalf("produce through the deaf node: %v after %v", err, time.Since(start))
 	}
 	if d := time.Since(start); d > time.Second {

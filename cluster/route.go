@@ -30,6 +30,9 @@ func (n *Node) partitionCall(ctx context.Context, q Queue, i int, cmd fsm.Comman
 		target := hint
 		if local {
 			changed = r.LeadershipChanged()
+			if target == n.cfg.NodeID && r.Leader() != n.cfg.NodeID {
+				target = "" // a stale hint: this replica knows it does not lead
+			}
 			if target == "" {
 				target = r.Leader()
 			}
@@ -93,8 +96,9 @@ const leaderLookupWait = time.Second
 
 // lookupLeader asks the other replicas of partition i which node leads it,
 // all at once, each waiting up to wait for a leader it does not know yet.
-// It returns the first leader named, or the one this node's replica learns
-// of meanwhile (changed is closed), or "" when nobody named one in time.
+// It returns the first other node named, or the leader this node's replica
+// learns of meanwhile (changed is closed), or "" when nobody named one in
+// time.
 // The question changes nothing, so an answer that never comes costs only
 // time.
 func (n *Node) lookupLeader(ctx context.Context, q Queue, i int, changed <-chan struct{}, wait time.Duration) string {
@@ -127,7 +131,9 @@ func (n *Node) lookupLeader(ctx context.Context, q Queue, i int, changed <-chan 
 	for range peers {
 		select {
 		case id := <-answers:
-			if id != "" {
+			// A peer that names this node has not noticed yet that it
+			// stepped down (this replica knows no leader): no answer.
+			if id != "" && id != n.cfg.NodeID {
 				return id
 			}
 		case <-changed:

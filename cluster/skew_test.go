@@ -17,9 +17,9 @@ import (
 func skewedTrio(t *testing.T) ([]*Node, Queue, string, *Node, func(n *Node, d time.Duration)) {
 	t.Helper()
 	var offs [3]atomic.Int64
-	nodes := startTrioWith(t, nil, func(i int, cfg *Config) {
+	nodes := startTrioWith(t, trioOptions{config: func(i int, cfg *Config) {
 		cfg.Raft.Clock = func() time.Time { return time.Now().Add(time.Duration(offs[i].Load())) }
-	})
+	}})
 	leader := metaLeader(t, nodes)
 	ctx := context.Background()
 	q, err := leader.CreateQueue(ctx, "p", QueueSpec{Name: "q", Mode: ModeFIFO})
