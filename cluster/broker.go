@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"raftmq/fsm"
+	"raftmq/partition"
 )
 
 // This file holds the broker operations: the catalogue verbs and message
@@ -537,6 +538,9 @@ func waitAny(ctx context.Context, chans []<-chan struct{}, d time.Duration) bool
 // Ack applies an ordered ack: consecutive entries of one partition go to that
 // partition as one command, in request order. After the first failure every
 // later entry is sent as released, so its live delivery is redelivered now.
+// A run whose partition could not be reached fails its entries with reason
+// "unavailable"; a run whose outcome is unknown makes the whole ack
+// ErrUnavailable.
 func (n *Node) Ack(ctx context.Context, q Queue, groupID string, deadLetter bool, entries []AckEntry) (AckOutcome, error) {
 	out := AckOutcome{FailureIndex: -1}
 	stopped := false
@@ -566,7 +570,12 @@ func (n *Node) Ack(ctx context.Context, q Queue, groupID string, deadLetter bool
 		}
 		res, err := n.ackRun(ctx, q, entries[i].Partition, fsm.Ack{Group: fsm.GroupID(groupID), DeadLetter: deadLetter, Items: items, Released: stopped})
 		switch {
-		case err != nil && i == 0:
+		case err != nil && (i == 0 || !notApplied(err)):
+			// Nothing to report yet, or a run whose outcome is unknown (its
+			// leader lost leadership after appending it, or the answer was
+			// lost): it may have been applied, so its entries cannot be
+			// reported as failed. The whole request is unavailable (503):
+			// a client that sends it again finds which handlers are spent.
 			return AckOutcome{}, unavailable(err)
 		case err != nil:
 			fail(i, "unavailable")
@@ -580,6 +589,14 @@ func (n *Node) Ack(ctx context.Context, q Queue, groupID string, deadLetter bool
 	}
 	out.Fail = len(entries) - out.Success
 	return out, nil
+}
+
+// notApplied reports whether a partitionCall error says for sure that the
+// command was not applied: no leader could be found, or none could be
+// reached.
+func notApplied(err error) bool {
+	var nl *partition.NotLeaderError
+	return errors.Is(err, errNotSent) || errors.As(err, &nl)
 }
 
 func (n *Node) ackRun(ctx context.Context, q Queue, part int, a fsm.Ack) (fsm.AckResult, error) {
