@@ -124,7 +124,7 @@ func (p *peers) client(addr string) *fasthttp.HostClient {
 				if err != nil {
 					return nil, fmt.Errorf("%w: %w", errNotSent, err)
 				}
-				return c, nil
+				return peerConn{c}, nil
 			},
 		}
 		p.clients[addr] = c
