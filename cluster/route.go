@@ -11,9 +11,11 @@ import (
 	"raftmq/partition"
 )
 
-// maxRouteAttempts bounds how often one request looks for a partition's
-// leader (each attempt is at most one hop).
-const maxRouteAttempts = 12
+// maxRouteHops bounds how many nodes one request reaches that answer "not
+// leader" (each is one hop), should stale hints send it back and forth.
+// Waiting for an election, and peers that cannot be reached, are bounded by
+// LeaderWait instead.
+const maxRouteHops = 12
 
 // partitionCall applies cmd on the leader of partition i of q: on this node
 // when it leads, else forwarded in one hop to the leader. It retries only when
@@ -23,8 +25,9 @@ func (n *Node) partitionCall(ctx context.Context, q Queue, i int, cmd fsm.Comman
 	pid := PartitionID(q.ID, i)
 	deadline := time.Now().Add(n.cfg.Raft.LeaderWait)
 	hint := ""
+	hops := 0
 	var lastErr error
-	for attempt := 0; attempt < maxRouteAttempts; attempt++ {
+	for attempt := 0; ; attempt++ {
 		r, local := n.host.Get(pid)
 		var changed <-chan struct{}
 		target := hint
@@ -66,6 +69,7 @@ func (n *Node) partitionCall(ctx context.Context, q Queue, i int, cmd fsm.Comman
 		var nl *partition.NotLeaderError
 		switch {
 		case errors.As(err, &nl):
+			hops++
 			hint = nl.LeaderID
 			if hint == target {
 				hint = "" // the target names itself but does not serve yet
@@ -75,7 +79,7 @@ func (n *Node) partitionCall(ctx context.Context, q Queue, i int, cmd fsm.Comman
 		default:
 			return nil, unavailable(err) // the outcome may be unknown: never retry
 		}
-		if time.Now().After(deadline) {
+		if hops >= maxRouteHops || time.Now().After(deadline) {
 			break
 		}
 		if hint == "" {
