@@ -8,10 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"time"
 
 	"raftmq/fsm"
+	"raftmq/partition"
 )
 
 // This file holds the broker operations: the catalogue verbs and message
@@ -273,10 +273,14 @@ func (n *Node) Digests() []ReplicaDigest {
 // at a rotating partition. With nothing ready it waits until a partition
 // changes, a lease expires, or req.WaitMs passes.
 //
-// Readiness is read from the local replica, leader or follower: a partition
-// whose local state shows nothing ready and no expired lease is not asked to
-// lease, so an empty long poll writes nothing to any log. A partition with no
-// local replica is always asked, and polled while waiting.
+// Readiness is read from the local replica, leader or follower, while it
+// knows its leader: a partition whose local state shows nothing ready and no
+// expired lease is not asked to lease, so an empty long poll writes nothing
+// to any log. A partition with no local replica, or whose local replica knows
+// no leader (an election, or this node no longer hears its group, so its
+// state may be stale), is always asked, and polled while waiting; but not
+// once the request holds messages or another partition could not be reached,
+// so that one election does not hold up what is ready elsewhere.
 func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req ConsumeRequest) ([]Delivery, error) {
 	deadline := time.Now().Add(time.Duration(req.WaitMs) * time.Millisecond)
 	start := int(n.rr.Add(1) % uint64(q.Partitions))
@@ -287,40 +291,59 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 	// may have made later messages reachable: look again at once, a few
 	// times, rather than wait.
 	again := 0
+	// declined[i] is the latest lease expiry that looked past here while
+	// the leader of partition i, asked to lease, found nothing: the leader's
+	// clock is behind this node's. Expiries up to it are left to the
+	// leader's housekeeping, whose settling wakes this poll (Changed);
+	// asking again before that would only write empty leases.
+	declined := map[int]int64{}
 	for {
+		n.consumePasses.Add(1)
 		waits := make([]<-chan struct{}, 0, q.Partitions)
 		poll := false
 		var out []Delivery
 		var lastErr error
-		nextExpiry := int64(0)
+		var wakeAt time.Time // the nearest lease expiry or due time, on this host's clock
 		emptyLease := false
 		budget, left := req.MaxBytes, req.Max
 		for _, i := range n.consumeOrder(q, start) {
 			r, isLocal := n.host.Get(PartitionID(q.ID, i))
-			if isLocal {
+			known := isLocal && r.Leader() != ""
+			if isLocal && !known && (len(out) > 0 || lastErr != nil) {
+				continue
+			}
+			readyNow, expired := false, int64(0)
+			if known {
 				waits = append(waits, r.Changed()) // taken before looking: no lost wake-up
-				now := r.Now()
-				ready := false
+				now := r.Now()                     // the stamp clock, which lease expiries are in
+				taken := time.Now()
 				r.Read(func(s *fsm.State) {
 					q := rq
 					q.Now, q.Policy = now, r.Policy()
-					ready = s.Ready(g, q)
-					wake := func(at int64, ok bool) {
-						if !ok {
-							return
-						}
-						if at <= now {
-							ready = true
-						} else if nextExpiry == 0 || at < nextExpiry {
-							nextExpiry = at
+					readyNow = s.Ready(g, q)
+					wake := func(at int64, ok, lease bool) {
+						switch {
+						case !ok:
+						case at > now:
+							if w := taken.Add(time.Duration(at-now) * time.Millisecond); wakeAt.IsZero() || w.Before(wakeAt) {
+								wakeAt = w
+							}
+						case lease && at <= declined[i]:
+							// left to the leader's housekeeping (see declined)
+						case lease:
+							expired = at
+						default:
+							readyNow = true
 						}
 					}
-					wake(s.NextExpiry(g, req.DeadLetter))
+					at, ok := s.NextExpiry(g, req.DeadLetter)
+					wake(at, ok, true)
 					if !req.DeadLetter {
-						wake(s.NextDue(g)) // delayed messages: wake when the first is due
+						at, ok = s.NextDue(g) // delayed messages: wake when the first is due
+						wake(at, ok, false)
 					}
 				})
-				if !ready {
+				if !readyNow && expired == 0 {
 					continue
 				}
 			} else {
@@ -333,8 +356,12 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 				continue
 			}
 			lr, _ := res.(fsm.LeaseResult)
-			if len(lr.Deliveries) == 0 && isLocal {
-				emptyLease = true
+			if len(lr.Deliveries) == 0 && known {
+				if readyNow {
+					emptyLease = true
+				} else {
+					declined[i] = expired
+				}
 			}
 			for _, d := range lr.Deliveries {
 				out = append(out, Delivery{Partition: i, Delivery: d})
@@ -362,10 +389,8 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 			continue
 		}
 		again = 0
-		if nextExpiry > 0 {
-			if d := time.Until(time.UnixMilli(nextExpiry)); d < wait {
-				wait = max(d, time.Millisecond)
-			}
+		if !wakeAt.IsZero() {
+			wait = min(wait, max(time.Until(wakeAt), time.Millisecond))
 		}
 		if poll || len(waits) == 0 {
 			wait = min(wait, remotePollInterval)
@@ -379,21 +404,33 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 
 // consumeOrder is the order in which a consume visits q's partitions: those
 // this node leads first (they lease without a forwarding hop, and the ack
-// that follows will be local too), then the others; each part rotated by
-// start so that consumers spread over partitions.
+// that follows will be local too), then those whose leader it knows or that
+// it holds no replica of, then those whose local replica knows no leader
+// (asking them may wait for an election); each part rotated by start so
+// that consumers spread over partitions.
 func (n *Node) consumeOrder(q Queue, start int) []int {
-	order := make([]int, 0, q.Partitions)
-	for k := range q.Partitions {
-		i := (start + k) % q.Partitions
-		if r, ok := n.host.Get(PartitionID(q.ID, i)); ok && r.IsLeader() {
-			order = append(order, i)
+	tier := func(i int) int {
+		r, ok := n.host.Get(PartitionID(q.ID, i))
+		switch {
+		case !ok:
+			return 1
+		case r.IsLeader():
+			return 0
+		case r.Leader() != "":
+			return 1
 		}
+		return 2
 	}
-	led := len(order)
-	for k := range q.Partitions {
-		i := (start + k) % q.Partitions
-		if !slices.Contains(order[:led], i) {
-			order = append(order, i)
+	order := make([]int, 0, q.Partitions)
+	tiers := make([]int, q.Partitions)
+	for i := range tiers {
+		tiers[i] = tier(i)
+	}
+	for t := range 3 {
+		for k := range q.Partitions {
+			if i := (start + k) % q.Partitions; tiers[i] == t {
+				order = append(order, i)
+			}
 		}
 	}
 	return order
@@ -502,6 +539,9 @@ func waitAny(ctx context.Context, chans []<-chan struct{}, d time.Duration) bool
 // Ack applies an ordered ack: consecutive entries of one partition go to that
 // partition as one command, in request order. After the first failure every
 // later entry is sent as released, so its live delivery is redelivered now.
+// A run whose partition could not be reached fails its entries with reason
+// "unavailable"; a run whose outcome is unknown makes the whole ack
+// ErrUnavailable.
 func (n *Node) Ack(ctx context.Context, q Queue, groupID string, deadLetter bool, entries []AckEntry) (AckOutcome, error) {
 	out := AckOutcome{FailureIndex: -1}
 	stopped := false
@@ -531,7 +571,12 @@ func (n *Node) Ack(ctx context.Context, q Queue, groupID string, deadLetter bool
 		}
 		res, err := n.ackRun(ctx, q, entries[i].Partition, fsm.Ack{Group: fsm.GroupID(groupID), DeadLetter: deadLetter, Items: items, Released: stopped})
 		switch {
-		case err != nil && i == 0:
+		case err != nil && (i == 0 || !notApplied(err)):
+			// Nothing to report yet, or a run whose outcome is unknown (its
+			// leader lost leadership after appending it, or the answer was
+			// lost): it may have been applied, so its entries cannot be
+			// reported as failed. The whole request is unavailable (503):
+			// a client that sends it again finds which handlers are spent.
 			return AckOutcome{}, unavailable(err)
 		case err != nil:
 			fail(i, "unavailable")
@@ -545,6 +590,14 @@ func (n *Node) Ack(ctx context.Context, q Queue, groupID string, deadLetter bool
 	}
 	out.Fail = len(entries) - out.Success
 	return out, nil
+}
+
+// notApplied reports whether a partitionCall error says for sure that the
+// command was not applied: no leader could be found, or none could be
+// reached.
+func notApplied(err error) bool {
+	var nl *partition.NotLeaderError
+	return errors.Is(err, errNotSent) || errors.As(err, &nl)
 }
 
 func (n *Node) ackRun(ctx context.Context, q Queue, part int, a fsm.Ack) (fsm.AckResult, error) {

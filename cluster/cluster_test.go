@@ -21,6 +21,20 @@ import (
 // node-to-node path (the client API is httpapi's, tested there).
 func startTrio(t *testing.T) []*Node {
 	t.Helper()
+	return startTrioWith(t, trioOptions{})
+}
+
+// trioOptions changes startTrio's nodes; every field may be nil.
+type trioOptions struct {
+	raftListener func(i int, ln net.Listener) net.Listener // wraps node i's Raft listener
+	config       func(i int, cfg *Config)
+	// internal sees node i's node-to-node requests first; when it returns
+	// true, its answer is sent instead of the node's.
+	internal func(i int, op string, body []byte) (status int, resp []byte, ok bool)
+}
+
+func startTrioWith(t *testing.T, o trioOptions) []*Node {
+	t.Helper()
 	var gossip []string
 	var lns, httpLns []net.Listener
 	for i := 0; i < 3; i++ {
@@ -56,12 +70,26 @@ func startTrio(t *testing.T) []*Node {
 		cfg.Raft.LeaderLeaseTimeout = 100 * time.Millisecond
 		cfg.Raft.CommitTimeout = 5 * time.Millisecond
 		cfg.Raft.RaftLog = io.Discard
-		n, err := Open(cfg, lns[i])
+		if o.config != nil {
+			o.config(i, &cfg)
+		}
+		ln := lns[i]
+		if o.raftListener != nil {
+			ln = o.raftListener(i, ln)
+		}
+		n, err := Open(cfg, ln)
 		if err != nil {
 			t.Fatal(err)
 		}
 		srv := &fasthttp.Server{Handler: func(rc *fasthttp.RequestCtx) {
 			op := strings.TrimPrefix(string(rc.Path()), InternalPathPrefix)
+			if o.internal != nil {
+				if status, body, ok := o.internal(i, op, rc.Request.Body()); ok {
+					rc.SetStatusCode(status)
+					rc.SetBody(body)
+					return
+				}
+			}
 			status, body := n.HandleInternal(context.Background(), op, string(rc.Request.Header.Peek(InternalAuthHeader)), rc.Request.Body())
 			rc.SetStatusCode(status)
 			rc.SetBody(body)

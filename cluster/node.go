@@ -93,8 +93,11 @@ type Node struct {
 	members *membership
 	peers   peers
 
-	rr       atomic.Uint64 // round-robin cursor for produce and consume
-	caughtUp atomic.Bool   // the catalogue has caught up with the leader's once
+	rr atomic.Uint64 // round-robin cursor for produce and consume
+	// consumePasses counts the passes consumes made over their queue's
+	// partitions: how often long polls woke up.
+	consumePasses atomic.Uint64
+	caughtUp      atomic.Bool // the catalogue has caught up with the leader's once
 
 	reconcileMu sync.Mutex
 	stop        chan struct{}

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"cmp"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -132,7 +134,7 @@ func (n *Node) balanceLoop() {
 				continue
 			}
 			pref, ok := n.members.Member(p.Replicas[0])
-			if !ok || !pref.Alive {
+			if !ok || !pref.Alive || !n.followsUs(p.ID, pref.ID) {
 				continue
 			}
 			if err := r.TransferLeadershipTo(pref.ID, pref.RaftAddr); err != nil {
@@ -146,6 +148,19 @@ func (n *Node) balanceLoop() {
 		}
 		return true
 	})
+}
+
+// followsUs reports whether node id's replica of partition pid names this
+// node as its leader. Alive in gossip is not enough to hand leadership to a
+// node: one whose Raft traffic is lost (a "deaf" node) cannot catch up, and
+// while hashicorp/raft tries for an election timeout it refuses every
+// proposal, again at each balance round.
+func (n *Node) followsUs(pid, id string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	body, _ := json.Marshal(leaderRequest{Partition: pid})
+	var a leaderAnswer
+	return n.call(ctx, id, rpcLeader, body, &a) == nil && a.Leader == n.cfg.NodeID
 }
 
 // Status describes the cluster as this node sees it.

@@ -34,6 +34,7 @@ const (
 	rpcMetaIndex = "metaindex" // the metadata leader's applied index
 	rpcCommand   = "command"   // apply an fsm command on a partition leader
 	rpcStats     = "stats"     // read a partition's counters
+	rpcLeader    = "leader"    // which node leads a partition, as the peer sees it
 )
 
 // rpcError is the body of a failed node-to-node request.
@@ -123,7 +124,7 @@ func (p *peers) client(addr string) *fasthttp.HostClient {
 				if err != nil {
 					return nil, fmt.Errorf("%w: %w", errNotSent, err)
 				}
-				return c, nil
+				return peerConn{c}, nil
 			},
 		}
 		p.clients[addr] = c
@@ -272,8 +273,56 @@ type statsAnswer struct {
 	Group    fsm.GroupStats `json:"group"`
 }
 
+// leaderRequest is the body of rpcLeader. A peer that knows no leader waits
+// up to WaitMs (at most maxLeaderWait) for one before it answers.
+type leaderRequest struct {
+	Partition string `json:"partition"`
+	WaitMs    int64  `json:"wait_ms,omitempty"`
+}
+
+// leaderAnswer names the partition's leader as the peer sees it: "" when it
+// knows none, or holds no replica.
+type leaderAnswer struct {
+	Leader string `json:"leader"`
+}
+
+// maxLeaderWait bounds how long a peer holds an rpcLeader request.
+const maxLeaderWait = 2 * time.Second
+
+// localLeader is the leader of partition pid as this node's replica sees
+// it, waiting up to wait while it sees none; "" without a replica.
+func (n *Node) localLeader(ctx context.Context, pid string, wait time.Duration) string {
+	r, ok := n.host.Get(pid)
+	if !ok {
+		return ""
+	}
+	t := time.NewTimer(min(wait, maxLeaderWait))
+	defer t.Stop()
+	for {
+		ch := r.LeadershipChanged()
+		if id := r.Leader(); id != "" {
+			return id
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return ""
+		case <-ctx.Done():
+			return ""
+		case <-n.stop:
+			return ""
+		}
+	}
+}
+
 func (n *Node) serveInternal(ctx context.Context, op string, body []byte) (any, error) {
 	switch op {
+	case rpcLeader:
+		var req leaderRequest
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, &badRPCError{err.Error()}
+		}
+		return leaderAnswer{Leader: n.localLeader(ctx, req.Partition, time.Duration(req.WaitMs)*time.Millisecond)}, nil
 	case rpcMeta:
 		var cmd metaCommand
 		if err := json.Unmarshal(body, &cmd); err != nil {

@@ -343,6 +343,7 @@ func (n *Node) Now() int64 { return n.cfg.clock().UnixMilli() }
 // and for a leadership transfer (which refuses new entries before they are
 // appended, so they are safe to send again).
 func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
+	var transferUntil time.Time
 	for {
 		if err := n.awaitLeadership(ctx); err != nil {
 			return nil, err
@@ -365,10 +366,19 @@ func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 			return f.Response(), nil
 		case errors.Is(err, raft.ErrLeadershipTransferInProgress):
 			// Not appended. Wait for the transfer to end, then look again.
+			// A transfer that fails (its target died, or could not catch
+			// up within an election timeout) changes no leadership and
+			// signals nothing: look again every transferPoll, for up to
+			// LeaderWait in all.
+			if transferUntil.IsZero() {
+				transferUntil = time.Now().Add(n.cfg.LeaderWait)
+			}
+			if time.Now().After(transferUntil) {
+				return nil, n.notLeader()
+			}
 			select {
 			case <-ch:
-			case <-time.After(n.cfg.LeaderWait):
-				return nil, n.notLeader()
+			case <-time.After(transferPoll):
 			case <-ctx.Done():
 				return nil, n.notLeader()
 			}
@@ -383,6 +393,10 @@ func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 		}
 	}
 }
+
+// transferPoll is how often a proposal refused during a leadership transfer
+// looks again.
+const transferPoll = 50 * time.Millisecond
 
 // errAbandoned reports that the caller stopped waiting for a future.
 var errAbandoned = errors.New("partition: stopped waiting")

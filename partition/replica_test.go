@@ -275,3 +275,50 @@ func TestReplica_ConcurrentProposalsShareEntries(t *testing.T) {
 		t.Fatalf("%d offsets, want %d", len(seen), workers*each)
 	}
 }
+
+// TestReplica_FailedTransferDoesNotStallProposals: hashicorp/raft refuses
+// proposals while a leadership transfer runs. A transfer to a member that is
+// down fails after an election timeout without any change of leadership,
+// and proposals that waited for a change waited LeaderWait and failed (T1:
+// the balance loop handed a partition back to its restarted preferred
+// leader just before that node was killed again; produces answered 503
+// after 4 s). They must go through once the transfer has failed.
+func TestReplica_FailedTransferDoesNotStallProposals(t *testing.T) {
+	ms := startGroup(t, 3)
+	leader := waitLeader(t, ms)
+	var target *member
+	for _, m := range ms {
+		if m != leader {
+			target = m
+		}
+	}
+	targetAddr := target.addr
+	target.stop(t)
+	ctx := context.Background()
+	// Entries the stopped member lacks: the transfer first waits for it to
+	// catch up, for an election timeout.
+	if _, err := leader.r.Enqueue(ctx, msgs(3, "behind")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- leader.r.TransferLeadershipTo(target.id, targetAddr) }()
+	var worst time.Duration
+	for transferring := true; transferring; {
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("leadership transferred to a stopped member")
+			}
+			transferring = false
+		default:
+		}
+		start := time.Now()
+		if _, err := leader.r.Enqueue(ctx, msgs(1, "during")); err != nil {
+			t.Fatalf("proposal during a failing transfer: %v after %v", err, time.Since(start))
+		}
+		worst = max(worst, time.Since(start))
+	}
+	if worst > time.Second {
+		t.Fatalf("a proposal during a failing transfer took %v", worst)
+	}
+}

@@ -443,3 +443,53 @@ func TestCluster_RollingRestart(t *testing.T) {
 	}
 	tr.finish(t)
 }
+
+// TestCluster_ForwardToKilledLeaderWaitsForTheNext: a follower that forwards
+// to a partition leader holds an idle keep-alive connection to it. After
+// the leader is killed, the follower still names it for a heartbeat
+// timeout, and a request written on that connection is never read. That
+// was answered 503 at once (T1: produces and acks through a survivor failed
+// immediately after each kill); the follower must see that the connection
+// is closed, count the request as not sent, and wait for the next leader:
+// refused dials to the dead leader meanwhile must not use up the request's
+// attempts either (they did after 1.2 s).
+func TestCluster_ForwardToKilledLeaderWaitsForTheNext(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	c := clustertest.StartCluster(t, binPath, 3)
+	cl := newDMSClient(t, "proj", baseURLs(c)...)
+	q := cl.createQueue("fifo", map[string]any{"queue_mode": "FIFO"})
+	var leader string
+	waitFor(t, 20*time.Second, "a leader of the FIFO partition", func() error {
+		st, err := getStatus(c.Nodes[0].URL())
+		if err != nil {
+			return err
+		}
+		for _, p := range st.Partitions {
+			if p.QueueID == q && p.Leader != "" {
+				leader = p.Leader
+				return nil
+			}
+		}
+		return fmt.Errorf("no leader yet")
+	})
+	via := 0
+	for i, p := range c.Nodes {
+		if p.NodeID != leader {
+			via = i
+		}
+	}
+	// Forwarded to the leader: the follower now has a connection to it.
+	if err := cl.produce(via, q, "before"); err != nil {
+		t.Fatal(err)
+	}
+	c.Node(leader).Kill(t)
+	start := time.Now()
+	err := cl.produce(via, q, "after")
+	// It succeeds once a new leader serves, or fails after waiting
+	// LeaderWait (4 s) for one; not sooner.
+	if d := time.Since(start); err != nil && d < 3500*time.Millisecond {
+		t.Fatalf("produce through %s right after killing leader %s failed after %v: %v", c.Nodes[via].NodeID, leader, d, err)
+	}
+}
