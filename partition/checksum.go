@@ -114,6 +114,13 @@ func (c *checkedStore) StoreLogs(logs []*raft.Log) error {
 // decode is corrupt as well.
 func (c *checkedStore) GetLog(idx uint64, l *raft.Log) error {
 	if err := c.BoltStore.GetLog(idx, l); errors.Is(err, raft.ErrLogNotFound) {
+		// Raft deletes only a prefix or a suffix: an entry missing between
+		// the first and the last is a changed key, not a compaction.
+		first, ferr := c.BoltStore.FirstIndex()
+		last, lerr := c.BoltStore.LastIndex()
+		if ferr == nil && lerr == nil && first > 0 && idx > first && idx < last {
+			return c.unreadable(fmt.Sprintf("log entry %d", idx), fmt.Errorf("missing between entries %d and %d", first, last))
+		}
 		return err
 	} else if err != nil {
 		return c.unreadable(fmt.Sprintf("log entry %d", idx), err)

@@ -228,3 +228,31 @@ func TestCheckBoltFile_RefusesAStoreCutShort(t *testing.T) {
 		t.Fatalf("a store cut from %d to %d bytes: %v", st.Size(), st.Size()-st.Size()/4, err)
 	}
 }
+
+// A hole in the log (a flipped bit in an entry's key moves it) is corruption,
+// not an entry raft may ask for and not find; before the first and after the
+// last entry, not found stays not found.
+func TestCheckedStore_HoleInTheLogIsCorrupt(t *testing.T) {
+	bs, c := openChecked(t, filepath.Join(t.TempDir(), "raft.db"))
+	defer bs.Close()
+	for i := uint64(1); i <= 10; i++ {
+		if err := c.StoreLogs([]*raft.Log{entry(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bs.DeleteRange(5, 5); err != nil {
+		t.Fatal(err)
+	}
+	var l raft.Log
+	if err := c.GetLog(5, &l); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("entry 5 missing between 1 and 10: %v", err)
+	}
+	if err := bs.DeleteRange(1, 2); err != nil { // a compacted prefix
+		t.Fatal(err)
+	}
+	for _, i := range []uint64{1, 11} {
+		if err := c.GetLog(i, &l); !errors.Is(err, raft.ErrLogNotFound) || errors.Is(err, ErrCorrupt) {
+			t.Fatalf("entry %d outside the log: %v", i, err)
+		}
+	}
+}
