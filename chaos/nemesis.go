@@ -87,7 +87,7 @@ func Scenarios() []string {
 
 // noteFaults are nemesis ops that describe an earlier fault (what a power
 // loss undid, how a corrupted node came back): not faults to time.
-var noteFaults = map[string]bool{"power-lost": true, "refused": true, "recovered": true, "corrupt-skipped": true}
+var noteFaults = map[string]bool{"power-lost": true, "refused": true, "recovered": true, "corrupt-skipped": true, "wall-clock-shift": true}
 
 // partitionShapes are T2's rotating shapes, adapted to three nodes: FAULTS.md's
 // "majorities ring" needs five nodes; on three, "bridge" cuts only the n1-n3

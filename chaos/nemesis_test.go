@@ -141,3 +141,18 @@ func TestLogTail_FindsTheCauseUnderACrashDump(t *testing.T) {
 		t.Fatalf("logTail: %q", got)
 	}
 }
+
+// A wall-clock shift the host made during a run widens eps like an injected
+// offset, whichever way it went; without one, eps stays BaseEps.
+func TestLeaseEps_CountsWallClockShifts(t *testing.T) {
+	if got := LeaseEps(nil); got != BaseEps {
+		t.Fatalf("no shift: eps %v", got)
+	}
+	ops := []Op{{Kind: KindNemesis, Fault: "wall-clock-shift", OffsetMs: 120}, {Kind: KindNemesis, Fault: "wall-clock-shift", OffsetMs: -260}}
+	if got := LeaseEps(ops); got != BaseEps+260*time.Millisecond {
+		t.Fatalf("shifts of 120 and -260 ms: eps %v", got)
+	}
+	if s := wallShift(time.Now(), time.Now()); abs(s) > time.Millisecond {
+		t.Fatalf("two readings a moment apart differ by %v", s)
+	}
+}

@@ -219,6 +219,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		logf("netem on every node-to-node link: delay %v ± %v, loss %g%%, reorder %g%%", m.Delay, m.Jitter, m.LossPct, m.ReorderPct)
 	}
 	start := time.Now()
+	stopWatch := make(chan struct{})
+	go watchWallClock(hist, stopWatch)
+	defer close(stopWatch)
 	w.start(ctx)
 	stopNemesis := make(chan struct{})
 	nem.run(ctx, cfg.Scenario, stopNemesis)
