@@ -102,9 +102,8 @@ const leaderLookupWait = time.Second
 // all at once, each waiting up to wait for a leader it does not know yet.
 // It returns the first other node named, or the leader this node's replica
 // learns of meanwhile (changed is closed), or "" when nobody named one in
-// time.
-// The question changes nothing, so an answer that never comes costs only
-// time.
+// time. The question changes nothing, so an answer that never comes costs
+// only time.
 func (n *Node) lookupLeader(ctx context.Context, q Queue, i int, changed <-chan struct{}, wait time.Duration) string {
 	if wait <= 0 {
 		return ""
