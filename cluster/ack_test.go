@@ -45,31 +45,44 @@ func TestAck_UnknownOutcomeOfALaterRunIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A node that leads at most one partition, and two partitions it does
-	// not lead: both runs of its ack are forwarded.
-	var via *Node
-	var parts []int
-	waitUntil(t, 20*time.Second, "a node with two partitions led elsewhere", func() bool {
+	// Every partition served by its preferred leader (the balance loop
+	// moves it no more), and a node that leads two of them not: both runs
+	// of its ack are forwarded.
+	waitUntil(t, 20*time.Second, "preferred leaders serving, and the group everywhere", func() bool {
 		for _, n := range nodes {
 			if _, err := n.GetGroup(ctx, "p", q.ID, groups[0].ID); err != nil {
 				return false
 			}
 		}
-		for _, n := range nodes {
-			parts = parts[:0]
-			for i := range q.Partitions {
-				r, ok := n.host.Get(PartitionID(q.ID, i))
-				if ok && !r.IsLeader() && r.Leader() != "" {
-					parts = append(parts, i)
+		for i := range q.Partitions {
+			pref := leader.cat.replicasOf(q.ID, i)[0]
+			for _, n := range nodes {
+				if n.ID() == pref {
+					if r, ok := n.host.Get(PartitionID(q.ID, i)); !ok || !r.IsLeader() {
+						return false
+					}
 				}
 			}
-			if len(parts) >= 2 {
-				via = n
-				return true
+		}
+		return true
+	})
+	var via *Node
+	var parts []int
+	for _, n := range nodes {
+		parts = parts[:0]
+		for i := range q.Partitions {
+			if leader.cat.replicasOf(q.ID, i)[0] != n.ID() {
+				parts = append(parts, i)
 			}
 		}
-		return false
-	})
+		if len(parts) >= 2 {
+			via = n
+			break
+		}
+	}
+	if via == nil {
+		t.Fatal("no node with two partitions led elsewhere")
+	}
 	var entries []AckEntry
 	for _, i := range parts[:2] {
 		if _, err := via.partitionCall(ctx, q, i, &fsm.Enqueue{Messages: []fsm.Message{{Body: []byte(`"m"`)}}}); err != nil {
