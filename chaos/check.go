@@ -64,8 +64,13 @@ type Verdict struct {
 
 // Failed reports whether any safety property was violated.
 func (v *Verdict) Failed() bool {
-	return v.Lost+v.LostAck+v.Unexpected+v.AckedTwice+v.RedeliveredAfterAck+v.OverlappingLeases+v.AcceptedExpired+
-		v.AcceptedSuperseded+v.AckPrefix+v.OverDelivered+v.MissingDeadLetter+v.FIFOOrder+v.DupUnexplained > 0
+	return v.Lost+v.DupUnexplained+v.otherViolations() > 0
+}
+
+// otherViolations sums every safety counter but Lost and DupUnexplained.
+func (v *Verdict) otherViolations() int {
+	return v.LostAck + v.Unexpected + v.AckedTwice + v.RedeliveredAfterAck + v.OverlappingLeases + v.AcceptedExpired +
+		v.AcceptedSuperseded + v.AckPrefix + v.OverDelivered + v.MissingDeadLetter + v.FIFOOrder
 }
 
 func (v *Verdict) bad(counter *int, format string, args ...any) {

@@ -280,7 +280,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Availability = availability(ops, queues)
 	var rec []float64
 	for _, a := range rep.Availability {
-		if !strings.HasPrefix(a.Fault, "heal") && a.Fault != "restart" && a.Fault != "resume" {
+		if !endsFault(a.Fault) {
 			rep.Faults++
 		}
 		if a.ProduceS >= 0 {
@@ -479,6 +479,12 @@ func compareDigests(ctx context.Context, c *client, procs []*Proc, d time.Durati
 	return compared, entries, problems
 }
 
+// endsFault reports whether a nemesis event ends a fault (a heal, restart or
+// resume, timed through the healed node) rather than injecting one.
+func endsFault(fault string) bool {
+	return strings.HasPrefix(fault, "heal") || fault == "restart" || fault == "resume"
+}
+
 // availability measures, for each nemesis event, how long until clients
 // succeeded again on what it affected.
 func availability(ops []Op, queues []queueRef) []Availability {
@@ -502,7 +508,7 @@ func availability(ops []Op, queues []queueRef) []Availability {
 			continue
 		}
 		a := Availability{At: float64(ev.Call) / 1e9, Fault: ev.Fault, Targets: ev.Targets, Partitions: ev.Partitions, ProduceS: -1, ConsumeS: -1}
-		byNode := strings.HasPrefix(ev.Fault, "heal") || ev.Fault == "restart" || ev.Fault == "resume"
+		byNode := endsFault(ev.Fault)
 		firstAfter := func(match func(op *Op) []string) float64 {
 			need := map[string]bool{}
 			if byNode {

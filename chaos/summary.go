@@ -53,14 +53,13 @@ func Summarise(reps []*Report) []*Summary {
 		s.Lost += v.Lost
 		s.DupExplained += v.DupExplained
 		s.DupUnexplained += v.DupUnexplained
-		s.OtherViolations += v.LostAck + v.Unexpected + v.AckedTwice + v.RedeliveredAfterAck + v.OverlappingLeases +
-			v.AcceptedExpired + v.AcceptedSuperseded + v.AckPrefix + v.OverDelivered + v.MissingDeadLetter + v.FIFOOrder
+		s.OtherViolations += v.otherViolations()
 		s.Replicas += r.ReplicasCompared
 		s.Mismatches += len(r.DigestMismatches)
 		s.Elections += r.Elections
 		s.Refused += len(r.Refused)
 		for _, a := range r.Availability {
-			if a.ProduceS >= 0 && !strings.HasPrefix(a.Fault, "heal") && a.Fault != "restart" && a.Fault != "resume" {
+			if a.ProduceS >= 0 && !endsFault(a.Fault) {
 				s.recovery = append(s.recovery, a.ProduceS)
 			}
 		}
