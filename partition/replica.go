@@ -28,10 +28,15 @@ type Replica struct {
 	fsm  *fsm.FSM
 }
 
-// OpenReplica starts the replica under dir.
+// OpenReplica starts the replica under dir, its log in dir/raft.db (bolt).
+// Host runs replicas on the node's shared log instead.
 func OpenReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport) (*Replica, error) {
+	return openReplica(spec, dir, cfg, trans, openBoltStore(cfg.NoSync))
+}
+
+func openReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport, open storeOpener) (*Replica, error) {
 	f := fsm.NewFSM(spec.ID, cfg.logger())
-	n, err := OpenNode(spec.ID, filepath.Clean(dir), cfg, f, trans, spec.Servers)
+	n, err := openNode(spec.ID, filepath.Clean(dir), cfg, f, trans, spec.Servers, open)
 	if err != nil {
 		return nil, err
 	}

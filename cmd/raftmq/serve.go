@@ -16,6 +16,7 @@ import (
 
 	"raftmq/cluster"
 	"raftmq/httpapi"
+	"raftmq/partition"
 )
 
 // shutdownTimeout bounds a graceful stop (API.md: exit within 30 s).
@@ -74,6 +75,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&join, "join", "", "gossip addresses of nodes already in the cluster, comma separated")
 	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", c.BootstrapExpect, "form a new cluster once N nodes are seen")
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of a new NORMAL queue")
+	fs.StringVar(&c.Raft.LogStore, "log-store", partition.LogStoreWAL, "partition log engine: wal (one shared log per node), bolt (a raft-boltdb file per partition) or raftwal (hashicorp/raft-wal per partition)")
 	fs.StringVar(&m.Credentials, "credentials", "", "access keys file; without it authentication is off")
 	fs.IntVar(&c.MaxQueuesPerProject, "max-queues-per-project", c.MaxQueuesPerProject, "queue quota per project")
 	fs.IntVar(&c.MaxGroupsPerQueue, "max-groups-per-queue", c.MaxGroupsPerQueue, "consumer group quota per queue")
