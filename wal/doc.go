@@ -38,11 +38,16 @@
 // forward (moved entries, stable values, defines) and deletes it.
 //
 // Recovery: Open reads every segment in order and rebuilds the positions.
-// A bad frame at the end of the newest segment (a torn write: the frame
-// runs past the end of the file, or only zeros follow it) is cut off: no
-// write after it was ever acknowledged. A bad frame anywhere else is
+// Every write starts with a batch frame giving its length, and frames are
+// applied only when the whole write reads. The writer syncs each write
+// before the next, so only the last write can be torn (cut short, or with
+// some of its pages on disk and not others): a write that does not read
+// and is followed by no other write is cut off, as nothing in it was
+// acknowledged. A write that does not read and is followed by another is
 // corruption: Open fails with an error matching ErrCorrupt and the node
-// refuses to start rather than serve from a damaged log.
+// refuses to start rather than serve from a damaged log. Close ends with
+// an empty write, so after a clean stop damage to the final real write is
+// corruption too, not a torn write.
 //
 // Concurrency: every exported method is safe for concurrent use. A write
 // returns after it is on disk (unless Options.NoSync). An error from the

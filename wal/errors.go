@@ -29,7 +29,7 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string {
-	return fmt.Sprintf("wal: %s at offset %d is corrupt (%s): the file changed on disk", e.Segment, e.Offset, e.Why)
+	return fmt.Sprintf("wal: %s at offset %d is corrupt: %s", e.Segment, e.Offset, e.Why)
 }
 
 func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }

@@ -110,7 +110,10 @@ func appendDrop(b []byte, group uint32) []byte {
 
 // errFrame is a frame that cannot be read: short, too long, a checksum that
 // does not match, or a payload that does not fit its kind.
-var errFrame = errors.New("wal: bad frame")
+var errFrame = errors.New("bad frame")
+
+// errChecksum is a frame whose checksum does not match its bytes.
+var errChecksum = fmt.Errorf("%w: fails its checksum", errFrame)
 
 // frame is one decoded frame header; payload aliases the buffer it was read
 // from.
@@ -132,7 +135,7 @@ func parseFrame(b []byte) (frame, int, error) {
 	}
 	total := frameHeadLen + int(n)
 	if crc32.Checksum(b[4:total], castagnoli) != binary.LittleEndian.Uint32(b) {
-		return frame{}, 0, errFrame
+		return frame{}, 0, errChecksum
 	}
 	p := b[frameHeadLen:total]
 	f := frame{kind: kind(b[8]), group: binary.LittleEndian.Uint32(p), payload: p[4:]}

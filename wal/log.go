@@ -277,7 +277,7 @@ func readWrite(data []byte, off int, num uint32) ([]readFrame, int, error) {
 	for p := off + n; p < wend; {
 		f, fn, err := parseFrame(data[p:wend])
 		if err != nil {
-			return nil, 0, fmt.Errorf("frame at offset %d: %v", p, err)
+			return nil, 0, fmt.Errorf("frame at offset %d %v", p, err)
 		}
 		out = append(out, readFrame{f: f, at: loc{seg: num, off: uint32(p), n: uint32(fn)}})
 		p += fn
@@ -592,9 +592,13 @@ func (l *Log) Drop(name string) error {
 	return l.submit(appendDrop(nil, g.id), func(uint32, uint32) { l.forget(g) })
 }
 
-// Close stops the writer (after the write in progress) and closes the files.
+// Close stops the writer and closes the files. Its last write is an empty
+// one: after a clean stop no write is the last, so recovery reads damage
+// anywhere, the final write included, as corruption rather than as a torn
+// write.
 func (l *Log) Close() error {
 	l.once.Do(func() {
+		_ = l.submit(nil, func(uint32, uint32) {})
 		close(l.closing)
 		<-l.stopped
 		l.closeFiles()
