@@ -85,6 +85,9 @@ func openRaftWALStore(noSync bool) storeOpener {
 		if noSync {
 			return openedStore{}, errors.New("the raftwal log store always syncs")
 		}
+		if err := os.MkdirAll(filepath.Join(dir, "wal"), 0o755); err != nil {
+			return openedStore{}, err
+		}
 		w, err := raftwal.Open(filepath.Join(dir, "wal"), raftwal.WithLogger(hclog.NewNullLogger()))
 		if err != nil {
 			return openedStore{}, err
