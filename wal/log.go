@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -62,6 +63,11 @@ type Log struct {
 	stopped chan struct{}
 	once    sync.Once
 
+	spares       chan *os.File // zero-filled files ready to become segments
+	spareSeq     atomic.Uint64
+	preparerIdle chan struct{} // closed when the preparer gave up
+	preparerDone chan struct{}
+
 	// Owned by the writer goroutine.
 	active  *segment
 	buf     []byte
@@ -99,16 +105,32 @@ func Open(dir string, opts Options) (*Log, error) {
 		segs: map[uint32]*segment{}, groups: map[uint32]*Group{}, byName: map[string]*Group{}, nextID: 1,
 		pending: map[uint32][]op{},
 		reqs:    make(chan *request), closing: make(chan struct{}), stopped: make(chan struct{}),
+		spares: make(chan *os.File, 1), preparerIdle: make(chan struct{}), preparerDone: make(chan struct{}),
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
+	}
+	if err := removeSpares(dir); err != nil {
+		return nil, err
 	}
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		return nil, err
 	}
+	go l.preparer()
 	go l.writer()
 	return l, nil
+}
+
+// removeSpares deletes spare files a crash left behind.
+func removeSpares(dir string) error {
+	spares, err := filepath.Glob(filepath.Join(dir, "spare-*.tmp"))
+	for _, p := range spares {
+		if err == nil {
+			err = os.Remove(p)
+		}
+	}
+	return err
 }
 
 // segmentNumbers lists the segment files in dir, oldest first.
@@ -153,7 +175,7 @@ func (l *Log) recover() error {
 	}
 	l.pending = nil
 	if l.active == nil {
-		return l.roll(1)
+		return l.roll(1, l.makeSpare)
 	}
 	return nil
 }
@@ -197,18 +219,32 @@ func (l *Log) replaySegment(num uint32, newest bool) (*segment, error) {
 		if !newest {
 			return nil, corrupt(end, "incomplete write in a sealed segment")
 		}
-		l.log.Warn("wal: cutting off a torn write at the end of the log", "segment", segName(num), "offset", end, "bytes", len(data)-end)
-		if err := f.Truncate(int64(end)); err != nil {
-			f.Close()
-			return nil, err
-		}
-		if err := l.sync(f); err != nil {
+		l.log.Warn("wal: cutting off a torn write at the end of the log", "segment", segName(num), "offset", end, "bytes", nonZeroEnd(data)-end)
+		if err := l.zeroTail(f, data, end); err != nil {
 			f.Close()
 			return nil, err
 		}
 	}
 	seg.size = int64(end)
 	return seg, nil
+}
+
+// zeroTail overwrites what a torn write left after end with zeros (the
+// segment keeps its preallocated length) and makes that durable.
+func (l *Log) zeroTail(f *os.File, data []byte, end int) error {
+	if _, err := f.WriteAt(make([]byte, nonZeroEnd(data)-end), int64(end)); err != nil {
+		return err
+	}
+	return l.sync(f)
+}
+
+// nonZeroEnd is the length of data without its trailing zeros.
+func nonZeroEnd(data []byte) int {
+	n := len(data)
+	for n > 0 && data[n-1] == 0 {
+		n--
+	}
+	return n
 }
 
 // checkHeader verifies a segment's header and returns the first group
@@ -243,6 +279,9 @@ func (l *Log) replayFrames(data []byte, num uint32) (end int, torn bool, err err
 	off := segHeaderLen
 	for off < len(data) {
 		ops, wend, err := readWrite(data, off, num)
+		if err != nil && allZero(data[off:]) {
+			break // the unused, preallocated rest of the segment
+		}
 		if err != nil {
 			if laterWrite(data, off+1) {
 				return off, false, err
@@ -397,9 +436,6 @@ func (l *Log) writeHeader(seg *segment) error {
 	l.mu.RLock()
 	binary.LittleEndian.PutUint32(hdr[12:], l.nextID)
 	l.mu.RUnlock()
-	if err := seg.f.Truncate(0); err != nil {
-		return err
-	}
 	if _, err := seg.f.WriteAt(hdr, 0); err != nil {
 		return err
 	}
@@ -407,14 +443,21 @@ func (l *Log) writeHeader(seg *segment) error {
 	return l.sync(seg.f)
 }
 
-// roll starts segment num and makes it the active one.
-func (l *Log) roll(num uint32) error {
-	f, err := os.OpenFile(filepath.Join(l.dir, segName(num)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+// roll starts segment num and makes it the active one: a spare file,
+// already zero-filled to the segment size and synced, gets its header and
+// its name. Writes then overwrite zeros inside the file's length, so an
+// fdatasync flushes data alone, without a journal commit for a new size.
+func (l *Log) roll(num uint32, spare func() (*os.File, error)) error {
+	f, err := spare()
 	if err != nil {
 		return err
 	}
 	seg := &segment{num: num, f: f}
 	if err := l.writeHeader(seg); err != nil {
+		f.Close()
+		return err
+	}
+	if err := os.Rename(f.Name(), filepath.Join(l.dir, segName(num))); err != nil {
 		f.Close()
 		return err
 	}
@@ -428,6 +471,69 @@ func (l *Log) roll(num uint32) error {
 	l.active = seg
 	l.reclaim = true
 	return nil
+}
+
+// takeSpare returns the spare the preparer made, or makes one now when it
+// has none ready (at the first start).
+func (l *Log) takeSpare() (*os.File, error) {
+	select {
+	case f := <-l.spares:
+		return f, nil
+	default:
+	}
+	select {
+	case f := <-l.spares:
+		return f, nil
+	case <-l.closing:
+		return nil, ErrClosed
+	case <-l.preparerIdle:
+		return l.makeSpare()
+	}
+}
+
+// preparer keeps one spare segment ready for the writer's next roll.
+func (l *Log) preparer() {
+	defer close(l.preparerDone)
+	for {
+		f, err := l.makeSpare()
+		if err != nil {
+			l.log.Warn("wal: preparing the next segment", "err", err)
+			close(l.preparerIdle) // the writer makes its own
+			return
+		}
+		select {
+		case l.spares <- f:
+		case <-l.closing:
+			f.Close()
+			os.Remove(f.Name())
+			return
+		}
+	}
+}
+
+// makeSpare creates a zero-filled file of the segment size, synced.
+func (l *Log) makeSpare() (*os.File, error) {
+	l.spareSeq.Add(1)
+	path := filepath.Join(l.dir, fmt.Sprintf("spare-%d.tmp", l.spareSeq.Load()))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	zeros := make([]byte, 1<<20)
+	for off := int64(0); off < l.opts.segmentSize(); off += int64(len(zeros)) {
+		n := min(int64(len(zeros)), l.opts.segmentSize()-off)
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			f.Close()
+			os.Remove(path)
+			return nil, err
+		}
+	}
+	if err := l.sync(f); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	return f, nil
 }
 
 func (l *Log) sync(f *os.File) error {
@@ -510,7 +616,7 @@ func (l *Log) commit(batch []*request) error {
 		size += len(r.buf)
 	}
 	if l.active.size > segHeaderLen && (l.active.size+int64(size) > l.opts.segmentSize() || l.active.size+int64(size) > 1<<31) {
-		if err := l.roll(l.active.num + 1); err != nil {
+		if err := l.roll(l.active.num+1, l.takeSpare); err != nil {
 			return l.fail(err)
 		}
 	}
@@ -601,6 +707,13 @@ func (l *Log) Close() error {
 		_ = l.submit(nil, func(uint32, uint32) {})
 		close(l.closing)
 		<-l.stopped
+		<-l.preparerDone
+		select {
+		case f := <-l.spares:
+			f.Close()
+			os.Remove(f.Name())
+		default:
+		}
 		l.closeFiles()
 	})
 	return nil

@@ -241,6 +241,24 @@ func TestLog_Drop(t *testing.T) {
 	wantRange(t, group(t, l, "q/0"), 0, 0, 10)
 }
 
+// dataEnd is where the last whole write of the segment at path ends (the
+// rest is the preallocated zeros).
+func dataEnd(t *testing.T, path string) int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := segHeaderLen
+	for {
+		_, end, err := readWrite(data, off, 0)
+		if err != nil {
+			return off
+		}
+		off = end
+	}
+}
+
 func lastSegment(t *testing.T, dir string) string {
 	t.Helper()
 	nums, err := segmentNumbers(dir)
@@ -253,13 +271,15 @@ func lastSegment(t *testing.T, dir string) string {
 // A write cut short at any byte (power loss during the last write) is cut
 // off on open; everything acknowledged before it stays.
 func TestLog_TornTailIsCutBack(t *testing.T) {
+	opts := Options{SegmentSize: 1 << 20}
 	base := t.TempDir()
-	l := open(t, base, Options{})
+	l := open(t, base, opts)
 	g := group(t, l, "g")
 	store(t, g, 1, 10, 500)
 	l.Close()
 	path := lastSegment(t, base)
 	good, _ := os.ReadFile(path)
+	end := dataEnd(t, path)
 
 	// The next write, as the writer would put it on disk.
 	last := make([]byte, batchHeadLen)
@@ -270,21 +290,25 @@ func TestLog_TornTailIsCutBack(t *testing.T) {
 	for _, keep := range []int{1, 8, batchHeadLen - 1, batchHeadLen, batchHeadLen + 30, len(last) - 1} {
 		t.Run(fmt.Sprint(keep), func(t *testing.T) {
 			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, filepath.Base(path)), append(bytes.Clone(good), last[:keep]...), 0o644); err != nil {
+			b := bytes.Clone(good)
+			copy(b[end:], last[:keep])
+			if err := os.WriteFile(filepath.Join(dir, filepath.Base(path)), b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			l := open(t, dir, Options{})
+			l := open(t, dir, opts)
 			g := group(t, l, "g")
 			wantRange(t, g, 1, 10, 500)
 			store(t, g, 11, 12, 500) // and the log goes on from there
 			l.Close()
-			wantRange(t, group(t, open(t, dir, Options{}), "g"), 1, 12, 500)
+			wantRange(t, group(t, open(t, dir, opts), "g"), 1, 12, 500)
 		})
 	}
-	t.Run("zeros", func(t *testing.T) {
+	t.Run("pages of the write missing", func(t *testing.T) {
 		dir := t.TempDir()
-		os.WriteFile(filepath.Join(dir, filepath.Base(path)), append(bytes.Clone(good), make([]byte, 4096)...), 0o644)
-		wantRange(t, group(t, open(t, dir, Options{}), "g"), 1, 10, 500)
+		b := bytes.Clone(good)
+		copy(b[end+1000:], last[1000:]) // its start never reached the disk
+		os.WriteFile(filepath.Join(dir, filepath.Base(path)), b, 0o644)
+		wantRange(t, group(t, open(t, dir, opts), "g"), 1, 10, 500)
 	})
 }
 
@@ -340,8 +364,7 @@ func TestLog_SealedSegmentCutShortRefuses(t *testing.T) {
 	l.Close()
 	nums, _ := segmentNumbers(dir)
 	p := filepath.Join(dir, segName(nums[0]))
-	st, _ := os.Stat(p)
-	os.Truncate(p, st.Size()-100)
+	os.Truncate(p, int64(dataEnd(t, p)-100))
 	if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("open with a sealed segment cut short: %v", err)
 	}
@@ -356,7 +379,7 @@ func TestLog_DamageBeforeACleanCloseIsCorruption(t *testing.T) {
 	l.Close()
 	p := lastSegment(t, dir)
 	b, _ := os.ReadFile(p)
-	b[len(b)-batchHeadLen-1000] ^= 1
+	b[dataEnd(t, p)-batchHeadLen-1000] ^= 1
 	os.WriteFile(p, b, 0o644)
 	if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("open after damage before a clean close: %v", err)
