@@ -37,9 +37,9 @@ type Config struct {
 	// When it passes the answer is 503 10250005 (outcome unknown).
 	RequestTimeout time.Duration
 
-	// Credentials, when not nil, authenticates RocketMQ requests (API.md
-	// section 3); nil turns authentication off. The DMS door does not use it
-	// yet.
+	// Credentials, when not nil, authenticates both doors (API.md sections
+	// 3 and 5: RocketMQ signatures, DMS SDK-HMAC-SHA256) and the node
+	// endpoints (admin keys); nil turns authentication off (open mode).
 	Credentials *Credentials
 
 	// RocketMQLease is the invisible time of a RocketMQ consume: a message's

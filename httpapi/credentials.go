@@ -20,9 +20,9 @@ import (
 // Credentials is the store of access keys (API.md section 1): for each
 // AccessKeyId its secret and the projects it may use. It is immutable once
 // parsed and safe for concurrent use. The RocketMQ door checks signatures
-// against it; the DMS door is meant to use the same store (through
-// Verify-like checks of its own signature scheme), which is why the store
-// knows nothing of either door.
+// against it with their own schemes (credentials.go for RocketMQ, dmsauth.go
+// for DMS and the admin endpoints), which is why the store knows nothing of
+// either door.
 type Credentials struct {
 	keys map[string]accessKey
 }
@@ -83,6 +83,13 @@ func ParseCredentials(r io.Reader) (*Credentials, error) {
 		return nil, fmt.Errorf("%w: %w", ErrCredentials, err)
 	}
 	return c, nil
+}
+
+// admin reports whether access key id is an admin key: one listed for
+// every project (*), which also opens the node endpoints (API.md section 5).
+func (c *Credentials) admin(id string) bool {
+	k, ok := c.keys[id]
+	return ok && k.all
 }
 
 // Len is the number of access keys.

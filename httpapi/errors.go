@@ -35,6 +35,9 @@ const (
 	codeUnknownPath      = "10240406" // also a known path with the wrong method (405)
 	codeTooManyWaiting   = "10240407"
 	codeUnavailable      = "10250005"
+	// The APIG gateway's authentication codes (API.md section 5).
+	codeAuthFailed = "APIG.0301" // 401: unsigned, malformed, unknown key, bad signature, skewed date
+	codeAuthDenied = "APIG.0302" // 403: a valid key not allowed on that project, or not an admin key
 	// codeInternal is ours: DMS documents no code for an internal error.
 	codeInternal = "10250000"
 )
