@@ -129,30 +129,29 @@ func (ln sniffListener) Accept() (net.Conn, error) {
 	return &sniffConn{Conn: c}, nil
 }
 
-// sniffHeadLen is how much of a connection's first bytes a sniffConn keeps:
+// sniffHeadLen is how much of a request's first bytes a sniffConn keeps:
 // enough for a method and "/topics/" (or an absolute URI's scheme and host
 // before it, within reason).
 const sniffHeadLen = 128
 
 // sniffConn remembers what transport errors need about a request fasthttp
-// could not parse: the connection's first bytes and the length of its first
-// request line, and the door of the last request served on it. fasthttp
-// reads and serves one connection from one goroutine, and the error handler
-// runs in it too, so no locking is needed.
+// could not parse: the first bytes read since the previous request was
+// routed (the current request's start, for a client that does not pipeline)
+// and how long its request line is so far, and the door of the previous
+// request. fasthttp reads and serves one connection from one goroutine, and
+// the error handler runs in it too, so no locking is needed.
 type sniffConn struct {
 	net.Conn
 	head     []byte
-	lineLen  int  // bytes of the first request line read so far
-	lineDone bool // the first request line ended (a '\n' was read)
+	lineLen  int  // bytes of the current request line read so far
+	lineDone bool // the current request line ended (a '\n' was read)
 	served   bool // a request was routed on this connection
 	lastMQ   bool // ... and the last one was for the RocketMQ door
 }
 
 func (c *sniffConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if !c.served {
-		c.note(p[:n])
-	}
+	c.note(p[:n])
 	return n, err
 }
 
@@ -171,30 +170,36 @@ func (c *sniffConn) note(b []byte) {
 	c.lineLen += len(b)
 }
 
-// routed records the door of a request served on the connection.
-func (c *sniffConn) routed(mq bool) { c.served, c.lastMQ = true, mq }
+// routed records the door of a request about to be served and starts
+// watching for the next one. fasthttp has read the whole request by now
+// (bodies are not streamed), so what is read next is the next request.
+func (c *sniffConn) routed(mq bool) {
+	c.served, c.lastMQ = true, mq
+	c.head, c.lineLen, c.lineDone = c.head[:0], 0, false
+}
 
 // rocketMQ guesses whether the request that failed to parse was for the
-// RocketMQ door: the door of the connection's last request when there was
-// one (a client keeps to its door), else whether the first request line's
-// target is under /topics/.
+// RocketMQ door: whether its request line's target is under /topics/ when
+// it has a target at all, else the door of the connection's previous
+// request (a client keeps to its door).
 func (c *sniffConn) rocketMQ() bool {
-	if c.served {
-		return c.lastMQ
-	}
-	_, target, _ := strings.Cut(string(c.head), " ")
+	_, target, ok := strings.Cut(string(c.head), " ")
 	target = strings.TrimLeft(target, " ")
-	if i := strings.Index(target, "://"); i >= 0 { // absolute form: skip scheme and host
+	if i := strings.Index(target, "://"); i >= 0 && i < strings.IndexByte(target+"/", '/') { // absolute form: skip scheme and host
 		rest := target[i+3:]
 		if j := strings.IndexByte(rest, '/'); j >= 0 {
 			target = rest[j:]
 		}
 	}
+	if !ok || !strings.HasPrefix(target, "/") {
+		return c.served && c.lastMQ
+	}
 	return strings.HasPrefix(target, mqPrefix)
 }
 
-// lineTooLong reports whether the first request line was (or, unfinished,
-// already is) longer than max bytes. Unknown after the first request: false.
+// lineTooLong reports whether the current request line was (or, unfinished,
+// already is) longer than max bytes. A pipelining client's request that was
+// read with the previous one is not measured: false.
 func (c *sniffConn) lineTooLong(max int) bool {
-	return !c.served && c.lineLen > max
+	return c.lineLen > max
 }

@@ -196,12 +196,33 @@ func TestTransportError_KeepsConnectionsDoor(t *testing.T) {
 	if err := resp.Read(br); err != nil || resp.StatusCode() != 400 || !isXMLError(&resp) {
 		t.Fatalf("first request: %v %d %s", err, resp.StatusCode(), resp.Body())
 	}
-	if _, err := c.Write([]byte("GET /x HTTP/1.1 junk\r\nHost: x\r\n\r\n")); err != nil {
+	// A long request line as a later request on the connection is measured
+	// as well as a first one.
+	if _, err := c.Write([]byte("GET /topics/T/messages?consumer=" + strings.Repeat("a", 10*1024) + " HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	resp.Reset()
-	if err := resp.Read(br); err != nil || resp.StatusCode() != 400 || !isXMLError(&resp) {
+	if err := resp.Read(br); err != nil || resp.StatusCode() != 414 || !isXMLError(&resp) {
 		t.Fatalf("second request: %v %d %s", err, resp.StatusCode(), resp.Body())
+	}
+	// fasthttp closes after a transport error: a new connection, one good
+	// RocketMQ request, then garbage without a target.
+	c2 := dialServed(t, addr)
+	_ = c2.SetDeadline(time.Now().Add(10 * time.Second))
+	br2 := bufio.NewReader(c2)
+	if _, err := c2.Write([]byte("GET /topics/T/messages?numOfMessages=99 HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	resp.Reset()
+	if err := resp.Read(br2); err != nil || !isXMLError(&resp) {
+		t.Fatalf("RocketMQ request: %v %d %s", err, resp.StatusCode(), resp.Body())
+	}
+	if _, err := c2.Write([]byte("\x00\x01garbage\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	resp.Reset()
+	if err := resp.Read(br2); err != nil || resp.StatusCode() != 400 || !isXMLError(&resp) {
+		t.Fatalf("garbage after a RocketMQ request: %v %d %s", err, resp.StatusCode(), resp.Body())
 	}
 }
 
