@@ -3,28 +3,27 @@ package httpapi
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"raftmq/sdkauth"
 )
 
 // This file is the DMS door's authentication (API.md section 5): Huawei
-// Cloud's AK/SK scheme SDK-HMAC-SHA256, computed exactly as the official Go
-// SDK's signer (huaweicloud-sdk-go-v3, core/auth/signer) computes it, and the
-// admin keys of the node endpoints. Every refusal here is 401 APIG.0301 or
+// Cloud's AK/SK scheme SDK-HMAC-SHA256 (the computation is package sdkauth's,
+// exactly as the official Go SDK's signer does it), and the admin keys of
+// the node endpoints. Every refusal here is 401 APIG.0301 or
 // 403 APIG.0302, decided before anything else of the request is looked at,
 // so that an unsigned request learns nothing about the project or its queues.
 
 const (
-	sdkAlgorithm        = "SDK-HMAC-SHA256"
-	headerSDKDate       = "X-Sdk-Date"
-	headerSDKContentSHA = "X-Sdk-Content-Sha256"
-	sdkDateFormat       = "20060102T150405Z"
+	sdkAlgorithm        = sdkauth.Algorithm
+	headerSDKDate       = sdkauth.HeaderDate
+	headerSDKContentSHA = sdkauth.HeaderContentSHA256
+	sdkDateFormat       = sdkauth.DateFormat
 	// sdkUnsignedPayload is what the SDK puts in X-Sdk-Content-Sha256 for a
 	// body that is not JSON. We accept it only with an empty body: every DMS
 	// body is JSON, and a body left out of the signature could be swapped
@@ -130,68 +129,11 @@ func sdkRequestOf(rc *fasthttp.RequestCtx) sdkRequest {
 	return r
 }
 
-// sdkEscape percent-encodes everything but A-Z a-z 0-9 _ - ~ . with
-// upper-case hex, as the SDK's signer does.
-func sdkEscape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '~' || c == '.' {
-			b.WriteByte(c)
-			continue
-		}
-		fmt.Fprintf(&b, "%%%02X", c)
-	}
-	return b.String()
-}
-
-// canonicalURI is the path with each segment decoded then escaped, ending
-// with a slash. The SDK signs the unescaped path it was given; the request
-// carries it escaped, so decoding first recovers what was signed.
-func canonicalURI(rawPath string) (string, error) {
-	segs := strings.Split(rawPath, "/")
-	for i, s := range segs {
-		d, err := url.PathUnescape(s)
-		if err != nil {
-			return "", errUnauthenticated("the request path is not validly percent-encoded")
-		}
-		segs[i] = sdkEscape(d)
-	}
-	u := strings.Join(segs, "/")
-	if !strings.HasSuffix(u, "/") {
-		u += "/"
-	}
-	return u, nil
-}
-
-// canonicalQuery sorts the parameters by name, then by value, each escaped.
-func canonicalQuery(q [][2]string) string {
-	pairs := make([]string, 0, len(q))
-	byName := map[string][]string{}
-	for _, kv := range q {
-		byName[kv[0]] = append(byName[kv[0]], kv[1])
-	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		vs := byName[n]
-		slices.Sort(vs)
-		for _, v := range vs {
-			pairs = append(pairs, sdkEscape(n)+"="+sdkEscape(v))
-		}
-	}
-	return strings.Join(pairs, "&")
-}
-
 // contentHash is the hex SHA-256 of the body, or the X-Sdk-Content-Sha256
 // header when sent, which must then agree with the body (or be
 // UNSIGNED-PAYLOAD with an empty one).
 func (r sdkRequest) contentHash() (string, error) {
-	sum := sha256.Sum256(r.body)
-	own := hex.EncodeToString(sum[:])
+	own := sdkauth.BodyHash(r.body)
 	sent := r.header(headerSDKContentSHA)
 	if len(sent) == 0 {
 		return own, nil
@@ -206,38 +148,22 @@ func (r sdkRequest) contentHash() (string, error) {
 	return "", errUnauthenticated("X-Sdk-Content-Sha256 does not match the body (the body must be signed)")
 }
 
-// canonicalRequest is METHOD\nURI\nQUERY\nHEADERS\nSIGNED\nBODYHASH, where
-// HEADERS is each signed header as name:value\n (values trimmed, several
-// values of one name sorted).
+// canonicalRequest is the SDK's canonical request of r for the signed
+// headers (sdkauth).
 func (r sdkRequest) canonicalRequest(signed []string) (string, error) {
-	uri, err := canonicalURI(r.rawPath)
+	uri, err := sdkauth.CanonicalURI(r.rawPath)
 	if err != nil {
-		return "", err
+		return "", errUnauthenticated(err.Error())
 	}
 	hash, err := r.contentHash()
 	if err != nil {
 		return "", err
 	}
-	var hb strings.Builder
-	for _, name := range signed {
-		vs := r.header(name)
-		if len(vs) == 0 {
-			return "", errUnauthenticated("signed header " + name + " is missing")
-		}
-		slices.Sort(vs)
-		for _, v := range vs {
-			hb.WriteString(name + ":" + strings.TrimSpace(v) + "\n")
-		}
+	headers, err := sdkauth.CanonicalHeaders(signed, r.header)
+	if err != nil {
+		return "", errUnauthenticated(err.Error())
 	}
-	return strings.Join([]string{r.method, uri, canonicalQuery(r.query), hb.String(), strings.Join(signed, ";"), hash}, "\n"), nil
-}
-
-// sdkSignature is hex(HMAC-SHA256(secret, ALG\nDATE\nhex(SHA-256(canonical)))).
-func sdkSignature(secret, date, canonical string) string {
-	crHash := sha256.Sum256([]byte(canonical))
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(sdkAlgorithm + "\n" + date + "\n" + hex.EncodeToString(crHash[:])))
-	return hex.EncodeToString(m.Sum(nil))
+	return sdkauth.CanonicalRequest(r.method, uri, sdkauth.CanonicalQuery(r.query), headers, signed, hash), nil
 }
 
 // verifySDK authenticates a signed request and returns its access key id.
@@ -269,7 +195,7 @@ func (c *Credentials) verifySDK(auth string, r sdkRequest, now time.Time) (strin
 	if err != nil {
 		return "", err
 	}
-	if !hmac.Equal([]byte(sdkSignature(secret, dates[0], canonical)), []byte(strings.ToLower(a.signature))) {
+	if !hmac.Equal([]byte(sdkauth.Signature(secret, dates[0], canonical)), []byte(strings.ToLower(a.signature))) {
 		return "", errUnauthenticated("the request signature does not match")
 	}
 	return a.accessKey, nil
