@@ -402,16 +402,13 @@ const (
 	mqHandleNotExist = "MessageNotExist"
 )
 
-func (s *Server) mqAck(rc *fasthttp.RequestCtx, project, topic string) error {
-	args := rc.QueryArgs()
-	groupName := string(args.Peek("consumer"))
-	if err := checkGroupName(groupName); err != nil {
-		return mqInvalid("consumer must be 1-32 characters of [A-Za-z0-9_-]")
-	}
+// parseMQAckHandles decodes an ack body into its 1 to mqMaxAck non-empty
+// receipt handles (trimmed).
+func parseMQAckHandles(body []byte) ([]string, error) {
 	var req mqAckXML
-	if body := rc.PostBody(); len(bytes.TrimSpace(body)) > 0 {
+	if len(bytes.TrimSpace(body)) > 0 {
 		if err := xml.Unmarshal(body, &req); err != nil {
-			return errMQMalformed
+			return nil, errMQMalformed
 		}
 	}
 	handles := req.Handles[:0:0]
@@ -421,10 +418,23 @@ func (s *Server) mqAck(rc *fasthttp.RequestCtx, project, topic string) error {
 		}
 	}
 	if len(handles) == 0 {
-		return errMQNoHandle
+		return nil, errMQNoHandle
 	}
 	if len(handles) > mqMaxAck {
-		return mqInvalid("at most %d receipt handles per request", mqMaxAck)
+		return nil, mqInvalid("at most %d receipt handles per request", mqMaxAck)
+	}
+	return handles, nil
+}
+
+func (s *Server) mqAck(rc *fasthttp.RequestCtx, project, topic string) error {
+	args := rc.QueryArgs()
+	groupName := string(args.Peek("consumer"))
+	if err := checkGroupName(groupName); err != nil {
+		return mqInvalid("consumer must be 1-32 characters of [A-Za-z0-9_-]")
+	}
+	handles, err := parseMQAckHandles(rc.PostBody())
+	if err != nil {
+		return err
 	}
 	ctx, cancel := s.requestContext(0)
 	defer cancel()
