@@ -245,3 +245,42 @@ func TestJSON_TooDeepSaysSo(t *testing.T) {
 		t.Fatalf("999 levels: %d %+v", resp.StatusCode(), e)
 	}
 }
+
+// Slowloris: a request whose headers never finish is answered 408 once
+// ReadTimeout passes (in its door's format) and the connection is closed;
+// it holds nothing longer.
+func TestLimits_SlowHeadersTimeOut(t *testing.T) {
+	addr := startLimited(t, func(c *Config) { c.ReadTimeout = 300 * time.Millisecond })
+	for _, c := range []struct {
+		head string
+		mq   bool
+	}{
+		{"GET /v1.0/p/queues HTTP/1.1\r\nHost: x\r\nX-Slow: a", false},
+		{"GET /topics/T/messages HTTP/1.1\r\nHost: x\r\nX-Slow: a", true},
+	} {
+		start := time.Now()
+		resp := rawRequest(t, addr, c.head, nil)
+		if resp.StatusCode() != 408 || time.Since(start) > 5*time.Second {
+			t.Fatalf("%q: %d after %v", c.head, resp.StatusCode(), time.Since(start))
+		}
+		if c.mq != isXMLError(resp) {
+			t.Fatalf("%q: wrong door: %s", c.head, resp.Body())
+		}
+	}
+}
+
+// 2,000 idle connections (within the per-IP limit) leave the node serving.
+func TestLimits_ThousandsOfIdleConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 2,000 connections")
+	}
+	addr := startLimited(t, nil)
+	for range 2000 {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	dialServed(t, addr)
+}
