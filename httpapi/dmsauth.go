@@ -48,7 +48,7 @@ var (
 type sdkAuthorization struct {
 	accessKey     string
 	signedHeaders []string // lower case, as sent (the order is signed)
-	signature     string   // lower-case hex
+	signature     string   // 64 hex digits (compared lower-cased)
 }
 
 // parseSDKAuthorization parses an Authorization header of the SDK scheme.

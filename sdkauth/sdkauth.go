@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -22,8 +23,14 @@ const (
 	DateFormat          = "20060102T150405Z"
 )
 
-// ErrPath reports a request path that is not validly percent-encoded.
-var ErrPath = errors.New("sdkauth: the request path is not validly percent-encoded")
+// Errors of the canonical forms. Either means the request cannot have been
+// signed as sent, so the server answers it as a bad signature.
+var (
+	// ErrPath reports a request path that is not validly percent-encoded.
+	ErrPath = errors.New("sdkauth: the request path is not validly percent-encoded")
+	// ErrMissingHeader reports a signed header the request does not carry.
+	ErrMissingHeader = errors.New("sdkauth: a signed header is missing")
+)
 
 // Escape percent-encodes everything but A-Z a-z 0-9 _ - ~ . with upper-case
 // hex, as the SDK's signer does.
@@ -93,7 +100,7 @@ func CanonicalHeaders(signed []string, values func(name string) []string) (strin
 	for _, name := range signed {
 		vs := slices.Clone(values(name))
 		if len(vs) == 0 {
-			return "", errors.New("sdkauth: signed header " + name + " is missing")
+			return "", fmt.Errorf("%w: %s", ErrMissingHeader, name)
 		}
 		slices.Sort(vs)
 		for _, v := range vs {

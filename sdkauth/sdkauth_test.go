@@ -1,6 +1,7 @@
 package sdkauth
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -63,5 +64,17 @@ func TestCanonicalURI(t *testing.T) {
 	}
 	if _, err := CanonicalURI("/a%zz"); err == nil {
 		t.Error("bad escape accepted")
+	}
+}
+
+func TestCanonicalHeaders(t *testing.T) {
+	values := map[string][]string{"host": {"h:1"}, "x-sdk-date": {"D"}, "x-multi": {" b ", "a"}}
+	got, err := CanonicalHeaders([]string{"host", "x-multi", "x-sdk-date"}, func(n string) []string { return values[n] })
+	// Values are sorted as sent, then trimmed, as the SDK's signer does: " b " sorts before "a".
+	if want := "host:h:1\nx-multi:b\nx-multi:a\nx-sdk-date:D\n"; err != nil || got != want {
+		t.Fatalf("got %q %v, want %q", got, err, want)
+	}
+	if _, err := CanonicalHeaders([]string{"x-absent"}, func(n string) []string { return values[n] }); !errors.Is(err, ErrMissingHeader) {
+		t.Fatalf("missing header: %v", err)
 	}
 }
