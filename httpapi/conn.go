@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // This file is the connection layer under fasthttp: the limits a hostile
@@ -67,6 +68,10 @@ type limitListener struct {
 	refused func(ip, why string)
 }
 
+// refuseWriteTimeout bounds writing the refusal of a connection over the
+// limits.
+const refuseWriteTimeout = 100 * time.Millisecond
+
 func (ln *limitListener) Accept() (net.Conn, error) {
 	for {
 		c, err := ln.Listener.Accept()
@@ -87,8 +92,10 @@ func (ln *limitListener) Accept() (net.Conn, error) {
 				status = "429 Too Many Requests"
 			}
 			msg := "too many connections (" + why + ")\n"
-			// Best effort: the socket buffer takes these bytes without
-			// blocking; the client may already be gone.
+			// Best effort, and never a wait: the accept loop serves
+			// everyone. A fresh socket's buffer takes these bytes at once;
+			// the deadline covers a peer that somehow does not.
+			_ = c.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
 			_, _ = c.Write([]byte("HTTP/1.1 " + status + "\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: " + strconv.Itoa(len(msg)) + "\r\n\r\n" + msg))
 		}
 		_ = c.Close()
