@@ -270,20 +270,23 @@ func TestLoadtest_HTTPSWithCredentials(t *testing.T) {
 	ok.AccessKey, ok.SecretKey = "LT_ADMIN", "LT_SECRET"
 	mustRun(t, ok)
 
-	for name, cfg := range map[string]Config{
-		"unsigned":   base,
-		"wrong key":  func() Config { c := ok; c.SecretKey = "nope"; return c }(),
-		"without CA": func() Config { c := ok; c.CAFile = ""; return c }(),
+	for name, c := range map[string]struct {
+		cfg  Config
+		want string // in the fatal error
+	}{
+		"unsigned":   {base, "401"},
+		"wrong key":  {func() Config { c := ok; c.SecretKey = "nope"; return c }(), "401"},
+		"without CA": {func() Config { c := ok; c.CAFile = ""; return c }(), "certificate"},
 	} {
+		cfg := c.cfg
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		rep, err := Run(ctx, cfg)
 		cancel()
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if rep.OK() || len(rep.Fatal) == 0 {
-			t.Fatalf("%s: the run passed", name)
+		if rep.OK() || len(rep.Fatal) == 0 || !strings.Contains(strings.Join(rep.Fatal, " "), c.want) {
+			t.Fatalf("%s: ok %v, fatal %v, want a fatal error with %q", name, rep.OK(), rep.Fatal, c.want)
 		}
-		t.Logf("%s: %v", name, rep.Fatal)
 	}
 }
