@@ -187,16 +187,16 @@ func (c *Credentials) verifySDK(auth string, r sdkRequest, now time.Time) (strin
 	if d := now.Sub(at); d > maxDateSkew || d < -maxDateSkew {
 		return "", errUnauthenticated("X-Sdk-Date is more than 15 minutes away from the server's time")
 	}
-	secret, ok := c.secret(a.accessKey)
-	if !ok {
-		return "", errUnauthenticated("unknown access key")
-	}
+	// An unknown key is checked like a known one, against an empty secret,
+	// and answered alike: neither the message nor the time tells a
+	// stranger which access key ids exist.
+	secret, known := c.secret(a.accessKey)
 	canonical, err := r.canonicalRequest(a.signedHeaders)
 	if err != nil {
 		return "", err
 	}
-	if !hmac.Equal([]byte(sdkauth.Signature(secret, dates[0], canonical)), []byte(strings.ToLower(a.signature))) {
-		return "", errUnauthenticated("the request signature does not match")
+	if !hmac.Equal([]byte(sdkauth.Signature(secret, dates[0], canonical)), []byte(strings.ToLower(a.signature))) || !known {
+		return "", errUnauthenticated("the access key is unknown or the request signature does not match")
 	}
 	return a.accessKey, nil
 }
