@@ -75,7 +75,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&join, "join", "", "gossip addresses of nodes already in the cluster, comma separated")
 	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", c.BootstrapExpect, "form a new cluster once N nodes are seen")
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of a new NORMAL queue")
-	fs.StringVar(&m.Credentials, "credentials", "", "access keys file; without it authentication is off")
+	fs.StringVar(&m.Credentials, "credentials", "", "access keys of both doors and admin (*) keys (docs/SECURITY.md); without it authentication is off")
 	fs.IntVar(&c.MaxQueuesPerProject, "max-queues-per-project", c.MaxQueuesPerProject, "queue quota per project")
 	fs.IntVar(&c.MaxGroupsPerQueue, "max-groups-per-queue", c.MaxGroupsPerQueue, "consumer group quota per queue")
 	fs.IntVar(&m.HTTP.MaxWaitingConsumers, "max-waiting-consumers", m.HTTP.MaxWaitingConsumers, "long polls waiting at once on this node")
