@@ -3,6 +3,8 @@ package partition
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"path/filepath"
 
 	"github.com/hashicorp/raft"
@@ -26,6 +28,8 @@ type Replica struct {
 	*Node
 	spec Spec
 	fsm  *fsm.FSM
+
+	produceGate chan struct{}
 }
 
 // OpenReplica starts the replica under dir, its log in dir/raft.db (bolt).
@@ -40,7 +44,11 @@ func openReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport, op
 	if err != nil {
 		return nil, err
 	}
-	return &Replica{Node: n, spec: spec, fsm: f}, nil
+	r := &Replica{Node: n, spec: spec, fsm: f}
+	if k, _ := strconv.Atoi(os.Getenv("RAFTMQ_EXP_PRODUCE_INFLIGHT")); k > 0 {
+		r.produceGate = make(chan struct{}, k)
+	}
+	return r, nil
 }
 
 // ID is the partition id.
@@ -54,6 +62,14 @@ func (r *Replica) header() fsm.Header {
 }
 
 func (r *Replica) propose(ctx context.Context, cmd fsm.Command) (any, error) {
+	if _, ok := cmd.(*fsm.Enqueue); ok && r.produceGate != nil {
+		select {
+		case r.produceGate <- struct{}{}:
+			defer func() { <-r.produceGate }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	b, err := fsm.Encode(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: encode: %w", r.spec.ID, err)
