@@ -249,6 +249,36 @@ func TestLoadtest_ShortW2OnOneNode(t *testing.T) {
 	}
 }
 
+// TestLoadtest_QueueQuotaStopsSetupAndCleansUp: a node that allows 2 queues
+// per project refuses the third of --queues 3; setup is fatal, names the
+// queue and the answer, and the two queues it created are deleted.
+func TestLoadtest_QueueQuotaStopsSetupAndCleansUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a raftmq process")
+	}
+	p := clustertest.NewProcess(t, binPath, "n1", "--max-queues-per-project", "2")
+	p.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, Config{Targets: []string{p.URL()}, Workload: WorkloadProduce, Queues: 3, Messages: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || len(rep.Fatal) == 0 || !strings.HasPrefix(rep.Fatal[0], "setup: queue 3 of 3:") ||
+		!strings.Contains(rep.Fatal[0], "quota") || len(rep.Phases) != 0 {
+		t.Fatalf("fatal %v, phases %d", rep.Fatal, len(rep.Phases))
+	}
+	if len(rep.Queues) != 2 || rep.Queues[0].ID == "" || rep.Queues[1].ID == "" {
+		t.Errorf("queues in the report: %+v", rep.Queues)
+	}
+	if len(rep.Warnings) != 0 {
+		t.Errorf("warnings %v", rep.Warnings)
+	}
+	if n := queuesLeft(t, p.URL(), rep.Config.Project); n != 0 {
+		t.Errorf("%d queues left in the run's project", n)
+	}
+}
+
 // TestLoadtest_FIFODrainAndMixed runs a FIFO queue: fill 500 and drain them,
 // then a separate 2 s open-loop mixed run.
 func TestLoadtest_FIFODrainAndMixed(t *testing.T) {
