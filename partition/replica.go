@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"path/filepath"
+	"strconv"
 
 	"github.com/hashicorp/raft"
 
@@ -29,7 +29,8 @@ type Replica struct {
 	spec Spec
 	fsm  *fsm.FSM
 
-	produceGate chan struct{}
+	admit  *admission
+	claims *leaseClaims
 }
 
 // OpenReplica starts the replica under dir, its log in dir/raft.db (bolt).
@@ -44,9 +45,9 @@ func openReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport, op
 	if err != nil {
 		return nil, err
 	}
-	r := &Replica{Node: n, spec: spec, fsm: f}
-	if k, _ := strconv.Atoi(os.Getenv("RAFTMQ_EXP_PRODUCE_INFLIGHT")); k > 0 {
-		r.produceGate = make(chan struct{}, k)
+	r := &Replica{Node: n, spec: spec, fsm: f, claims: newLeaseClaims()}
+	if k, _ := strconv.Atoi(os.Getenv("RAFTMQ_EXP_ADMIT")); k > 0 {
+		r.admit = newAdmission(k)
 	}
 	return r, nil
 }
@@ -62,13 +63,26 @@ func (r *Replica) header() fsm.Header {
 }
 
 func (r *Replica) propose(ctx context.Context, cmd fsm.Command) (any, error) {
-	if _, ok := cmd.(*fsm.Enqueue); ok && r.produceGate != nil {
-		select {
-		case r.produceGate <- struct{}{}:
-			defer func() { <-r.produceGate }()
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	if r.admit != nil {
+		_, produce := cmd.(*fsm.Enqueue)
+		if err := r.admit.acquire(ctx, !produce); err != nil {
+			return nil, r.notLeader()
 		}
+		defer r.admit.release()
+	}
+	if l, ok := cmd.(*fsm.Lease); ok && r.IsLeader() {
+		release, empty, err := r.claims.claim(ctx, l, func() (n int64, exact bool) {
+			q := fsm.ReadyQuery{Now: l.Now, DeadLetter: l.DeadLetter, Policy: r.spec.Policy, Tags: l.Tags, Ordered: l.Ordered}
+			r.Read(func(s *fsm.State) { n, exact = s.Backlog(l.Group, q) })
+			return n, exact
+		})
+		switch {
+		case err != nil:
+			return nil, r.notLeader()
+		case empty:
+			return fsm.LeaseResult{}, nil
+		}
+		defer release()
 	}
 	b, err := fsm.Encode(cmd)
 	if err != nil {
