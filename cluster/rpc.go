@@ -324,11 +324,12 @@ func (n *Node) serveInternal(ctx context.Context, op string, body []byte) (any, 
 		}
 		return leaderAnswer{Leader: n.localLeader(ctx, req.Partition, time.Duration(req.WaitMs)*time.Millisecond)}, nil
 	case rpcMeta:
-		var cmd metaCommand
-		if err := json.Unmarshal(body, &cmd); err != nil {
+		// Validated before it is proposed: a peer's command is data.
+		cmd, err := decodeMetaCommand(body)
+		if err != nil {
 			return nil, &badRPCError{err.Error()}
 		}
-		res, err := n.proposeMetaLocal(ctx, &cmd)
+		res, err := n.proposeMetaLocal(ctx, cmd)
 		if err != nil {
 			return nil, err
 		}
