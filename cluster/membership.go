@@ -61,7 +61,11 @@ type membershipConfig struct {
 	Advertise  string // host peers use; "" = the bind host
 	DataDir    string
 	Fast       bool // shrink gossip timings (tests)
-	Log        *slog.Logger
+	// Keys encrypt and authenticate every gossip message (memberlist's
+	// keyring: AES-GCM, the first key sends, each is tried on receipt);
+	// nil: gossip is open.
+	Keys *keyring
+	Log  *slog.Logger
 }
 
 func startMembership(cfg membershipConfig) (*membership, error) {
@@ -102,6 +106,17 @@ func startMembership(cfg membershipConfig) (*membership, error) {
 		mc.AdvertiseAddr = ip.String()
 	} else if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
 		mc.AdvertiseAddr = host
+	}
+	if cfg.Keys != nil {
+		kr, err := memberlist.NewKeyring(cfg.Keys.secrets(), cfg.Keys.primary().secret)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: gossip keyring: %w", err)
+		}
+		// A message that is not sealed with one of the keys is dropped,
+		// so a node without the key can neither join nor be heard.
+		mc.Keyring = kr
+		mc.GossipVerifyIncoming = true
+		mc.GossipVerifyOutgoing = true
 	}
 	mc.Delegate = m
 	mc.Events = m

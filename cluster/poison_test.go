@@ -159,6 +159,12 @@ func TestNode_PoisonedLogReplaysAfterRestart(t *testing.T) {
 // it is closed when the test ends (closing twice is harmless).
 func startSingle(t *testing.T, dir string) *Node {
 	t.Helper()
+	return startSingleWith(t, dir, nil)
+}
+
+// startSingleWith is startSingle with a configuration hook (may be nil).
+func startSingleWith(t *testing.T, dir string, config func(*Config)) *Node {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.NodeID = "n1"
 	cfg.DataDir = dir
@@ -170,6 +176,9 @@ func startSingle(t *testing.T, dir string) *Node {
 	cfg.Raft.LeaderLeaseTimeout = 100 * time.Millisecond
 	cfg.Raft.CommitTimeout = 5 * time.Millisecond
 	cfg.Raft.RaftLog = io.Discard
+	if config != nil {
+		config(&cfg)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
