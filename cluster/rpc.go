@@ -219,11 +219,7 @@ func (n *Node) HandleInternal(ctx context.Context, op, auth string, body []byte)
 		return errBody(fasthttp.StatusForbidden, rpcError{Code: "forbidden"})
 	}
 	status, answer := n.answerInternal(ctx, op, plain)
-	sealed, err := seal.sealAnswer(status, answer)
-	if err != nil {
-		return errBody(fasthttp.StatusInternalServerError, rpcError{Code: "unavailable"})
-	}
-	return status, sealed
+	return status, seal.sealAnswer(status, answer)
 }
 
 // answerInternal serves an authenticated request.

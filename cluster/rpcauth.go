@@ -1,7 +1,8 @@
 package cluster
 
 import (
-	"crypto/hkdf"
+	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -18,7 +19,9 @@ import (
 //	version 1 (1) | key id (8) | time, unix ms (8) | nonce (16)
 //
 // and its body is AES-256-GCM under a key of its own,
-// HKDF-SHA256(K, salt nonce), with the header and the operation as
+// HMAC-SHA256(K, "raftmq rpc v1 request key" | nonce) (K is uniformly
+// random, so the PRF alone is a sound key derivation), with the header and
+// the operation as
 // additional data; the answer is sealed under the same key with the other
 // GCM nonce and the status code added to the additional data. K is the
 // sender's cluster key, or in open mode the catalogue's handler key. A
@@ -31,7 +34,7 @@ const (
 	rpcNonceLen    = 16
 	rpcHeaderLen   = 1 + keyIDLen + 8 + rpcNonceLen
 	rpcWindow      = 30 * time.Second
-	maxReplayCache = 1 << 20 // nonces: ~30 MB at most; beyond, requests are refused
+	maxReplayCache = 1 << 20 // nonces: about 50 MB at most; beyond, requests are refused (503)
 )
 
 // ErrRPCAuth is a node-to-node request refused before anything was looked
@@ -46,8 +49,8 @@ var errReplayCacheFull = errors.New("cluster: internal request refused: replay c
 type rpcSeal struct {
 	header []byte // the raw InternalAuthHeader value, decoded
 	op     string
-	key    []byte // HKDF(K, nonce)
-	ts     int64  // unix ms
+	aead   cipher.AEAD // under the request's own key
+	ts     int64       // unix ms
 	nonce  [rpcNonceLen]byte
 }
 
@@ -71,10 +74,7 @@ func sealRequest(k clusterKey, op string, body []byte, now time.Time) (string, [
 	if err := s.deriveKey(k); err != nil {
 		return "", nil, nil, err
 	}
-	sealed, err := s.seal(gcmNonceRequest, body, s.requestAD())
-	if err != nil {
-		return "", nil, nil, err
-	}
+	sealed := s.seal(gcmNonceRequest, body, s.requestAD())
 	return base64.RawURLEncoding.EncodeToString(s.header), sealed, s, nil
 }
 
@@ -108,8 +108,12 @@ func openRequest(kr *keyring, op, auth string, body []byte, now time.Time) (*rpc
 }
 
 func (s *rpcSeal) deriveKey(k clusterKey) error {
-	key, err := hkdf.Key(sha256.New, k.secret, s.nonce[:], "raftmq rpc v1 request key", 32)
-	s.key = key
+	m := hmac.New(sha256.New, k.secret)
+	m.Write([]byte("raftmq rpc v1 request key"))
+	m.Write(s.nonce[:])
+	var key [sha256.Size]byte
+	aead, err := newGCM(m.Sum(key[:0]))
+	s.aead = aead
 	return err
 }
 
@@ -125,7 +129,7 @@ func (s *rpcSeal) answerAD(status int) []byte {
 }
 
 // sealAnswer seals the answer to this request.
-func (s *rpcSeal) sealAnswer(status int, body []byte) ([]byte, error) {
+func (s *rpcSeal) sealAnswer(status int, body []byte) []byte {
 	return s.seal(gcmNonceAnswer, body, s.answerAD(status))
 }
 
@@ -138,20 +142,12 @@ func (s *rpcSeal) openAnswer(status int, body []byte) ([]byte, error) {
 	return plain, nil
 }
 
-func (s *rpcSeal) seal(nonce [gcmNonceLen]byte, plain, ad []byte) ([]byte, error) {
-	g, err := newGCM(s.key)
-	if err != nil {
-		return nil, err
-	}
-	return g.Seal(make([]byte, 0, len(plain)+gcmTagLen), nonce[:], plain, ad), nil
+func (s *rpcSeal) seal(nonce [gcmNonceLen]byte, plain, ad []byte) []byte {
+	return s.aead.Seal(make([]byte, 0, len(plain)+gcmTagLen), nonce[:], plain, ad)
 }
 
 func (s *rpcSeal) open(nonce [gcmNonceLen]byte, sealed, ad []byte) ([]byte, error) {
-	g, err := newGCM(s.key)
-	if err != nil {
-		return nil, err
-	}
-	return g.Open(nil, nonce[:], sealed, ad)
+	return s.aead.Open(nil, nonce[:], sealed, ad)
 }
 
 // rpcReplayCache remembers the nonces of the requests accepted within the
