@@ -40,7 +40,7 @@ type Mux struct {
 	timeout   time.Duration
 	log       *slog.Logger
 
-	refused     atomic.Uint64 // connections refused since the last log line
+	refused     atomic.Uint64 // connections refused and not yet counted in a log line
 	lastRefusal atomic.Int64  // unix ns of the last log line about them
 
 	mu     sync.Mutex
@@ -162,14 +162,13 @@ func readGroupHeader(c net.Conn) (string, error) {
 // refuse logs a refused connection, at most once per refusalLogEvery with
 // the count of those not logged.
 func (m *Mux) refuse(c net.Conn, err error) {
-	n := m.refused.Add(1)
+	m.refused.Add(1)
 	now := time.Now().UnixNano()
 	last := m.lastRefusal.Load()
 	if now-last < int64(refusalLogEvery) || !m.lastRefusal.CompareAndSwap(last, now) {
 		return
 	}
-	m.refused.Add(-n)
-	m.log.Warn("raft: refused a connection", "remote", c.RemoteAddr().String(), "err", err, "refused", n)
+	m.log.Warn("raft: refused a connection", "remote", c.RemoteAddr().String(), "err", err, "refused", m.refused.Swap(0))
 }
 
 // Layer registers the group name and returns its stream layer. Closing the

@@ -139,6 +139,9 @@ func (c *secureConn) Write(p []byte) (int, error) {
 	if c.werr != nil {
 		return 0, c.werr
 	}
+	if len(p) == 0 {
+		return 0, nil
+	}
 	written := 0
 	for {
 		chunk := p[:min(len(p), maxFramePlain)]

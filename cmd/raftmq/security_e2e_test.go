@@ -179,3 +179,21 @@ func TestCluster_ClusterKeysRoll(t *testing.T) {
 		}
 	}
 }
+
+// TestServe_WarnsInOpenMode: a node without --cluster-key says so loudly at
+// start; a keyed node says its node-to-node traffic is protected.
+func TestServe_WarnsInOpenMode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	open := clustertest.NewProcess(t, binPath, "open")
+	keyed := clustertest.NewProcess(t, binPath, "keyed", clustertest.KeyArgs(clustertest.WriteClusterKey(t))...)
+	open.Start(t)
+	keyed.Start(t)
+	if out := open.Output(); !strings.Contains(out, "WARNING: no --cluster-key") {
+		t.Fatalf("open node's output has no warning:\n%s", out)
+	}
+	if out := keyed.Output(); strings.Contains(out, "WARNING: no --cluster-key") || !strings.Contains(out, "cluster key on") {
+		t.Fatalf("keyed node's output:\n%s", out)
+	}
+}
