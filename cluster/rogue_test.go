@@ -62,15 +62,17 @@ func (r *rogue) transport(t *testing.T, group string) *raft.NetworkTransport {
 }
 
 // appendEntries claims leadership of group on target with rogueTerm and
-// sends entry as committed right after (prevIndex, prevTerm).
-func (r *rogue) appendEntries(t *testing.T, target *Node, group string, prevIndex, prevTerm uint64, entry []byte) (bool, error) {
+// sends entries as committed right after (prevIndex, prevTerm).
+func (r *rogue) appendEntries(t *testing.T, target *Node, group string, prevIndex, prevTerm uint64, entries ...[]byte) (bool, error) {
 	tr := r.transport(t, group)
 	req := &raft.AppendEntriesRequest{
 		RPCHeader:    raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte("rogue"), Addr: []byte(r.mux.advertise.String())},
 		Term:         rogueTerm,
 		PrevLogEntry: prevIndex, PrevLogTerm: prevTerm,
-		Entries:           []*raft.Log{{Index: prevIndex + 1, Term: rogueTerm, Type: raft.LogCommand, Data: entry}},
-		LeaderCommitIndex: prevIndex + 1,
+		LeaderCommitIndex: prevIndex + uint64(len(entries)),
+	}
+	for i, e := range entries {
+		req.Entries = append(req.Entries, &raft.Log{Index: prevIndex + 1 + uint64(i), Term: rogueTerm, Type: raft.LogCommand, Data: e})
 	}
 	var resp raft.AppendEntriesResponse
 	err := tr.AppendEntries(raft.ServerID(target.ID()), raft.ServerAddress(target.RaftAddr()), req, &resp)
@@ -98,23 +100,38 @@ func aFollower(t *testing.T, nodes []*Node) *Node {
 // TestRaft_RogueClientInOpenModeInjects is the control of the next test: on
 // an open cluster the rogue's AppendEntries takes over a follower's term and
 // commits a queue into the catalogue, so the attack the keyed test repels
-// is real.
+// is real. The same append carries poisoned entries: the follower applies
+// them as no-ops, and the cluster (which now has to elect a leader above
+// the rogue's term, and replicates the follower's log) serves again.
 func TestRaft_RogueClientInOpenModeInjects(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three nodes")
 	}
 	nodes := startTrio(t)
 	f := aFollower(t, nodes)
-	ok, err := newRogue(t).appendEntries(t, f, "meta", f.meta.AppliedIndex(), f.meta.Term(), rogueQueueCommand())
+	prev := f.meta.AppliedIndex()
+	entries := append([][]byte{rogueQueueCommand()}, poisonedMetaEntries...)
+	ok, err := newRogue(t).appendEntries(t, f, "meta", prev, f.meta.Term(), entries...)
 	if err != nil || !ok {
 		t.Fatalf("the rogue's append was not taken (%v): the control shows nothing", err)
 	}
-	waitUntil(t, 5*time.Second, "the injected queue in the follower's catalogue", func() bool {
+	waitUntil(t, 5*time.Second, "the injected entries applied on the follower", func() bool {
 		_, ok := f.cat.queue("p", rogueQueueID)
-		return ok
+		return ok && f.cat.appliedIndex() >= prev+uint64(len(entries))
 	})
 	if f.meta.Term() < rogueTerm {
 		t.Fatalf("term %d after the rogue's append", f.meta.Term())
+	}
+	waitUntil(t, 20*time.Second, "a metadata leader above the rogue's term", func() bool {
+		for _, n := range nodes {
+			if n.meta.IsLeader() && n.meta.Term() > rogueTerm {
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := nodes[0].CreateQueue(context.Background(), "p", QueueSpec{Name: "after", Mode: ModeFIFO}); err != nil {
+		t.Fatalf("create queue after the poison: %v", err)
 	}
 }
 
