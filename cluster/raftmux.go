@@ -15,7 +15,8 @@ import (
 
 // muxMagic starts every Raft connection of an open-mode node (no cluster
 // key); the next byte is the length of the group name that follows, then
-// hashicorp/raft's own protocol. A keyed node's connections start with
+// hashicorp/raft's own protocol, whose first byte must come within the
+// handshake's deadline too. A keyed node's connections start with
 // muxMagicKeyed and the handshake of raftauth.go instead.
 const muxMagic = 0xA7
 
@@ -138,7 +139,11 @@ func (m *Mux) handshake(c net.Conn) (net.Conn, string, error) {
 		return acceptHandshake(c, m.keys)
 	case m.keys == nil && magic[0] == muxMagic:
 		name, err := readGroupHeader(c)
-		return c, name, err
+		if err != nil {
+			return nil, "", err
+		}
+		first, err := awaitFirstByte(c)
+		return first, name, err
 	case m.keys != nil:
 		return nil, "", fmt.Errorf("%w: the peer sent no cluster key (open mode, or not raftmq)", ErrHandshake)
 	default:
@@ -157,6 +162,36 @@ func readGroupHeader(c net.Conn) (string, error) {
 		return "", fmt.Errorf("%w: bad header: %w", ErrHandshake, err)
 	}
 	return string(name), nil
+}
+
+// awaitFirstByte waits for the first byte after an open-mode header, within
+// the handshake's deadline: hashicorp/raft writes its first RPC as soon as
+// it has dialled (a pipeline within CommitTimeout), so a connection that
+// names a group and then says nothing is not Raft, and is not given a
+// goroutine and a descriptor for good.
+func awaitFirstByte(c net.Conn) (net.Conn, error) {
+	fc := &firstByteConn{Conn: c, pending: true}
+	if _, err := io.ReadFull(c, fc.first[:]); err != nil {
+		return nil, fmt.Errorf("%w: a group header and then nothing: %w", ErrHandshake, err)
+	}
+	return fc, nil
+}
+
+// firstByteConn gives back the byte awaitFirstByte read before the rest.
+// Raft reads a connection from one goroutine, so it needs no lock.
+type firstByteConn struct {
+	net.Conn
+	first   [1]byte
+	pending bool
+}
+
+func (c *firstByteConn) Read(p []byte) (int, error) {
+	if c.pending && len(p) > 0 {
+		c.pending = false
+		p[0] = c.first[0]
+		return 1, nil
+	}
+	return c.Conn.Read(p)
 }
 
 // refuse logs a refused connection, at most once per refusalLogEvery with

@@ -227,10 +227,32 @@ func TestMux_HandshakeDeadlineClosesIdleConnections(t *testing.T) {
 			}
 		})
 	}
-	open, _ := startMux(t, timeout)
-	t.Run("open header cut short", func(t *testing.T) {
-		c := strangerConn(t, open, []byte{muxMagic, 5, 'g'})
-		closedWithin(t, c, timeout+3*time.Second)
+	open, ol := startMux(t, timeout)
+	for _, tt := range []struct {
+		name string
+		send []byte
+	}{
+		{"open header cut short", []byte{muxMagic, 5, 'g'}},
+		{"open header, then silence", []byte{muxMagic, 1, 'g'}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := strangerConn(t, open, tt.send)
+			if took := closedWithin(t, c, timeout+3*time.Second); took < timeout/2 {
+				t.Fatalf("closed after %v, before the deadline", took)
+			}
+		})
+	}
+	if n := len(ol.conns); n != 0 {
+		t.Fatalf("%d idle connections reached the Raft group", n)
+	}
+	t.Run("open header and a first byte", func(t *testing.T) {
+		c := strangerConn(t, open, []byte{muxMagic, 1, 'g', 42})
+		s := acceptOne(t, ol)
+		var b [1]byte
+		if _, err := io.ReadFull(s, b[:]); err != nil || b[0] != 42 {
+			t.Fatalf("first byte %d, %v", b[0], err)
+		}
+		_ = c
 	})
 }
 
@@ -258,12 +280,15 @@ func TestMux_KeysRoll(t *testing.T) {
 			want := (from.keys == nil && to.keys == nil) || (from.keys != nil && holds(to.keys, from.keys[0]))
 			c, err := fl.Dial(raft.ServerAddress(tm.advertise.String()), time.Second)
 			if err == nil && from.keys == nil {
-				// An open dialer learns of a refusal only when it reads.
-				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-				_, err = c.Read(make([]byte, 1))
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					err = nil // still open: accepted
+				// An open dialer learns of a refusal only when it reads, and
+				// must send a first byte, as Raft does at once.
+				if _, err = c.Write([]byte{0}); err == nil {
+					_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+					_, err = c.Read(make([]byte, 1))
+					var ne net.Error
+					if errors.As(err, &ne) && ne.Timeout() {
+						err = nil // still open: accepted
+					}
 				}
 			}
 			if (err == nil) != want {
