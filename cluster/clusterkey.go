@@ -92,6 +92,9 @@ func (kr *keyring) secrets() [][]byte {
 // with padding of ClusterKeyLen bytes; surrounding white space is ignored.
 func ParseClusterKey(text []byte) ([]byte, error) {
 	text = bytes.TrimSpace(text)
+	if bytes.ContainsAny(text, "\r\n") { // the decoder would skip them
+		return nil, ErrBadClusterKey
+	}
 	key := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
 	n, err := base64.StdEncoding.Strict().Decode(key, text)
 	if err != nil || n != ClusterKeyLen {
