@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -121,6 +122,9 @@ func startMembership(cfg membershipConfig) (*membership, error) {
 	mc.Delegate = m
 	mc.Events = m
 	mc.LogOutput = io.Discard
+	if cfg.Keys != nil {
+		mc.LogOutput = &gossipRefusals{log: cfg.Log}
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: gossip: %w", err)
@@ -257,4 +261,27 @@ func (m *membership) savePeers() {
 func (m *membership) Leave() {
 	_ = m.ml.Leave(2 * time.Second)
 	_ = m.ml.Shutdown()
+}
+
+// gossipRefusals reads memberlist's log (otherwise discarded: it is chatty)
+// for the messages it dropped because they were not sealed with one of this
+// node's keys, and logs those as warnings, at most one per refusalLogEvery:
+// a node with the wrong key, or none, otherwise fails to join in silence.
+type gossipRefusals struct {
+	log  *slog.Logger
+	last atomic.Int64 // unix ns of the last warning
+}
+
+func (g *gossipRefusals) Write(p []byte) (int, error) {
+	line := string(p)
+	if !strings.Contains(line, "ecrypt") && !strings.Contains(line, "not encrypted") && !strings.Contains(line, "encryption is not configured") {
+		return len(p), nil
+	}
+	now := time.Now().UnixNano()
+	last := g.last.Load()
+	if now-last >= int64(refusalLogEvery) && g.last.CompareAndSwap(last, now) {
+		g.log.Warn("gossip: refused a message not sealed with this node's cluster key (a node without the key, or with another)",
+			"memberlist", strings.TrimSpace(line))
+	}
+	return len(p), nil
 }

@@ -138,6 +138,9 @@ func TestCluster_StrangerCannotJoin(t *testing.T) {
 			t.Fatalf("stranger %s ready: %v %v", s.NodeID, resp, err)
 		}
 	}
+	if out := c.Nodes[0].Output(); !strings.Contains(out, "gossip: refused a message") {
+		t.Fatalf("n1 logged no refused gossip: did the strangers try at all?\n%s", out)
+	}
 	resp, err := http.Post(c.Nodes[0].URL()+cluster.InternalPathPrefix+"metaindex", "application/json", nil)
 	if err != nil || resp.StatusCode != 403 {
 		t.Fatalf("internal request without the key: %v %v", resp, err)
