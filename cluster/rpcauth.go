@@ -54,11 +54,11 @@ type rpcSeal struct {
 	nonce  [rpcNonceLen]byte
 }
 
-// GCM nonces under a request key: each key seals exactly one request and
-// one answer.
-var (
-	gcmNonceRequest = [gcmNonceLen]byte{11: 1}
-	gcmNonceAnswer  = [gcmNonceLen]byte{11: 2}
+// The last byte of the GCM nonce under a request's key (the others are
+// zero): each key seals exactly one request and one answer.
+const (
+	gcmNonceRequest = 1
+	gcmNonceAnswer  = 2
 )
 
 // sealRequest seals body for op under k at time now; it returns the header
@@ -142,11 +142,13 @@ func (s *rpcSeal) openAnswer(status int, body []byte) ([]byte, error) {
 	return plain, nil
 }
 
-func (s *rpcSeal) seal(nonce [gcmNonceLen]byte, plain, ad []byte) []byte {
+func (s *rpcSeal) seal(which byte, plain, ad []byte) []byte {
+	nonce := [gcmNonceLen]byte{gcmNonceLen - 1: which}
 	return s.aead.Seal(make([]byte, 0, len(plain)+gcmTagLen), nonce[:], plain, ad)
 }
 
-func (s *rpcSeal) open(nonce [gcmNonceLen]byte, sealed, ad []byte) ([]byte, error) {
+func (s *rpcSeal) open(which byte, sealed, ad []byte) ([]byte, error) {
+	nonce := [gcmNonceLen]byte{gcmNonceLen - 1: which}
 	return s.aead.Open(nil, nonce[:], sealed, ad)
 }
 
