@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -268,8 +267,8 @@ func (m *membership) Leave() {
 // node's keys, and logs those as warnings, at most one per refusalLogEvery:
 // a node with the wrong key, or none, otherwise fails to join in silence.
 type gossipRefusals struct {
-	log  *slog.Logger
-	last atomic.Int64 // unix ns of the last warning
+	log     *slog.Logger
+	limiter logLimiter
 }
 
 func (g *gossipRefusals) Write(p []byte) (int, error) {
@@ -277,11 +276,9 @@ func (g *gossipRefusals) Write(p []byte) (int, error) {
 	if !strings.Contains(line, "ecrypt") && !strings.Contains(line, "not encrypted") && !strings.Contains(line, "encryption is not configured") {
 		return len(p), nil
 	}
-	now := time.Now().UnixNano()
-	last := g.last.Load()
-	if now-last >= int64(refusalLogEvery) && g.last.CompareAndSwap(last, now) {
+	if ok, n := g.limiter.allow(); ok {
 		g.log.Warn("gossip: refused a message not sealed with this node's cluster key (a node without the key, or with another)",
-			"memberlist", strings.TrimSpace(line))
+			"memberlist", strings.TrimSpace(line), "refused", n)
 	}
 	return len(p), nil
 }

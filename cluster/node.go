@@ -109,8 +109,9 @@ type Node struct {
 	keys    *keyring // the cluster keys; nil in open mode
 	// openKeys is, in open mode, the handler key as a keyring, made once
 	// the catalogue holds the key (node-to-node requests are sealed with it).
-	openKeys atomic.Pointer[keyring]
-	replay   *rpcReplayCache
+	openKeys    atomic.Pointer[keyring]
+	replay      *rpcReplayCache
+	rpcRefusals logLimiter
 
 	rr atomic.Uint64 // round-robin cursor for produce and consume
 	// consumePasses counts the passes consumes made over their queue's

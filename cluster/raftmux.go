@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -25,10 +24,6 @@ const muxMagic = 0xA7
 // peer cannot pin a goroutine and a file descriptor.
 const defaultHandshakeTimeout = 5 * time.Second
 
-// refusalLogEvery spaces the log lines about refused Raft connections, so a
-// flood of strangers cannot flood the log.
-const refusalLogEvery = 10 * time.Second
-
 var errMuxClosed = errors.New("cluster: raft mux closed")
 
 // Mux shares one TCP listener among every Raft group of this node. A
@@ -41,8 +36,7 @@ type Mux struct {
 	timeout   time.Duration
 	log       *slog.Logger
 
-	refused     atomic.Uint64 // connections refused and not yet counted in a log line
-	lastRefusal atomic.Int64  // unix ns of the last log line about them
+	refusals logLimiter
 
 	mu     sync.Mutex
 	layers map[string]*StreamLayer
@@ -197,13 +191,9 @@ func (c *firstByteConn) Read(p []byte) (int, error) {
 // refuse logs a refused connection, at most once per refusalLogEvery with
 // the count of those not logged.
 func (m *Mux) refuse(c net.Conn, err error) {
-	m.refused.Add(1)
-	now := time.Now().UnixNano()
-	last := m.lastRefusal.Load()
-	if now-last < int64(refusalLogEvery) || !m.lastRefusal.CompareAndSwap(last, now) {
-		return
+	if ok, n := m.refusals.allow(); ok {
+		m.log.Warn("raft: refused a connection", "remote", c.RemoteAddr().String(), "err", err, "refused", n)
 	}
-	m.log.Warn("raft: refused a connection", "remote", c.RemoteAddr().String(), "err", err, "refused", m.refused.Swap(0))
 }
 
 // Layer registers the group name and returns its stream layer. Closing the

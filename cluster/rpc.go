@@ -215,7 +215,9 @@ func (n *Node) HandleInternal(ctx context.Context, op, auth string, body []byte)
 		return errBody(fasthttp.StatusServiceUnavailable, rpcError{Code: "unavailable", Msg: err.Error()})
 	}
 	if err != nil {
-		n.log.Debug("internal request refused", "op", op, "err", err)
+		if ok, count := n.rpcRefusals.allow(); ok {
+			n.log.Warn("internal request refused", "op", op, "err", err, "refused", count)
+		}
 		return errBody(fasthttp.StatusForbidden, rpcError{Code: "forbidden"})
 	}
 	status, answer := n.answerInternal(ctx, op, plain)
