@@ -32,6 +32,10 @@ test: vet fmt-check build
 	$(GO) test -run '^$$' -fuzz '^FuzzCatalogueCommand$$' -fuzztime 2000x ./cluster
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHandler$$' -fuzztime 2000x ./httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitObject$$' -fuzztime 2000x ./httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzMQXMLBodies$$' -fuzztime 2000x ./httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSDKAuthorization$$' -fuzztime 2000x ./httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzParseMQAuthorization$$' -fuzztime 2000x ./httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCredentials$$' -fuzztime 2000x ./httpapi
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

@@ -604,19 +604,20 @@ func (n *nemesis) corrupt(ctx context.Context) {
 }
 
 // corruptFiles damages dir's Raft state the way a disk can: two flipped bits
-// at random offsets of a random log store (raft.db) or snapshot file, or (one
-// time in three) a log store's tail cut off. It says what it did.
+// at random offsets of a random log store (a raft.db, or a segment of the
+// shared log) or snapshot file, or (one time in three) a log store's tail
+// cut off. It says what it did.
 func corruptFiles(dir string, rng *rand.Rand) (string, error) {
 	var files, stores []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
-		switch d.Name() {
-		case "raft.db":
+		switch {
+		case d.Name() == "raft.db", strings.HasSuffix(d.Name(), ".wal"):
 			stores = append(stores, p)
 			files = append(files, p)
-		case "state.bin", "meta.json":
+		case d.Name() == "state.bin", d.Name() == "meta.json":
 			files = append(files, p)
 		}
 		return nil

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +54,10 @@ type Config struct {
 	RaftHandshakeTimeout time.Duration
 	Raft                 partition.RaftConfig
 	Logger               *slog.Logger
+	// PeerTLS, when not nil, makes node-to-node forwarding dial its peers'
+	// HTTP ports over HTTPS and verify them with it (the peers serve HTTPS
+	// only: raftmq serve --tls-cert/--tls-key/--tls-ca). Nil: plain HTTP.
+	PeerTLS *tls.Config
 }
 
 // DefaultConfig returns the defaults of API.md §1.
@@ -174,6 +179,7 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, raftL: ln, keys: keys, replay: newReplayCache(time.Now(), maxReplayCache), cat: newCatalogue(log), stop: make(chan struct{}), failed: make(chan struct{})}
+	n.peers.tls = cfg.PeerTLS
 	n.cfg.RaftAddr = adv.String()
 	n.cfg.HTTPAddr = httpAdv.String()
 	n.members, err = startMembership(membershipConfig{

@@ -77,6 +77,15 @@ type Config struct {
 	QueueMode string  // NORMAL or FIFO
 	Project   string  // DMS project; default lt-<run id>, a project of the run's own
 
+	// CAFile is a PEM bundle that verifies https:// targets; empty: the
+	// system pool.
+	CAFile string
+	// AccessKey and SecretKey, when set, sign every request
+	// (SDK-HMAC-SHA256, API.md section 5): a node with --credentials
+	// refuses unsigned ones. The key must be allowed on Project (or be a *
+	// key, since the default project is a new one per run).
+	AccessKey, SecretKey string
+
 	// PhaseTimeout bounds each count-bounded phase (produce, drain, verify).
 	PhaseTimeout time.Duration
 	// MaxMixedMessages bounds the messages one mixed phase produces.
@@ -198,6 +207,8 @@ func (c Config) Validate() error {
 		return bad("queue mode %q: want NORMAL or FIFO", c.QueueMode)
 	case c.Project != "" && !projectRE.MatchString(c.Project):
 		return bad("project %q: want 1-64 characters of [A-Za-z0-9_-]", c.Project)
+	case (c.AccessKey == "") != (c.SecretKey == ""):
+		return bad("access key and secret key go together")
 	case c.PhaseTimeout < time.Second:
 		return bad("phase timeout %v: want at least 1s", c.PhaseTimeout)
 	case c.MaxMixedMessages < 1:

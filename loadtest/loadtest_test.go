@@ -246,3 +246,47 @@ func TestLoadtest_CancelStopsTheRunAndCleansUp(t *testing.T) {
 		t.Errorf("%d queues left in the run's project", n)
 	}
 }
+
+// TestLoadtest_HTTPSWithCredentials runs against a node that serves HTTPS
+// only and requires signed requests: --ca verifies it, the admin key signs
+// (a run's project is its own, so a project key would not do). Without the
+// key every request is refused (401), and without the CA no request gets
+// through the handshake.
+func TestLoadtest_HTTPSWithCredentials(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a raftmq process")
+	}
+	pki := clustertest.NewTestPKI(t)
+	creds := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(creds, []byte("LT_ADMIN LT_SECRET *\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := clustertest.NewProcess(t, binPath, "n1", "--credentials", creds,
+		"--tls-cert", pki.CertFile, "--tls-key", pki.KeyFile)
+	p.TLS = pki.ClientTLS()
+	p.Start(t)
+	base := Config{Targets: []string{p.URL()}, Workload: WorkloadDrain, Messages: 200, CAFile: pki.CAFile}
+	ok := base
+	ok.AccessKey, ok.SecretKey = "LT_ADMIN", "LT_SECRET"
+	mustRun(t, ok)
+
+	for name, c := range map[string]struct {
+		cfg  Config
+		want string // in the fatal error
+	}{
+		"unsigned":   {base, "401"},
+		"wrong key":  {func() Config { c := ok; c.SecretKey = "nope"; return c }(), "401"},
+		"without CA": {func() Config { c := ok; c.CAFile = ""; return c }(), "certificate"},
+	} {
+		cfg := c.cfg
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		rep, err := Run(ctx, cfg)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if rep.OK() || len(rep.Fatal) == 0 || !strings.Contains(strings.Join(rep.Fatal, " "), c.want) {
+			t.Fatalf("%s: ok %v, fatal %v, want a fatal error with %q", name, rep.OK(), rep.Fatal, c.want)
+		}
+	}
+}

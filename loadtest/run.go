@@ -59,7 +59,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for i, t := range cfg.Targets {
 		targets[i] = strings.TrimRight(t, "/")
 	}
-	r.cl = newClient(targets, cfg.Producers+cfg.Consumers+4, cfg.RequestTimeout)
+	roots, err := loadRoots(cfg.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	r.cl = newClient(targets, cfg.Producers+cfg.Consumers+4, cfg.RequestTimeout, clientAuth{roots: roots, ak: cfg.AccessKey, sk: cfg.SecretKey, now: cfg.Now})
 	defer r.cl.close()
 
 	rep := &Report{Tool: "raftmq loadtest", RunID: r.runID, Started: cfg.Now(),

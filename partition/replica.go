@@ -3,7 +3,9 @@ package partition
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/hashicorp/raft"
 
@@ -26,16 +28,27 @@ type Replica struct {
 	*Node
 	spec Spec
 	fsm  *fsm.FSM
+
+	produceGate chan struct{}
 }
 
-// OpenReplica starts the replica under dir.
+// OpenReplica starts the replica under dir, its log in dir/raft.db (bolt).
+// Host runs replicas on the node's shared log instead.
 func OpenReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport) (*Replica, error) {
+	return openReplica(spec, dir, cfg, trans, openBoltStore(cfg.NoSync))
+}
+
+func openReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport, open storeOpener) (*Replica, error) {
 	f := fsm.NewFSM(spec.ID, cfg.logger())
-	n, err := OpenNode(spec.ID, filepath.Clean(dir), cfg, f, trans, spec.Servers)
+	n, err := openNode(spec.ID, filepath.Clean(dir), cfg, f, trans, spec.Servers, open)
 	if err != nil {
 		return nil, err
 	}
-	return &Replica{Node: n, spec: spec, fsm: f}, nil
+	r := &Replica{Node: n, spec: spec, fsm: f}
+	if k, _ := strconv.Atoi(os.Getenv("RAFTMQ_EXP_PRODUCE_INFLIGHT")); k > 0 {
+		r.produceGate = make(chan struct{}, k)
+	}
+	return r, nil
 }
 
 // ID is the partition id.
@@ -49,6 +62,14 @@ func (r *Replica) header() fsm.Header {
 }
 
 func (r *Replica) propose(ctx context.Context, cmd fsm.Command) (any, error) {
+	if _, ok := cmd.(*fsm.Enqueue); ok && r.produceGate != nil {
+		select {
+		case r.produceGate <- struct{}{}:
+			defer func() { <-r.produceGate }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	b, err := fsm.Encode(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: encode: %w", r.spec.ID, err)

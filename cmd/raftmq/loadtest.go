@@ -45,6 +45,9 @@ func (l *LoadtestCmd) ParseFlags(args []string, now time.Time) error {
 	fs.StringVar(&c.Project, "project", "", "DMS project (default: lt-<run id>, one of the run's own)")
 	fs.DurationVar(&c.PhaseTimeout, "phase-timeout", c.PhaseTimeout, "bound of each count-bounded phase (produce, drain, verify)")
 	fs.BoolVar(&c.NoWarmup, "no-warmup", false, "leave out the warm-up (one batch per producer, drained, before the measured phases)")
+	fs.StringVar(&c.CAFile, "ca", "", "PEM CA bundle that verifies https:// targets (default: the system pool)")
+	fs.StringVar(&c.AccessKey, "access-key", os.Getenv("RAFTMQ_ACCESS_KEY"), "access key that signs every request, for nodes with --credentials; a * key, unless --project names one it may use (or RAFTMQ_ACCESS_KEY)")
+	fs.StringVar(&c.SecretKey, "secret-key", "", "secret of --access-key (better: RAFTMQ_SECRET_KEY, which ps does not show)")
 	fs.StringVar(&l.OutDir, "out", "", "directory for report.json, report.html and summary.txt (default bench-results/<workload>-<time>)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -54,6 +57,9 @@ func (l *LoadtestCmd) ParseFlags(args []string, now time.Time) error {
 	}
 	if targets == "" {
 		return errors.New("--target is required")
+	}
+	if c.SecretKey == "" {
+		c.SecretKey = os.Getenv("RAFTMQ_SECRET_KEY")
 	}
 	if c.Workload == "" {
 		return errors.New("--workload is required (produce, drain, mixed, w1)")
