@@ -61,7 +61,11 @@ type membershipConfig struct {
 	Advertise  string // host peers use; "" = the bind host
 	DataDir    string
 	Fast       bool // shrink gossip timings (tests)
-	Log        *slog.Logger
+	// Keys encrypt and authenticate every gossip message (memberlist's
+	// keyring: AES-GCM, the first key sends, each is tried on receipt);
+	// nil: gossip is open.
+	Keys *keyring
+	Log  *slog.Logger
 }
 
 func startMembership(cfg membershipConfig) (*membership, error) {
@@ -103,9 +107,23 @@ func startMembership(cfg membershipConfig) (*membership, error) {
 	} else if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
 		mc.AdvertiseAddr = host
 	}
+	if cfg.Keys != nil {
+		kr, err := memberlist.NewKeyring(cfg.Keys.secrets(), cfg.Keys.primary().secret)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: gossip keyring: %w", err)
+		}
+		// A message that is not sealed with one of the keys is dropped,
+		// so a node without the key can neither join nor be heard.
+		mc.Keyring = kr
+		mc.GossipVerifyIncoming = true
+		mc.GossipVerifyOutgoing = true
+	}
 	mc.Delegate = m
 	mc.Events = m
 	mc.LogOutput = io.Discard
+	if cfg.Keys != nil {
+		mc.LogOutput = &gossipRefusals{log: cfg.Log}
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: gossip: %w", err)
@@ -242,4 +260,25 @@ func (m *membership) savePeers() {
 func (m *membership) Leave() {
 	_ = m.ml.Leave(2 * time.Second)
 	_ = m.ml.Shutdown()
+}
+
+// gossipRefusals reads memberlist's log (otherwise discarded: it is chatty)
+// for the messages it dropped because they were not sealed with one of this
+// node's keys, and logs those as warnings, at most one per refusalLogEvery:
+// a node with the wrong key, or none, otherwise fails to join in silence.
+type gossipRefusals struct {
+	log     *slog.Logger
+	limiter logLimiter
+}
+
+func (g *gossipRefusals) Write(p []byte) (int, error) {
+	line := string(p)
+	if !strings.Contains(line, "ecrypt") && !strings.Contains(line, "not encrypted") && !strings.Contains(line, "encryption is not configured") {
+		return len(p), nil
+	}
+	if ok, n := g.limiter.allow(); ok {
+		g.log.Warn("gossip: refused a message not sealed with this node's cluster key (a node without the key, or with another)",
+			"memberlist", strings.TrimSpace(line), "refused", n)
+	}
+	return len(p), nil
 }

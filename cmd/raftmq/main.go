@@ -21,7 +21,8 @@ func usage() {
 
 commands:
   serve      run one node (raftmq serve -h for its flags)
-  loadtest   drive a cluster through the DMS API and report (raftmq loadtest -h for its flags)`)
+  loadtest   drive a cluster through the DMS API and report (raftmq loadtest -h for its flags)
+  keygen     print a new cluster key (for serve --cluster-key)`)
 }
 
 func run(args []string) int {
@@ -59,6 +60,8 @@ func run(args []string) int {
 			progress = os.Stdout
 		}
 		return l.Run(ctx, os.Stdout, os.Stderr, progress)
+	case "keygen":
+		return keygen(args[1:], os.Stdout, os.Stderr)
 	case "-h", "--help", "help":
 		usage()
 		return 0
