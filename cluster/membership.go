@@ -3,7 +3,6 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"raftmq/logging"
 )
 
 // memberMeta is what a node gossips about itself (memberlist node metadata).
@@ -105,7 +106,7 @@ func startMembership(cfg membershipConfig) (*membership, error) {
 	}
 	mc.Delegate = m
 	mc.Events = m
-	mc.LogOutput = io.Discard
+	mc.Logger = logging.NewStdLogger(cfg.Log, "memberlist")
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: gossip: %w", err)

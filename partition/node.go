@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
@@ -79,9 +78,12 @@ type RaftConfig struct {
 	// NoSync skips fsync in the log store. Only for the fault suite's
 	// negative control: acknowledged writes can be lost.
 	NoSync bool
-	// RaftLog receives hashicorp/raft's own log lines (warnings and above).
+	// RaftLog, when set, receives hashicorp/raft's own log lines in hclog's
+	// format instead of Logger (tests discard them).
 	RaftLog io.Writer
 	Logger  *slog.Logger
+	// SyncObserver, when set, is told how long each durable log write took.
+	SyncObserver func(time.Duration)
 	// Clock stamps proposals; defaults to time.Now.
 	Clock func() time.Time
 }
@@ -167,11 +169,7 @@ func OpenNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("partition %s: %w", name, err)
 	}
-	logw := cfg.RaftLog
-	if logw == nil {
-		logw = os.Stderr
-	}
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft " + name, Level: hclog.Warn, Output: logw})
+	hl := cfg.hclogger(name)
 
 	if err := checkBoltFile(filepath.Join(dir, "raft.db")); err != nil {
 		return nil, fmt.Errorf("partition %s: open log store: %w", name, err)
@@ -232,7 +230,7 @@ func OpenNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 	}
 	// Replication reads back the entries the leader has just written: serve
 	// those from memory rather than from bolt (a msgpack decode each).
-	logs, err := raft.NewLogCache(logCacheEntries, checked)
+	logs, err := raft.NewLogCache(logCacheEntries, observeSync(checked, cfg.SyncObserver))
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("partition %s: %w", name, err)

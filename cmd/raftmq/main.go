@@ -33,6 +33,9 @@ func run(args []string) int {
 	case "serve":
 		m := NewMain()
 		if err := m.ParseFlags(args[1:], os.Getenv); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
 			fmt.Fprintln(os.Stderr, "raftmq serve:", err)
 			return 2
 		}

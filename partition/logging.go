@@ -1,0 +1,52 @@
+package partition
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"raftmq/logging"
+)
+
+// hclogger is the logger hashicorp/raft gets for group name: Logger through
+// the slog adapter, tagged with the group so that the rate limiter keeps one
+// group's complaints apart from another's. raft's info lines (state changes
+// of every group at every election) are only written when Logger is at debug
+// level; its warnings and errors always are.
+func (c RaftConfig) hclogger(name string) hclog.Logger {
+	if c.RaftLog != nil {
+		return hclog.New(&hclog.LoggerOptions{Name: "raft " + name, Level: hclog.Warn, Output: c.RaftLog})
+	}
+	l := c.logger().With(logging.GroupKey, name)
+	min := hclog.Warn
+	if l.Enabled(context.Background(), slog.LevelDebug) {
+		min = hclog.Debug
+	}
+	return logging.NewHclog(l, "raft", min)
+}
+
+// observeSync wraps a log store so that obs learns how long each StoreLogs
+// took: a bolt transaction commit, whose fsync dominates it.
+func observeSync(s raft.LogStore, obs func(time.Duration)) raft.LogStore {
+	if obs == nil {
+		return s
+	}
+	return &syncTimedStore{LogStore: s, obs: obs}
+}
+
+type syncTimedStore struct {
+	raft.LogStore
+	obs func(time.Duration)
+}
+
+func (s *syncTimedStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
+
+func (s *syncTimedStore) StoreLogs(ls []*raft.Log) error {
+	start := time.Now()
+	err := s.LogStore.StoreLogs(ls)
+	s.obs(time.Since(start))
+	return err
+}
