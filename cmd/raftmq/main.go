@@ -19,9 +19,24 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage: raftmq <command> [flags]
 
-commands:
-  serve      run one node (raftmq serve -h for its flags)
-  loadtest   drive a cluster through the DMS API and report (raftmq loadtest -h for its flags)`)
+node:
+  serve                          run one node (raftmq serve -h for its flags)
+  loadtest                       drive a cluster through the DMS API and report
+
+client (flags: --server URL, --project P, --access-key/--secret-key, -o table|json):
+  queue create NAME [--mode NORMAL|FIFO] [--redrive N]
+  queue list | queue show NAME | queue delete NAME
+  group create QUEUE NAME | group list QUEUE | group delete QUEUE NAME
+  send QUEUE [BODY...]           no BODY: one message per line of standard input
+  receive QUEUE GROUP [--max N] [--wait S] [--no-ack]
+  cluster status
+  node decommission ID | node remove ID
+
+other:
+  version                        print this binary's version
+  keygen                         print a new cluster key
+
+Every command takes -h.`)
 }
 
 func run(args []string) int {
@@ -62,6 +77,14 @@ func run(args []string) int {
 			progress = os.Stdout
 		}
 		return l.Run(ctx, os.Stdout, os.Stderr, progress)
+	case "-h", "--help", "help":
+		usage()
+		return 0
+	}
+	if isClientCommand(args[0]) {
+		return runClient(args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	}
+	switch args[0] {
 	case "-h", "--help", "help":
 		usage()
 		return 0
