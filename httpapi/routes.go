@@ -85,6 +85,9 @@ func (rt route) match(segs []string, p *pathParams) bool {
 func (s *Server) dispatch(rc *fasthttp.RequestCtx) error {
 	path := string(rc.Path())
 	method := string(rc.Method())
+	if ok, err := s.serveOps(rc, method, path); ok {
+		return err
+	}
 	switch path {
 	case "/health":
 		return s.serveNode(rc, method, s.health)

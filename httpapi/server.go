@@ -26,7 +26,9 @@ type Server struct {
 	log    *slog.Logger
 	broker Broker
 	http   *fasthttp.Server
-	routes []route
+	// metrics is nil unless Config.Registry is set (metrics.go).
+	metrics *metrics
+	routes  []route
 
 	// waiting counts the consume requests in progress (MaxWaitingConsumers).
 	waiting atomic.Int64
@@ -71,6 +73,9 @@ func New(cfg Config, b Broker) (*Server, error) {
 		log:       cfg.Logger,
 		broker:    b,
 		reqPrefix: hex.EncodeToString(prefix[:]),
+	}
+	if err := s.enableMetrics(cfg.Registry); err != nil {
+		return nil, err
 	}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	s.routes = s.dmsRoutes()
@@ -134,6 +139,9 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
 func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	id := s.requestID(rc)
 	rc.Response.Header.Set(headerRequestID, id)
+	if s.metrics != nil {
+		defer s.metrics.observe(rc, time.Now()) // after the recover below has answered
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("httpapi: panic in handler", "request_id", id,

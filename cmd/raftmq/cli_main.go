@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 )
 
 // isClientCommand reports the commands that talk to a running node, and
@@ -62,4 +64,31 @@ func noArgs(name string, args []string, stderr io.Writer) error {
 		return usagef("%s takes no arguments", name)
 	}
 	return nil
+}
+
+// leadingFlagsLast lets the shared flags come before the command
+// (`raftmq --server URL queue list`): it moves everything before the first
+// client command name to the end, where the command's parser takes flags.
+func leadingFlagsLast(args []string) []string {
+	if len(args) == 0 || !strings.HasPrefix(args[0], "-") {
+		return args
+	}
+	for i, a := range args {
+		if isClientCommand(a) && i > 0 && !strings.Contains(args[i-1], "=") && isValueFlag(args[i-1]) {
+			continue // the value of a flag such as --project
+		}
+		if isClientCommand(a) {
+			return append(slices.Clone(args[i:]), args[:i]...)
+		}
+	}
+	return args
+}
+
+// isValueFlag reports a shared flag that takes a separate value.
+func isValueFlag(a string) bool {
+	switch strings.TrimLeft(a, "-") {
+	case "server", "project", "access-key", "secret-key", "o":
+		return true
+	}
+	return false
 }

@@ -81,6 +81,7 @@ func run(args []string) int {
 		usage()
 		return 0
 	}
+	args = leadingFlagsLast(args)
 	if isClientCommand(args[0]) {
 		return runClient(args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	}

@@ -177,6 +177,9 @@ func (m *Main) Run(ctx context.Context) error {
 		go http.Serve(pl, mux)
 		log.Info("pprof listening", "addr", pl.Addr().String())
 	}
+	if err := m.setupMetrics(); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	httpLn, err := net.Listen("tcp", m.Cluster.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
