@@ -197,6 +197,11 @@ function groupRow(q, g, snap, r) {
 
 function renderQueues(snap, r) {
   document.getElementById("queues-project").textContent = "in project " + state.project;
+  const parts = snap.cluster.partitions || [];
+  const mine = parts.filter((p) => p.leader === snap.cluster.node_id).length;
+  // Below full coverage, in flight counts only this node's partitions, so
+  // ready (available minus in flight) is an upper bound.
+  const partial = mine === parts.length ? "" : "≤ ";
   const rows = [];
   for (const q of snap.queues) {
     const select = () => { state.selected = q.id; render(snap, r); };
@@ -215,7 +220,7 @@ function renderQueues(snap, r) {
       const dead = g.available_deadletters || 0;
       rows.push(el("tr", { class: cls, "data-queue": q.name, "data-group": g.name, onclick: select }, ...head,
         el("td", {}, g.name),
-        num(Math.max(0, g.available_messages - f.inflight), "ready"), num(f.inflight, "inflight"),
+        num(partial + Math.max(0, g.available_messages - f.inflight), "ready"), num((partial ? "≥ " : "") + f.inflight, "inflight"),
         num(dead, "deadletters" + (dead ? " warn" : "")), num(fmtAge(f.oldest)), num(fmtRate(r.groupOut.get(g.id)))));
     });
   }
@@ -223,12 +228,10 @@ function renderQueues(snap, r) {
     rows.push(el("tr", {}, el("td", { colSpan: 10, class: "muted" }, "no queues in project " + state.project)));
   }
   replaceRows("#queues", rows);
-  const parts = snap.cluster.partitions || [];
-  const mine = parts.filter((p) => p.leader === snap.cluster.node_id).length;
   document.getElementById("coverage").textContent = mine === parts.length
     ? "In flight and oldest age cover every partition: this node leads them all."
     : "In flight and oldest age cover the " + mine + " of " + parts.length +
-      " partitions this node leads; open the console on the other nodes for theirs. Counts and rates are cluster-wide.";
+      " partitions this node leads (hence ≤ and ≥); the console of each node shows its own. Messages, dead letters and rates are cluster-wide.";
 }
 
 function renderDetail(snap, r) {
@@ -244,6 +247,11 @@ function renderDetail(snap, r) {
 }
 
 function renderDeadLetters(snap) {
+  const parts = snap.cluster.partitions || [];
+  const mine = parts.filter((p) => p.leader === snap.cluster.node_id).length;
+  // Below full coverage, in flight counts only this node's partitions, so
+  // ready (available minus in flight) is an upper bound.
+  const partial = mine === parts.length ? "" : "≤ ";
   const rows = [];
   for (const q of snap.queues) {
     if (q.redrive_policy !== "enable") continue;
