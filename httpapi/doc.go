@@ -34,6 +34,10 @@
 //     nemesis, scenario T8). Without it the path is unknown: 404.
 //   - Admission of long polls: at most Config.MaxWaitingConsumers consume
 //     requests in progress on the node (429 10240407 beyond).
+//   - Operations (metrics.go, console.go): GET /metrics from Config.Registry
+//     (the request histogram, delivery and ack counters, and the cluster's
+//     figures read at scrape time through MetricsSource), and the web console,
+//     static files embedded from console/ and served under /console/.
 //
 // # Does not
 //
