@@ -11,14 +11,18 @@ import (
 // cluster is built to ride out, reported once by membership, not an error of
 // this node. They become warnings (and the rate limiter thins them).
 var peerDown = map[string]bool{
-	"failed to appendEntries to":        true,
-	"failed to heartbeat to":            true,
-	"failed to make requestVote RPC":    true,
-	"failed to pipeline appendEntries":  true,
-	"failed to start pipeline":          true,
-	"failed to send snapshot to":        true,
-	"failed to decode incoming command": true,
-	"failed to accept connection":       true,
+	"failed to appendEntries to":              true,
+	"failed to heartbeat to":                  true,
+	"failed to make requestVote RPC":          true,
+	"failed to pipeline appendEntries":        true,
+	"failed to start pipeline replication to": true,
+	"failed to flush response":                true,
+	"failed to send snapshot to":              true,
+	"failed to decode incoming command":       true,
+	"failed to accept connection":             true,
+	// A leader that meets a higher term steps down: the routine end of a
+	// leadership after a partition or a peer's restart, not a fault.
+	"peer has newer term, stopping replication": true,
 }
 
 // shuttingDown marks errors that only say the transport was closed under a

@@ -104,12 +104,14 @@ func TestHclog_DemotesPeerDownAndShutdown(t *testing.T) {
 	h.Error("failed to decode incoming command", "error", errors.New("transport shutdown"))
 	h.Error("failed to restore snapshot", "error", "bad")
 	h.Warn("failed to contact", "server-id", "n3", "time", 500*time.Millisecond)
+	h.Error("peer has newer term, stopping replication", "peer", "n1")
 	h.Debug("debug line")
 	want := []struct{ msg, level string }{
 		{"failed to appendEntries to", "WARN"},
 		{"failed to decode incoming command", "DEBUG"},
 		{"failed to restore snapshot", "ERROR"},
 		{"failed to contact", "WARN"},
+		{"peer has newer term, stopping replication", "WARN"},
 		{"debug line", "DEBUG"},
 	}
 	got := lines(buf)
