@@ -7,6 +7,7 @@ import (
 	"log"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -22,7 +23,7 @@ type Hclog struct {
 	log   *slog.Logger
 	name  string
 	args  []any
-	level *hclog.Level // shared with loggers derived by With and Named, as hclog does
+	level *atomic.Int32 // an hclog.Level, shared with loggers derived by With and Named, as hclog does
 }
 
 var _ hclog.Logger = (*Hclog)(nil)
@@ -30,13 +31,14 @@ var _ hclog.Logger = (*Hclog)(nil)
 // NewHclog returns an adapter writing to l with component=name. Records below
 // min are dropped before they are formatted (raft's debug output is large).
 func NewHclog(l *slog.Logger, name string, min hclog.Level) *Hclog {
-	lv := min
-	return &Hclog{log: l, name: name, level: &lv}
+	lv := new(atomic.Int32)
+	lv.Store(int32(min))
+	return &Hclog{log: l, name: name, level: lv}
 }
 
 // Log implements hclog.Logger.
 func (h *Hclog) Log(level hclog.Level, msg string, args ...any) {
-	if level < *h.level || level == hclog.Off {
+	if level < h.GetLevel() || level == hclog.Off {
 		return
 	}
 	lvl := demote(slogLevel(level), msg, args)
@@ -121,7 +123,7 @@ func (h *Hclog) IsWarn() bool { return h.enabled(hclog.Warn) }
 func (h *Hclog) IsError() bool { return h.enabled(hclog.Error) }
 
 func (h *Hclog) enabled(l hclog.Level) bool {
-	return l >= *h.level && h.log.Enabled(context.Background(), slogLevel(l))
+	return l >= h.GetLevel() && h.log.Enabled(context.Background(), slogLevel(l))
 }
 
 // ImpliedArgs implements hclog.Logger.
@@ -155,10 +157,10 @@ func (h *Hclog) ResetNamed(name string) hclog.Logger {
 }
 
 // SetLevel implements hclog.Logger.
-func (h *Hclog) SetLevel(l hclog.Level) { *h.level = l }
+func (h *Hclog) SetLevel(l hclog.Level) { h.level.Store(int32(l)) }
 
 // GetLevel implements hclog.Logger.
-func (h *Hclog) GetLevel() hclog.Level { return *h.level }
+func (h *Hclog) GetLevel() hclog.Level { return hclog.Level(h.level.Load()) }
 
 // StandardLogger implements hclog.Logger.
 func (h *Hclog) StandardLogger(*hclog.StandardLoggerOptions) *log.Logger {
