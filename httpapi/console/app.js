@@ -9,6 +9,7 @@ const KEY_STORAGE = "raftmq.adminKey";
 const state = {
   project: new URLSearchParams(location.search).get("project") || "default",
   selected: null,        // queue id shown in the detail section
+  selectName: new URLSearchParams(location.search).get("queue"), // ?queue=NAME opens its detail
   prev: null,            // previous sample, for rates
   timer: null,
 };
@@ -284,6 +285,10 @@ async function peek(q, g) {
 }
 
 function render(snap, r) {
+  if (!state.selected && state.selectName) {
+    const named = snap.queues.find((x) => x.name === state.selectName);
+    if (named) state.selected = named.id;
+  }
   renderCluster(snap.cluster);
   renderQueues(snap, r);
   renderDetail(snap, r);
