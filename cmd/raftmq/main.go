@@ -77,9 +77,6 @@ func run(args []string) int {
 			progress = os.Stdout
 		}
 		return l.Run(ctx, os.Stdout, os.Stderr, progress)
-	case "-h", "--help", "help":
-		usage()
-		return 0
 	}
 	args = leadingFlagsLast(args)
 	if isClientCommand(args[0]) {
