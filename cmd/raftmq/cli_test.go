@@ -64,6 +64,11 @@ func TestCLI_AgainstANode(t *testing.T) {
 	if len(queues) != 1 || queues[0].Name != "orders" || queues[0].RedrivePolicy != "enable" || queues[0].MaxConsumeCount != 3 {
 		t.Fatalf("queue list: %+v", queues)
 	}
+	// ... and the shared flags may come before the command.
+	decode(t, mustRun(t, "", "--server", p.URL(), "-o", "json", "queue", "list"), &queues)
+	if len(queues) != 1 {
+		t.Fatalf("queue list with leading flags: %+v", queues)
+	}
 	mustRun(t, "", "group", "create", "orders", "billing", srv)
 	mustRun(t, "", "send", "orders", `{"n":1}`, "hello", srv)
 	mustRun(t, "first line\nsecond line\n", "send", srv, "orders")
