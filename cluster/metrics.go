@@ -58,17 +58,20 @@ func (n *Node) PartitionMetrics() []PartitionMetrics {
 
 // RaftMetrics lists every Raft group this node is a member of.
 func (n *Node) RaftMetrics() []RaftMetrics {
-	out := []RaftMetrics{raftMetrics("meta", n.meta)}
+	out := []RaftMetrics{n.raftMetrics("meta", n.meta)}
 	for _, p := range n.cat.placements() {
 		if r, ok := n.host.Get(p.ID); ok {
-			out = append(out, raftMetrics(p.Queue.Project+"/"+p.Queue.Name+"/"+strconv.Itoa(p.Index), r.Node))
+			out = append(out, n.raftMetrics(p.Queue.Project+"/"+p.Queue.Name+"/"+strconv.Itoa(p.Index), r.Node))
 		}
 	}
 	return out
 }
 
-func raftMetrics(group string, pn *partition.Node) RaftMetrics {
-	return RaftMetrics{Group: group, Leader: pn.IsLeader(), Term: pn.Term(), CommitIndex: pn.CommitIndex(), AppliedIndex: pn.AppliedIndex()}
+// raftMetrics describes this node's member of one group. Leader is Raft's
+// own view (the leader GET /v1/cluster shows), set a moment before the new
+// leader has applied its predecessors' entries and serves.
+func (n *Node) raftMetrics(group string, pn *partition.Node) RaftMetrics {
+	return RaftMetrics{Group: group, Leader: pn.Leader() == n.cfg.NodeID, Term: pn.Term(), CommitIndex: pn.CommitIndex(), AppliedIndex: pn.AppliedIndex()}
 }
 
 // NodeStates counts the cluster's nodes by state as this node sees them.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -54,6 +55,9 @@ func TestMetrics_FamiliesOfAPI(t *testing.T) {
 	mustRun(t, "", "group", "create", "mq", "g", srv)
 	mustRun(t, "", "send", "mq", "1", "2", "3", srv)
 	mustRun(t, "", "receive", "mq", "g", "--max", "1", "--wait", "2", srv)
+	// A partition that no request has needed yet may still be electing
+	// its first leader (production timings): wait until all three lead.
+	waitAllLeaders(t, p.URL(), 3)
 
 	fams := scrape(t, p.URL())
 	want := map[string]struct {
@@ -124,5 +128,28 @@ func TestMetrics_FamiliesOfAPI(t *testing.T) {
 	}
 	if n := fams["raftmq_log_fsync_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleCount(); n == 0 {
 		t.Errorf("no fsync observed after produce")
+	}
+}
+
+// waitAllLeaders polls GET /v1/cluster until n partitions have a leader.
+func waitAllLeaders(t *testing.T, base string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var cv clusterView
+		call(t, "GET", base+"/v1/cluster", nil, 200, &cv)
+		led := 0
+		for _, p := range cv.Partitions {
+			if p.Leader != "" {
+				led++
+			}
+		}
+		if led == n && len(cv.Partitions) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d partitions have a leader after 20 s: %+v", led, n, cv.Partitions)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition against a deadline
 	}
 }
