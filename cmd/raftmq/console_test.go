@@ -64,6 +64,8 @@ func TestConsole_RendersLiveData(t *testing.T) {
 	// shipping leases 2 and keeps them in flight.
 	mustRun(t, "", "receive", "orders", "shipping", "--max", "2", "--no-ack", "--ack-wait", "300", srv)
 	failOneToDeadLetter(t, p.URL())
+	// Every partition elected, so the page's figures are exact, not bounds.
+	waitAllLeaders(t, p.URL(), 4)
 
 	dom := renderInBrowser(t, p.URL()+"/console/")
 	if !strings.Contains(dom, `data-ready="1"`) {
