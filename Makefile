@@ -31,6 +31,10 @@ test: vet fmt-check build
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 2000x ./fsm
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHandler$$' -fuzztime 2000x ./httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitObject$$' -fuzztime 2000x ./httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzMQXMLBodies$$' -fuzztime 2000x ./httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSDKAuthorization$$' -fuzztime 2000x ./httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzParseMQAuthorization$$' -fuzztime 2000x ./httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCredentials$$' -fuzztime 2000x ./httpapi
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

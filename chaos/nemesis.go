@@ -604,19 +604,20 @@ func (n *nemesis) corrupt(ctx context.Context) {
 }
 
 // corruptFiles damages dir's Raft state the way a disk can: two flipped bits
-// at random offsets of a random log store (raft.db) or snapshot file, or (one
-// time in three) a log store's tail cut off. It says what it did.
+// at random offsets of a random log store (a raft.db, or a segment of the
+// shared log) or snapshot file, or (one time in three) a log store's tail
+// cut off. It says what it did.
 func corruptFiles(dir string, rng *rand.Rand) (string, error) {
 	var files, stores []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
-		switch d.Name() {
-		case "raft.db":
+		switch {
+		case d.Name() == "raft.db", strings.HasSuffix(d.Name(), ".wal"):
 			stores = append(stores, p)
 			files = append(files, p)
-		case "state.bin", "meta.json":
+		case d.Name() == "state.bin", d.Name() == "meta.json":
 			files = append(files, p)
 		}
 		return nil
@@ -629,12 +630,12 @@ func corruptFiles(dir string, rng *rand.Rand) (string, error) {
 	rel := func(p string) string { r, _ := filepath.Rel(dir, p); return r }
 	if rng.IntN(3) == 0 && len(stores) > 0 {
 		p := stores[rng.IntN(len(stores))]
-		st, err := os.Stat(p)
+		size, err := dataSize(p)
 		if err != nil {
 			return "", err
 		}
-		cut := 1 + rng.Int64N(max(st.Size()/4, 1))
-		return fmt.Sprintf("truncated %s from %d to %d bytes", rel(p), st.Size(), st.Size()-cut), os.Truncate(p, st.Size()-cut)
+		cut := 1 + rng.Int64N(max(size/4, 1))
+		return fmt.Sprintf("truncated %s from %d to %d bytes", rel(p), size, size-cut), os.Truncate(p, max(size-cut, 0))
 	}
 	p := files[rng.IntN(len(files))]
 	f, err := os.OpenFile(p, os.O_RDWR, 0)
@@ -642,13 +643,13 @@ func corruptFiles(dir string, rng *rand.Rand) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || st.Size() == 0 {
+	size, err := dataSize(p)
+	if err != nil || size == 0 {
 		return "", fmt.Errorf("chaos: %s: empty or unreadable: %v", p, err)
 	}
 	var done []string
 	for range 2 {
-		off, bit := rng.Int64N(st.Size()), byte(1)<<rng.IntN(8)
+		off, bit := rng.Int64N(size), byte(1)<<rng.IntN(8)
 		b := []byte{0}
 		if _, err := f.ReadAt(b, off); err != nil {
 			return "", err
@@ -659,7 +660,22 @@ func corruptFiles(dir string, rng *rand.Rand) (string, error) {
 		}
 		done = append(done, fmt.Sprintf("offset %d bit %d", off, bits.TrailingZeros8(bit)))
 	}
-	return fmt.Sprintf("flipped 2 bits of %s (%d bytes): %s", rel(p), st.Size(), strings.Join(done, ", ")), f.Sync()
+	return fmt.Sprintf("flipped 2 bits of %s (%d bytes of data): %s", rel(p), size, strings.Join(done, ", ")), f.Sync()
+}
+
+// dataSize is the length of the file at p without its trailing zeros: a
+// shared-log segment is zero-filled ahead of use, and damage to zeros no
+// write has reached yet tests nothing.
+func dataSize(p string) (int64, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0, err
+	}
+	n := len(b)
+	for n > 0 && b[n-1] == 0 {
+		n--
+	}
+	return int64(n), nil
 }
 
 // logTail says why a node's last incarnation ended: the last line of its log

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,10 @@ type Config struct {
 	UnsafeAckBeforeCommit bool
 	Raft                  partition.RaftConfig
 	Logger                *slog.Logger
+	// PeerTLS, when not nil, makes node-to-node forwarding dial its peers'
+	// HTTP ports over HTTPS and verify them with it (the peers serve HTTPS
+	// only: raftmq serve --tls-cert/--tls-key/--tls-ca). Nil: plain HTTP.
+	PeerTLS *tls.Config
 }
 
 // DefaultConfig returns the defaults of API.md §1.
@@ -148,6 +153,7 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, raftL: ln, cat: newCatalogue(log), stop: make(chan struct{}), failed: make(chan struct{})}
+	n.peers.tls = cfg.PeerTLS
 	n.cfg.RaftAddr = adv.String()
 	n.cfg.HTTPAddr = httpAdv.String()
 	n.members, err = startMembership(membershipConfig{

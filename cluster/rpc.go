@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -99,8 +100,17 @@ func sign(key []byte, op string, body []byte) string {
 // peers holds one HTTP client per peer address. Clients never retry on their
 // own: a consume leases messages, so a silent retry could lose them.
 type peers struct {
+	tls     *tls.Config // Config.PeerTLS; nil for plain HTTP
 	mu      sync.Mutex
 	clients map[string]*fasthttp.HostClient
+}
+
+// scheme is the URI scheme of node-to-node requests.
+func (p *peers) scheme() string {
+	if p.tls != nil {
+		return "https://"
+	}
+	return "http://"
 }
 
 func (p *peers) client(addr string) *fasthttp.HostClient {
@@ -113,6 +123,8 @@ func (p *peers) client(addr string) *fasthttp.HostClient {
 	if !ok {
 		c = &fasthttp.HostClient{
 			Addr:                      addr,
+			IsTLS:                     p.tls != nil,
+			TLSConfig:                 p.tls,
 			MaxConns:                  512,
 			MaxIdemponentCallAttempts: 1,
 			RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
@@ -146,7 +158,7 @@ func (n *Node) call(ctx context.Context, nodeID, op string, body []byte, out any
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI("http://" + mem.HTTPAddr + InternalPathPrefix + op)
+	req.SetRequestURI(n.peers.scheme() + mem.HTTPAddr + InternalPathPrefix + op)
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.Set(InternalAuthHeader, sign(key, op, body))
 	req.Header.Set("X-Raftmq-From", n.cfg.NodeID)

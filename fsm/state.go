@@ -633,6 +633,31 @@ func (s *State) Ready(id GroupID, q ReadyQuery) bool {
 	return len(ln.ready) > 0 || ln.next < end
 }
 
+// Backlog returns how many messages a Lease described by q (with any Max)
+// would find ready, and false when it cannot tell without applying one: a
+// FIFO or ordered lane or a tag filter (a lease may skip messages), a
+// delayed message that became due, or an expired lease not yet settled.
+// Leaders use it to keep consumers racing for the same few messages from
+// writing empty Lease entries.
+func (s *State) Backlog(id GroupID, q ReadyQuery) (int64, bool) {
+	g, ok := s.groups[id]
+	if !ok || (q.Policy.FIFO && !q.DeadLetter) || q.Ordered || len(q.Tags) > 0 {
+		return 0, false
+	}
+	ln := g.lane(q.DeadLetter)
+	if len(ln.delayed) > 0 && ln.delayed[0].dueAt <= q.Now {
+		return 0, false
+	}
+	if len(ln.expiry) > 0 && ln.expiry[0].expiresAt <= q.Now {
+		return 0, false
+	}
+	end := s.log.end()
+	if q.DeadLetter {
+		end = g.dl.end()
+	}
+	return int64(len(ln.ready)) + int64(end-ln.next), true
+}
+
 // NextDue returns the earliest DeliverAt (unix ms) among the messages group
 // id has set aside as not yet due, and false when there are none. A long
 // poll wakes then.

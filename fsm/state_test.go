@@ -838,3 +838,30 @@ func TestState_NeedsTick(t *testing.T) {
 		t.Fatal("dead-letter lease expiry boundary")
 	}
 }
+
+// Backlog counts what a plain lease would find (redeliveries and unread
+// messages) and declines to count where only applying a lease can tell.
+func TestState_Backlog(t *testing.T) {
+	h := newHarness(t, Policy{MaxConsumeCount: 5})
+	q := func(now int64) ReadyQuery { return ReadyQuery{Now: now, Policy: h.pol} }
+	if _, exact := h.s.Backlog("g", q(1000)); exact {
+		t.Fatal("a group that does not exist yet was counted")
+	}
+	h.enqueue(1000, `"a"`, `"b"`, `"c"`, `"d"`)
+	ds := h.lease(1000, "g", 3, 30_000)
+	if n, exact := h.s.Backlog("g", q(1000)); !exact || n != 1 {
+		t.Fatalf("backlog %d (exact %v), want 1 unread", n, exact)
+	}
+	h.ack(1000, "g", AckItem{Offset: ds[0].Offset, DeliveryID: ds[0].DeliveryID, Success: false})
+	if n, exact := h.s.Backlog("g", q(1000)); !exact || n != 2 {
+		t.Fatalf("backlog %d (exact %v), want 1 unread and 1 to redeliver", n, exact)
+	}
+	if _, exact := h.s.Backlog("g", q(1000+30_001)); exact {
+		t.Fatal("counted while leases have expired unsettled")
+	}
+	fifo := q(1000)
+	fifo.Policy.FIFO = true
+	if _, exact := h.s.Backlog("g", fifo); exact {
+		t.Fatal("counted a FIFO lane")
+	}
+}

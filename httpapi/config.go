@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,13 +36,33 @@ type Config struct {
 	// request.
 	IdleTimeout time.Duration
 
+	// MaxConns bounds the connections open at once on the HTTP port, and
+	// MaxConnsPerIP those from one remote IP: a client past either is
+	// answered 503 (total) or 429 (its IP) with Retry-After: 1 and closed
+	// before any request is read. They are counted under TLS, handshakes
+	// included.
+	MaxConns      int
+	MaxConnsPerIP int
+
+	// MaxHeaderBytes bounds a request's line and headers together; beyond
+	// it the answer is 431 (414 when the request line alone is too long).
+	// It is also the size of each connection's read buffer.
+	MaxHeaderBytes int
+	// MaxRequestLineBytes bounds a request's target (path and query): a
+	// longer one is 414. No URL of either API comes near it.
+	MaxRequestLineBytes int
+
+	// TLS, when not nil, makes Serve speak HTTPS only (API.md section 5:
+	// both APIs, the node endpoints and node-to-node forwarding).
+	TLS *tls.Config
+
 	// RequestTimeout bounds one broker call, on top of a consume's time_wait.
 	// When it passes the answer is 503 10250005 (outcome unknown).
 	RequestTimeout time.Duration
 
-	// Credentials, when not nil, authenticates RocketMQ requests (API.md
-	// section 3); nil turns authentication off. The DMS door does not use it
-	// yet.
+	// Credentials, when not nil, authenticates both doors (API.md sections
+	// 3 and 5: RocketMQ signatures, DMS SDK-HMAC-SHA256) and the node
+	// endpoints (admin keys); nil turns authentication off (open mode).
 	Credentials *Credentials
 
 	// RocketMQLease is the invisible time of a RocketMQ consume: a message's
@@ -83,6 +104,13 @@ const (
 	DefaultMaxWaitingConsumers = 10000
 	DefaultMaxRequestBodySize  = 1 << 20 // 1 MiB, API.md
 	DefaultRocketMQLease       = 5 * time.Minute
+	// A node serves up to DefaultMaxWaitingConsumers long polls; the total
+	// leaves room for them and for producers. One IP gets a quarter: a
+	// load generator or a NAT'd office fits, one host cannot take the node.
+	DefaultMaxConns            = 16384
+	DefaultMaxConnsPerIP       = 4096
+	DefaultMaxHeaderBytes      = 8192
+	DefaultMaxRequestLineBytes = 4096
 )
 
 // DefaultConfig returns the configuration of `raftmq serve` with no flags.
@@ -96,6 +124,10 @@ func DefaultConfig() Config {
 		IdleTimeout:         120 * time.Second,
 		RequestTimeout:      30 * time.Second,
 		RocketMQLease:       DefaultRocketMQLease,
+		MaxConns:            DefaultMaxConns,
+		MaxConnsPerIP:       DefaultMaxConnsPerIP,
+		MaxHeaderBytes:      DefaultMaxHeaderBytes,
+		MaxRequestLineBytes: DefaultMaxRequestLineBytes,
 		Now:                 time.Now,
 	}
 }
@@ -111,6 +143,23 @@ func (c Config) Validate() error {
 	// requests would get 413.
 	if c.MaxRequestBodySize < maxMessagesBytes+64*1024 {
 		errs = append(errs, fmt.Errorf("MaxRequestBodySize %d: must be at least %d", c.MaxRequestBodySize, maxMessagesBytes+64*1024))
+	}
+	for _, n := range []struct {
+		name   string
+		v, min int
+	}{
+		{"MaxConns", c.MaxConns, 1},
+		{"MaxConnsPerIP", c.MaxConnsPerIP, 1},
+		// Below this the official clients' ordinary headers do not fit.
+		{"MaxHeaderBytes", c.MaxHeaderBytes, 2048},
+		{"MaxRequestLineBytes", c.MaxRequestLineBytes, 256},
+	} {
+		if n.v < n.min {
+			errs = append(errs, fmt.Errorf("%s %d: must be at least %d", n.name, n.v, n.min))
+		}
+	}
+	if c.MaxRequestLineBytes >= c.MaxHeaderBytes {
+		errs = append(errs, fmt.Errorf("MaxRequestLineBytes %d: must be less than MaxHeaderBytes %d", c.MaxRequestLineBytes, c.MaxHeaderBytes))
 	}
 	for _, d := range []struct {
 		name string

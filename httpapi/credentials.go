@@ -20,9 +20,9 @@ import (
 // Credentials is the store of access keys (API.md section 1): for each
 // AccessKeyId its secret and the projects it may use. It is immutable once
 // parsed and safe for concurrent use. The RocketMQ door checks signatures
-// against it; the DMS door is meant to use the same store (through
-// Verify-like checks of its own signature scheme), which is why the store
-// knows nothing of either door.
+// against it with their own schemes (credentials.go for RocketMQ, dmsauth.go
+// for DMS and the admin endpoints), which is why the store knows nothing of
+// either door.
 type Credentials struct {
 	keys map[string]accessKey
 }
@@ -70,7 +70,7 @@ func ParseCredentials(r io.Reader) (*Credentials, error) {
 			switch {
 			case p == "*":
 				k.all = true
-			case validName(p) && len(p) <= 64:
+			case checkProject(p) == nil: // not empty either: "p," is a typo, not a project
 				k.projects = append(k.projects, p)
 			default:
 				return nil, fmt.Errorf("%w: line %d: project %q is not 1-64 of [A-Za-z0-9_-] or *", ErrCredentials, line, p)
@@ -83,6 +83,13 @@ func ParseCredentials(r io.Reader) (*Credentials, error) {
 		return nil, fmt.Errorf("%w: %w", ErrCredentials, err)
 	}
 	return c, nil
+}
+
+// admin reports whether access key id is an admin key: one listed for
+// every project (*), which also opens the node endpoints (API.md section 5).
+func (c *Credentials) admin(id string) bool {
+	k, ok := c.keys[id]
+	return ok && k.all
 }
 
 // Len is the number of access keys.
@@ -143,17 +150,27 @@ func mqSignature(secret string, r mqSignRequest) string {
 // maxDateSkew is how far a request's Date may be from the server's clock.
 const maxDateSkew = 15 * time.Minute
 
-// verifyMQ authenticates a RocketMQ request for project: the Authorization
-// header `MQ id:signature`, the Date within maxDateSkew of now, the
-// signature, and the key's right to the project. It returns a *mqError.
-func (c *Credentials) verifyMQ(auth string, r mqSignRequest, project string, now time.Time) error {
+// parseMQAuthorization splits `MQ AccessKeyId:Signature`. It returns a
+// *mqError (400) for a missing or malformed header.
+func parseMQAuthorization(auth string) (id, sig string, err error) {
 	if auth == "" {
-		return &mqError{status: 400, code: "MissingAuthorizationHeader", msg: "the Authorization header is required"}
+		return "", "", &mqError{status: 400, code: "MissingAuthorizationHeader", msg: "the Authorization header is required"}
 	}
 	rest, ok := strings.CutPrefix(auth, "MQ ")
 	id, sig, ok2 := strings.Cut(rest, ":")
 	if !ok || !ok2 || id == "" || sig == "" {
-		return &mqError{status: 400, code: "InvalidAuthorizationHeader", msg: "the Authorization header must be MQ AccessKeyId:Signature"}
+		return "", "", &mqError{status: 400, code: "InvalidAuthorizationHeader", msg: "the Authorization header must be MQ AccessKeyId:Signature"}
+	}
+	return id, sig, nil
+}
+
+// verifyMQ authenticates a RocketMQ request for project: the Authorization
+// header `MQ id:signature`, the Date within maxDateSkew of now, the
+// signature, and the key's right to the project. It returns a *mqError.
+func (c *Credentials) verifyMQ(auth string, r mqSignRequest, project string, now time.Time) error {
+	id, sig, err := parseMQAuthorization(auth)
+	if err != nil {
+		return err
 	}
 	if r.date == "" {
 		return &mqError{status: 400, code: "MissingDateHeader", msg: "the Date header is required"}

@@ -78,7 +78,7 @@ func TestMQSignature_Vectors(t *testing.T) {
 }
 
 func TestParseCredentials_Errors(t *testing.T) {
-	for _, in := range []string{"AK SECRET", "AK S p1\nAK S p2", "AK S bad/project", "AK S a b"} {
+	for _, in := range []string{"AK SECRET", "AK S p1\nAK S p2", "AK S bad/project", "AK S a b", "AK S p,", "AK S ,", "AK S " + strings.Repeat("p", 65)} {
 		if _, err := ParseCredentials(strings.NewReader(in)); !errors.Is(err, ErrCredentials) {
 			t.Errorf("%q: %v", in, err)
 		}

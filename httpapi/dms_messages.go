@@ -47,6 +47,9 @@ func parseProduce(body []byte) (msgs []fsm.Message, returnID bool, err error) {
 			if !isKind(a, '{') {
 				return nil, false, malformed("messages[%d]: attributes must be a JSON object", i)
 			}
+			if err := checkAttributes(a, i); err != nil {
+				return nil, false, err
+			}
 			attrs = a
 		}
 		msg := fsm.Message{Body: b, Attributes: attrs}

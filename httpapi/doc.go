@@ -1,6 +1,7 @@
 // Package httpapi serves a node's client HTTP API with fasthttp: the DMS
-// queue API v1.0 under /v1.0/{project_id} (API.md section 2) and the node
-// endpoints GET /health, GET /ready and GET /v1/cluster (section 1).
+// queue API v1.0 under /v1.0/{project_id} (API.md section 2), the RocketMQ
+// HTTP API under /topics/ (section 3) and the node endpoints GET /health,
+// GET /ready, GET /v1/cluster and GET /v1/digests (section 1).
 //
 // # Owns
 //
@@ -34,6 +35,19 @@
 //     nemesis, scenario T8). Without it the path is unknown: 404.
 //   - Admission of long polls: at most Config.MaxWaitingConsumers consume
 //     requests in progress on the node (429 10240407 beyond).
+//   - Authentication (API.md section 5, docs/SECURITY.md), with
+//     Config.Credentials: the DMS door's SDK-HMAC-SHA256 (dmsauth.go; 401
+//     APIG.0301 before any other check, then 403 APIG.0302 for a project the
+//     key is not listed for), the RocketMQ door's MQ signature (credentials.go),
+//     and admin keys (* keys; signed or Bearer ID:SECRET) for /v1/cluster,
+//     /v1/digests, /metrics and the test clock. Without credentials: open.
+//   - Attributes that would inject RocketMQ properties are refused at produce
+//     (mqUserPropertyProblem) and left out at a RocketMQ consume.
+//   - The connection layer (conn.go): connections in total and per IP
+//     (Config.MaxConns, MaxConnsPerIP), TLS (Config.TLS: HTTPS only), 414 and
+//     431 (MaxRequestLineBytes, MaxHeaderBytes); every answer given before
+//     routing is in the door's format, RocketMQ XML for /topics/, DMS JSON
+//     otherwise.
 //   - Operations (metrics.go, console.go): GET /metrics from Config.Registry
 //     (the request histogram, delivery and ack counters, and the cluster's
 //     figures read at scrape time through MetricsSource), and the web console,
@@ -44,7 +58,8 @@
 // Know about Raft, partitions' leaders, memberlist or storage: it calls the
 // Broker interface (implemented by *cluster.Node), which does the waiting of
 // a long poll, routing, and the state changes. It keeps no state of its own
-// between requests apart from the waiting-consumer count.
+// between requests apart from the waiting-consumer count and the open
+// connections' counts.
 //
 // # Invariants
 //

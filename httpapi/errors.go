@@ -35,6 +35,9 @@ const (
 	codeUnknownPath      = "10240406" // also a known path with the wrong method (405)
 	codeTooManyWaiting   = "10240407"
 	codeUnavailable      = "10250005"
+	// The APIG gateway's authentication codes (API.md section 5).
+	codeAuthFailed = "APIG.0301" // 401: unsigned, malformed, unknown key, bad signature, skewed date
+	codeAuthDenied = "APIG.0302" // 403: a valid key not allowed on that project, or not an admin key
 	// codeInternal is ours: DMS documents no code for an internal error.
 	codeInternal = "10250000"
 )
@@ -110,5 +113,9 @@ var (
 	errTooManyWaiting = &apiError{status: 429, code: codeTooManyWaiting, msg: "too many waiting consumers on this node, retry later"}
 	errNotJoined      = &apiError{status: 503, code: codeUnavailable, msg: "node has not joined a cluster, retry later"}
 	errBodyTooLarge   = &apiError{status: 413, code: codeTooLarge, msg: "request body larger than the limit"}
+	// DMS has no codes for these two; the status says it, with the
+	// malformed-request code.
+	errURITooLong     = &apiError{status: 414, code: codeMalformed, msg: "request line (path and query) longer than the limit"}
+	errHeaderTooLarge = &apiError{status: 431, code: codeMalformed, msg: "request headers larger than the limit"}
 	errNoDeadLetters  = malformed("queue has no dead letters: its redrive_policy is disable")
 )

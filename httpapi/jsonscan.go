@@ -21,6 +21,10 @@ const maxJSONDepth = 1000
 
 var errJSONSyntax = errors.New("httpapi: invalid JSON")
 
+// errJSONTooDeep is valid-looking JSON nested deeper than maxJSONDepth: told
+// apart from a syntax error so that the client learns what to change.
+var errJSONTooDeep = errors.New("httpapi: JSON nested too deep")
+
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func skipSpace(b []byte, i int) int {
@@ -162,7 +166,7 @@ func hasByteBelow(x uint64, n uint64) uint64 { return (x - swarOnes*n) &^ x & sw
 // value text.
 func scanObject(b []byte, i, depth int, field func(key, val []byte)) (int, error) {
 	if depth > maxJSONDepth {
-		return 0, errJSONSyntax
+		return 0, errJSONTooDeep
 	}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
@@ -208,7 +212,7 @@ func scanObject(b []byte, i, depth int, field func(key, val []byte)) (int, error
 // it is called with each element's text.
 func scanArray(b []byte, i, depth int, elem func(val []byte)) (int, error) {
 	if depth > maxJSONDepth {
-		return 0, errJSONSyntax
+		return 0, errJSONTooDeep
 	}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {

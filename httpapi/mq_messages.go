@@ -67,6 +67,55 @@ func parseMQProperties(s string) (user, system map[string]string, err error) {
 	return user, system, nil
 }
 
+// mqUserPropertyProblem says why a DMS attribute cannot travel as a
+// RocketMQ user property, or "" when it can. Properties are serialised as
+// "k:v|k:v|" with no escaping (the official clients split on | and the
+// first :), so a | anywhere or a : in a name would let a DMS producer write
+// properties of its choosing, KEYS or __STARTDELIVERTIME included, into what
+// RocketMQ consumers read; and a name that is KEYS or starts with __ would be
+// read as a system property. value is the text a RocketMQ consumer would
+// see: a string's characters, any other JSON value's text.
+func mqUserPropertyProblem(name, value string) string {
+	switch {
+	case name == "":
+		return "an empty name"
+	case strings.ContainsAny(name, "|:"):
+		return "a name containing | or :"
+	case name == propKeys || strings.HasPrefix(name, "__"):
+		return "a name reserved for RocketMQ system properties (KEYS, __*)"
+	case strings.Contains(value, "|"):
+		return "a value containing |"
+	}
+	return ""
+}
+
+// attributeText is the text of one attribute value as RocketMQ shows it: a
+// JSON string's characters, any other value's JSON text as stored.
+func attributeText(v json.RawMessage) string {
+	var s string
+	if len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	return string(v)
+}
+
+// checkAttributes refuses (400 10540010) DMS attributes that could not reach
+// a RocketMQ consumer as the same map: see mqUserPropertyProblem. Refusing
+// is our decision: escaping would change the text RocketMQ clients read, and
+// they have no unescaping.
+func checkAttributes(attrs []byte, i int) error {
+	o, err := splitObject(attrs)
+	if err != nil {
+		return malformed("messages[%d]: attributes must be a JSON object", i)
+	}
+	for k, v := range o {
+		if p := mqUserPropertyProblem(k, attributeText(bytes.TrimSpace(v))); p != "" {
+			return malformed("messages[%d]: attribute %q has %s", i, k, p)
+		}
+	}
+	return nil
+}
+
 // formatMQProperties writes properties as "k:v|", sorted by name.
 func formatMQProperties(b *strings.Builder, props map[string]string) {
 	keys := make([]string, 0, len(props))
@@ -217,11 +266,10 @@ func mqPropertiesText(d cluster.Delivery) string {
 		if json.Unmarshal(d.Message.Attributes, &attrs) == nil {
 			user := make(map[string]string, len(attrs))
 			for k, v := range attrs {
-				var s string
-				if len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &s) == nil {
-					user[k] = s
-				} else {
-					user[k] = string(v)
+				// Produce refuses these; one stored before that check
+				// existed is left out rather than injected.
+				if text := attributeText(v); mqUserPropertyProblem(k, text) == "" {
+					user[k] = text
 				}
 			}
 			formatMQProperties(&b, user)
@@ -354,16 +402,13 @@ const (
 	mqHandleNotExist = "MessageNotExist"
 )
 
-func (s *Server) mqAck(rc *fasthttp.RequestCtx, project, topic string) error {
-	args := rc.QueryArgs()
-	groupName := string(args.Peek("consumer"))
-	if err := checkGroupName(groupName); err != nil {
-		return mqInvalid("consumer must be 1-32 characters of [A-Za-z0-9_-]")
-	}
+// parseMQAckHandles decodes an ack body into its 1 to mqMaxAck non-empty
+// receipt handles (trimmed).
+func parseMQAckHandles(body []byte) ([]string, error) {
 	var req mqAckXML
-	if body := rc.PostBody(); len(bytes.TrimSpace(body)) > 0 {
+	if len(bytes.TrimSpace(body)) > 0 {
 		if err := xml.Unmarshal(body, &req); err != nil {
-			return errMQMalformed
+			return nil, errMQMalformed
 		}
 	}
 	handles := req.Handles[:0:0]
@@ -373,10 +418,23 @@ func (s *Server) mqAck(rc *fasthttp.RequestCtx, project, topic string) error {
 		}
 	}
 	if len(handles) == 0 {
-		return errMQNoHandle
+		return nil, errMQNoHandle
 	}
 	if len(handles) > mqMaxAck {
-		return mqInvalid("at most %d receipt handles per request", mqMaxAck)
+		return nil, mqInvalid("at most %d receipt handles per request", mqMaxAck)
+	}
+	return handles, nil
+}
+
+func (s *Server) mqAck(rc *fasthttp.RequestCtx, project, topic string) error {
+	args := rc.QueryArgs()
+	groupName := string(args.Peek("consumer"))
+	if err := checkGroupName(groupName); err != nil {
+		return mqInvalid("consumer must be 1-32 characters of [A-Za-z0-9_-]")
+	}
+	handles, err := parseMQAckHandles(rc.PostBody())
+	if err != nil {
+		return err
 	}
 	ctx, cancel := s.requestContext(0)
 	defer cancel()

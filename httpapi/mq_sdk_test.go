@@ -17,6 +17,8 @@ const (
 	mqInst   = "MQ_INST_1"
 	mqAK     = "AK_TEST"
 	mqSecret = "SK_TEST"
+	adminAK  = "AK_ADMIN"
+	adminSK  = "SK_ADMIN"
 )
 
 // startMQEnv starts a server with credentials (AK_TEST on MQ_INST_1, AK_OTHER
@@ -24,14 +26,14 @@ const (
 func startMQEnv(t *testing.T, lease time.Duration, adjust func(*Config)) *env {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "credentials")
-	if err := os.WriteFile(path, []byte("# test keys\n"+mqAK+" "+mqSecret+" "+mqInst+"\nAK_OTHER SK_OTHER other_inst\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("# test keys\n"+mqAK+" "+mqSecret+" "+mqInst+"\nAK_OTHER SK_OTHER other_inst\n"+adminAK+" "+adminSK+" *\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	creds, err := LoadCredentials(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startEnv(t, func(c *Config) {
+	e := startEnv(t, func(c *Config) {
 		c.Credentials = creds
 		if lease > 0 {
 			c.RocketMQLease = lease
@@ -40,6 +42,10 @@ func startMQEnv(t *testing.T, lease time.Duration, adjust func(*Config)) *env {
 			adjust(c)
 		}
 	})
+	// The DMS requests of these tests (setting up queues) are signed with
+	// the admin key, on the server's clock.
+	e.signer = &sdkTestSigner{ak: adminAK, sk: adminSK, now: e.srv.cfg.Now}
+	return e
 }
 
 func (e *env) mqClient(ak, sk string) mq.MQClient {

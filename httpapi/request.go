@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -121,6 +122,9 @@ func parseObject(b []byte) (jsonObject, error) {
 		return nil, malformed("request body must be a JSON object")
 	}
 	o, err := splitObject(b)
+	if errors.Is(err, errJSONTooDeep) {
+		return nil, malformed("request body is nested too deep: more than %d levels of objects and arrays", maxJSONDepth)
+	}
 	if err != nil {
 		return nil, malformed("request body is not valid JSON")
 	}

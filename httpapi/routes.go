@@ -85,6 +85,11 @@ func (rt route) match(segs []string, p *pathParams) bool {
 func (s *Server) dispatch(rc *fasthttp.RequestCtx) error {
 	path := string(rc.Path())
 	method := string(rc.Method())
+	if s.adminOnly(path) {
+		if err := s.adminAuthenticate(rc); err != nil {
+			return err
+		}
+	}
 	if ok, err := s.serveOps(rc, method, path); ok {
 		return err
 	}
@@ -113,6 +118,11 @@ func (s *Server) dispatch(rc *fasthttp.RequestCtx) error {
 		return errUnknownPath
 	}
 	project, rest, ok := strings.Cut(rest, "/")
+	// Authentication comes before the path is judged at all, so that an
+	// unsigned request cannot probe which paths or project ids are valid.
+	if err := s.dmsAuthenticate(rc, project); err != nil {
+		return err
+	}
 	if !ok {
 		return errUnknownPath
 	}
@@ -132,6 +142,22 @@ func (s *Server) dispatch(rc *fasthttp.RequestCtx) error {
 		return ep(rc, p)
 	}
 	return errUnknownPath
+}
+
+// adminOnly reports whether path needs an admin key when the node has
+// credentials (API.md section 5): the cluster view and its admin endpoints,
+// the digests, the metrics (served by whoever adds them; gated here so that
+// they are covered from the start) and the test-only clock. /health, /ready
+// and the console's files stay open. path is fasthttp's normalised path, the
+// one routing sees, so "/v1//cluster" or "/v1/x/../cluster" cannot slip by.
+func (s *Server) adminOnly(path string) bool {
+	switch {
+	case path == "/v1/cluster", strings.HasPrefix(path, "/v1/cluster/"),
+		path == "/v1/digests", path == "/metrics", strings.HasPrefix(path, "/metrics/"),
+		path == ClockOffsetPath:
+		return true
+	}
+	return false
 }
 
 // internal passes a node-to-node request (request forwarding between nodes)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -32,6 +33,9 @@ type Server struct {
 
 	// waiting counts the consume requests in progress (MaxWaitingConsumers).
 	waiting atomic.Int64
+
+	// conns counts open connections (MaxConns, MaxConnsPerIP).
+	conns *connLimiter
 
 	// Request ids are reqPrefix followed by a per-server sequence number.
 	reqPrefix string
@@ -74,6 +78,7 @@ func New(cfg Config, b Broker) (*Server, error) {
 		broker:    b,
 		reqPrefix: hex.EncodeToString(prefix[:]),
 	}
+	s.conns = newConnLimiter(cfg.MaxConns, cfg.MaxConnsPerIP)
 	if err := s.enableMetrics(cfg.Registry); err != nil {
 		return nil, err
 	}
@@ -84,6 +89,8 @@ func New(cfg Config, b Broker) (*Server, error) {
 		ErrorHandler:       s.handleTransportError,
 		Name:               "raftmq",
 		MaxRequestBodySize: cfg.MaxRequestBodySize,
+		ReadBufferSize:     cfg.MaxHeaderBytes,
+		Concurrency:        cfg.MaxConns,
 		ReadTimeout:        cfg.ReadTimeout,
 		WriteTimeout:       cfg.WriteTimeout,
 		IdleTimeout:        cfg.IdleTimeout,
@@ -104,7 +111,25 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
-	return s.http.Serve(ln)
+	return s.http.Serve(s.wrapListener(ln))
+}
+
+// wrapListener stacks the connection layer on ln: the connection limits on
+// the TCP connections, TLS when configured, and the sniffing of what the
+// transport errors need on the plain text.
+func (s *Server) wrapListener(ln net.Listener) net.Listener {
+	var out net.Listener = &limitListener{
+		Listener: ln,
+		lim:      s.conns,
+		plain:    s.cfg.TLS == nil,
+		refused: func(ip, why string) {
+			s.log.Debug("httpapi: connection refused", "remote_ip", ip, "limit", why)
+		},
+	}
+	if s.cfg.TLS != nil {
+		out = tls.NewListener(out, s.cfg.TLS)
+	}
+	return sniffListener{out}
 }
 
 // Shutdown stops accepting connections, closes idle ones and waits for the
@@ -152,9 +177,29 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 			s.writeError(rc, fmt.Errorf("panic: %v", r))
 		}
 	}()
+	mq := strings.HasPrefix(string(rc.Path()), mqPrefix)
+	if sc, ok := rc.Conn().(*sniffConn); ok {
+		sc.routed(mq)
+	}
+	if len(rc.Request.Header.RequestURI()) > s.cfg.MaxRequestLineBytes {
+		s.writeDoorError(rc, mq, errURITooLong)
+		return
+	}
 	if err := s.dispatch(rc); err != nil {
 		s.writeError(rc, err)
 	}
+}
+
+// writeDoorError answers err in the vocabulary of the request's door: XML
+// for RocketMQ (with its request id header), DMS JSON otherwise. It is for
+// answers given before routing (limits, transport errors).
+func (s *Server) writeDoorError(rc *fasthttp.RequestCtx, mq bool, err error) {
+	if mq {
+		rc.Response.Header.Set(headerMQRequestID, string(rc.Response.Header.Peek(headerRequestID)))
+		s.writeMQError(rc, err)
+		return
+	}
+	s.writeError(rc, err)
 }
 
 const (
@@ -177,20 +222,35 @@ func (s *Server) requestID(rc *fasthttp.RequestCtx) string {
 // handleTransportError answers a request fasthttp could not read: 413 for a
 // body over MaxRequestBodySize, 400 for anything else it could parse far
 // enough to answer.
+//
+// The answer is in the door's format. When fasthttp parsed the headers (a
+// body too large) the path tells the door; when it could not, the
+// connection's sniffConn guesses it (see rocketMQ), and tells a request line
+// over MaxRequestLineBytes (414) from headers over MaxHeaderBytes (431).
 func (s *Server) handleTransportError(rc *fasthttp.RequestCtx, err error) {
 	rc.Response.Header.Set(headerRequestID, s.requestID(rc))
+	sc, _ := rc.Conn().(*sniffConn)
+	mq := strings.HasPrefix(string(rc.Path()), mqPrefix) || (sc != nil && sc.rocketMQ())
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		drainRequest(rc.Conn(), 4*s.cfg.MaxRequestBodySize)
-		s.writeError(rc, errBodyTooLarge)
+		s.writeDoorError(rc, mq, errBodyTooLarge)
 		return
 	}
 	var te interface{ Timeout() bool }
 	if errors.As(err, &te) && te.Timeout() {
 		rc.Response.Header.Set(fasthttp.HeaderConnection, "close")
-		s.writeError(rc, &apiError{status: 408, code: codeMalformed, msg: "request not received in time"})
+		s.writeDoorError(rc, mq, &apiError{status: 408, code: codeMalformed, msg: "request not received in time"})
 		return
 	}
-	s.writeError(rc, malformed("malformed HTTP request"))
+	if small := (*fasthttp.ErrSmallBuffer)(nil); errors.As(err, &small) {
+		if sc != nil && sc.lineTooLong(s.cfg.MaxRequestLineBytes) {
+			s.writeDoorError(rc, mq, errURITooLong)
+			return
+		}
+		s.writeDoorError(rc, mq, errHeaderTooLarge)
+		return
+	}
+	s.writeDoorError(rc, mq, malformed("malformed HTTP request"))
 }
 
 // Draining an oversized request body: fasthttp stops reading at the limit

@@ -24,6 +24,9 @@ type env struct {
 	srv    *Server
 	base   string // http://127.0.0.1:port
 	client *http.Client
+	// signer, when not nil, signs every request request sends (the DMS
+	// door's SDK-HMAC-SHA256, with the official SDK's signer).
+	signer *sdkTestSigner
 }
 
 // startEnv starts a broker (newTestBroker) and a Server in front of it.
@@ -115,6 +118,9 @@ func (e *env) request(method, path, body string) response {
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if e.signer != nil && !strings.HasPrefix(path, "/topics/") {
+		req = e.signer.sign(e.t, method, e.base, path, body)
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {

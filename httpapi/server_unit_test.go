@@ -23,6 +23,10 @@ func TestConfig_Validate(t *testing.T) {
 		"write timeout":   func(c *Config) { c.WriteTimeout = -1 },
 		"idle timeout":    func(c *Config) { c.IdleTimeout = 0 },
 		"request timeout": func(c *Config) { c.RequestTimeout = 0 },
+		"max conns 0":     func(c *Config) { c.MaxConns = 0 },
+		"per IP 0":        func(c *Config) { c.MaxConnsPerIP = 0 },
+		"headers 1 KB":    func(c *Config) { c.MaxHeaderBytes = 1024 },
+		"line > headers":  func(c *Config) { c.MaxRequestLineBytes = c.MaxHeaderBytes },
 	} {
 		c := DefaultConfig()
 		mutate(&c)

@@ -2,14 +2,20 @@ package loadtest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"raftmq/sdkauth"
 )
 
 // Retry policy for 503, 429 and requests without an answer: up to
@@ -30,11 +36,45 @@ type client struct {
 	hc      *fasthttp.Client
 	targets []string
 	timeout time.Duration
+	// ak and sk, when set, sign each request (sdkauth).
+	ak, sk string
+	now    func() time.Time
 }
 
-func newClient(targets []string, conns int, timeout time.Duration) *client {
+// clientAuth is how the client proves itself: the CA that verifies https
+// targets (nil: the system pool) and the access key that signs requests
+// (empty: unsigned).
+type clientAuth struct {
+	roots  *x509.CertPool
+	ak, sk string
+	now    func() time.Time
+}
+
+// loadRoots reads a PEM CA bundle; "" is nil (the system pool).
+func loadRoots(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w: CA file: %w", ErrInvalidConfig, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%w: CA file %s holds no PEM certificate", ErrInvalidConfig, file)
+	}
+	return pool, nil
+}
+
+func newClient(targets []string, conns int, timeout time.Duration, auth clientAuth) *client {
+	now := auth.now
+	if now == nil {
+		now = time.Now
+	}
 	return &client{
+		ak: auth.ak, sk: auth.sk, now: now,
 		hc: &fasthttp.Client{
+			TLSConfig:                 &tls.Config{RootCAs: auth.roots, MinVersion: tls.VersionTLS12},
 			Name:                      "raftmq-loadtest",
 			MaxConnsPerHost:           conns,
 			MaxIdemponentCallAttempts: 1,
@@ -94,6 +134,9 @@ func (c *client) do(ctx context.Context, errs *errorCounts, r request) error {
 			req.Header.SetContentType("application/json")
 			req.SetBodyRaw(r.body)
 		}
+		if err := c.sign(req); err != nil {
+			return &ProtocolError{Op: r.op, Err: err}
+		}
 		err := c.hc.DoTimeout(req, resp, c.timeout)
 		if err != nil {
 			last = &TransportError{Op: r.op, Target: target, Err: err}
@@ -119,6 +162,26 @@ func (c *client) do(ctx context.Context, errs *errorCounts, r request) error {
 		}
 	}
 	return last
+}
+
+// sign adds the SDK-HMAC-SHA256 headers when the client has a key. Signed
+// again on each try: a retry goes to another target (another Host).
+func (c *client) sign(req *fasthttp.Request) error {
+	if c.ak == "" {
+		return nil
+	}
+	u := req.URI()
+	var query [][2]string
+	for k, v := range u.QueryArgs().All() {
+		query = append(query, [2]string{string(k), string(v)})
+	}
+	date, auth, err := sdkauth.Sign(string(req.Header.Method()), string(u.PathOriginal()), query, string(u.Host()), req.Body(), c.ak, c.sk, c.now())
+	if err != nil {
+		return err
+	}
+	req.Header.Set(sdkauth.HeaderDate, date)
+	req.Header.Set("Authorization", auth)
+	return nil
 }
 
 func transportCode(err error) string {

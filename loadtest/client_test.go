@@ -27,7 +27,7 @@ func TestClient_RetriesUnavailableAndCountsEachTry(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c := newClient([]string{srv.URL}, 4, 5*time.Second)
+	c := newClient([]string{srv.URL}, 4, 5*time.Second, clientAuth{})
 	defer c.close()
 	errs := newErrorCounts(nil)
 	retries := 0
@@ -58,7 +58,7 @@ func TestClient_ClientErrorIsNotRetried(t *testing.T) {
 		w.Write([]byte(`{"error_code":"10240401","error_msg":"queue not found"}`))
 	}))
 	defer srv.Close()
-	c := newClient([]string{srv.URL}, 4, 5*time.Second)
+	c := newClient([]string{srv.URL}, 4, 5*time.Second, clientAuth{})
 	defer c.close()
 	errs := newErrorCounts(nil)
 	err := c.do(context.Background(), errs, request{op: OpConsume, method: "GET", path: "/x", want: 200})
@@ -82,7 +82,7 @@ func TestClient_HomeTargetAndFailoverPastADeadOne(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	deadURL := dead.URL
 	dead.Close() // nothing listens there any more
-	c := newClient([]string{a.URL, b.URL, deadURL}, 4, 5*time.Second)
+	c := newClient([]string{a.URL, b.URL, deadURL}, 4, 5*time.Second, clientAuth{})
 	defer c.close()
 	errs := newErrorCounts(nil)
 	send := func(home int) {
@@ -118,7 +118,7 @@ func TestClient_UnreadableAnswerIsAProtocolError(t *testing.T) {
 		w.Write([]byte(`not json`))
 	}))
 	defer srv.Close()
-	c := newClient([]string{srv.URL}, 4, 5*time.Second)
+	c := newClient([]string{srv.URL}, 4, 5*time.Second, clientAuth{})
 	defer c.close()
 	errs := newErrorCounts(nil)
 	var v []delivery

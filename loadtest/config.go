@@ -15,12 +15,13 @@ const (
 	WorkloadDrain   = "drain"   // fill N messages (not summarised), then C consumers drain and ack
 	WorkloadMixed   = "mixed"   // producers and consumers together for a duration; closed loop, or open loop at Rate
 	WorkloadW1      = "w1"      // produce 100,000; drain; 30 s mixed at max; 30 s mixed at 2,000 msg/s
+	WorkloadW2      = "w2"      // w1's phases and totals over 12 queues, 24 producers, 24 consumers
 )
 
 // Phase names. The summary line reads its figures from the phases with
 // these names; a workload that has no such phase prints NaN there.
 const (
-	PhaseWarmup  = "warmup"       // one batch per producer: pays the new queue's leader elections
+	PhaseWarmup  = "warmup"       // one batch per producer (so at least one per queue): pays the new queues' leader elections
 	PhaseWarmupD = "warmup-drain" // consumes the warm-up batches
 	PhaseProduce = "produce"      // summary: produce_msgs_per_s, produce_p99_ms
 	PhaseFill    = "fill"         // the produce that sets up a drain workload
@@ -47,11 +48,20 @@ const (
 	W1Rate     = 2000
 )
 
+// W2 shape: W1's phases and totals (100,000 messages, 2,000 msg/s in all)
+// spread over 12 queues, each with 2 producers and 2 consumers, so that the
+// broker serves 12 × its default partition count of Raft groups at once.
+const (
+	W2Queues  = 12
+	W2Workers = 24 // producers, and consumers
+)
+
 // Defaults of the fields left zero.
 const (
 	DefaultMessages         = 10_000
 	DefaultDuration         = 30 * time.Second
 	DefaultWorkers          = 8
+	MaxQueues               = 64 // a node allows 30 queues per project unless --max-queues-per-project says more
 	DefaultSize             = 1024
 	DefaultBatch            = 10
 	DefaultPhaseTimeout     = 5 * time.Minute
@@ -66,16 +76,26 @@ const (
 // defaults (see Resolved); Targets and Workload are required.
 type Config struct {
 	Targets   []string      // base URLs of raftmq nodes; requests are spread over them
-	Workload  string        // produce, drain, mixed or w1
-	Messages  int           // produce and drain: message count (w1: 100,000)
-	Duration  time.Duration // each mixed phase (w1: 30 s)
-	Producers int
-	Consumers int
-	Size      int     // bytes of each message body's JSON text
-	Batch     int     // messages per produce request and max_msgs per consume, 1–10
-	Rate      float64 // mixed: msg/s offered open loop, 0 for closed loop at maximum; w1: the fixed phase's rate (2,000)
-	QueueMode string  // NORMAL or FIFO
-	Project   string  // DMS project; default lt-<run id>, a project of the run's own
+	Workload  string        // produce, drain, mixed, w1 or w2
+	Messages  int           // produce and drain: message count over all queues (w1, w2: 100,000)
+	Duration  time.Duration // each mixed phase (w1, w2: 30 s)
+	Queues    int           // queues the run creates, each with the run's group (default 1, w2: 12); worker k uses queue k mod Queues
+	Producers int           // default 8 (w2: 24); at least Queues
+	Consumers int           // default 8 (w2: 24); at least Queues
+	Size      int           // bytes of each message body's JSON text
+	Batch     int           // messages per produce request and max_msgs per consume, 1–10
+	Rate      float64       // mixed: msg/s offered open loop over all queues, 0 for closed loop at maximum; w1, w2: the fixed phase's rate (2,000)
+	QueueMode string        // NORMAL or FIFO
+	Project   string        // DMS project; default lt-<run id>, a project of the run's own
+
+	// CAFile is a PEM bundle that verifies https:// targets; empty: the
+	// system pool.
+	CAFile string
+	// AccessKey and SecretKey, when set, sign every request
+	// (SDK-HMAC-SHA256, API.md section 5): a node with --credentials
+	// refuses unsigned ones. The key must be allowed on Project (or be a *
+	// key, since the default project is a new one per run).
+	AccessKey, SecretKey string
 
 	// PhaseTimeout bounds each count-bounded phase (produce, drain, verify).
 	PhaseTimeout time.Duration
@@ -84,9 +104,9 @@ type Config struct {
 	// RequestTimeout bounds one HTTP request, long polls included.
 	RequestTimeout time.Duration
 	// NoWarmup leaves out the warm-up phases. They produce one batch per
-	// producer and drain it before the measured phases, so that the new
-	// queue's partition leader elections (the first produce to a new queue
-	// waits for them) are not measured.
+	// producer (every queue has one) and drain it before the measured
+	// phases, so that the new queues' partition leader elections (the first
+	// produce to a new queue waits for them) are not measured.
 	NoWarmup bool
 
 	// Progress receives a live progress line (carriage returns, no
@@ -96,13 +116,13 @@ type Config struct {
 	Now func() time.Time
 }
 
-// DefaultConfig returns the defaults: produce workload, 8 producers, 8
-// consumers, 1 KiB bodies, batches of 10, a NORMAL queue. Targets is empty.
+// DefaultConfig returns the defaults that do not depend on the workload:
+// produce workload, 1 KiB bodies, batches of 10, a NORMAL queue. Targets is
+// empty; Messages, Duration, Rate, Queues, Producers and Consumers are zero,
+// which Resolved turns into the workload's shape.
 func DefaultConfig() Config {
 	return Config{
 		Workload:         WorkloadProduce,
-		Producers:        DefaultWorkers,
-		Consumers:        DefaultWorkers,
 		Size:             DefaultSize,
 		Batch:            DefaultBatch,
 		QueueMode:        "NORMAL",
@@ -112,32 +132,49 @@ func DefaultConfig() Config {
 	}
 }
 
+// shape is what a workload's zero fields resolve to.
+type shape struct {
+	messages             int
+	duration             time.Duration
+	rate                 float64
+	queues               int
+	producers, consumers int
+}
+
+// shapeOf returns the workload's preset: w1 and w2 are the benchmark
+// workloads, every other workload takes the general defaults.
+func shapeOf(workload string) shape {
+	s := shape{messages: DefaultMessages, duration: DefaultDuration, queues: 1,
+		producers: DefaultWorkers, consumers: DefaultWorkers}
+	switch workload {
+	case WorkloadW1:
+		s.messages, s.duration, s.rate = W1Messages, W1Duration, W1Rate
+	case WorkloadW2:
+		s.messages, s.duration, s.rate = W1Messages, W1Duration, W1Rate
+		s.queues, s.producers, s.consumers = W2Queues, W2Workers, W2Workers
+	}
+	return s
+}
+
 // Resolved returns c with every zero field set to its default for the
 // workload.
 func (c Config) Resolved() Config {
-	d := DefaultConfig()
-	if c.Messages == 0 {
-		c.Messages = DefaultMessages
-		if c.Workload == WorkloadW1 {
-			c.Messages = W1Messages
-		}
-	}
-	if c.Duration == 0 {
-		c.Duration = DefaultDuration
-		if c.Workload == WorkloadW1 {
-			c.Duration = W1Duration
-		}
-	}
-	if c.Rate == 0 && c.Workload == WorkloadW1 {
-		c.Rate = W1Rate
-	}
+	d, w := DefaultConfig(), shapeOf(c.Workload)
 	setInt := func(v *int, def int) {
 		if *v == 0 {
 			*v = def
 		}
 	}
-	setInt(&c.Producers, d.Producers)
-	setInt(&c.Consumers, d.Consumers)
+	setInt(&c.Messages, w.messages)
+	setInt(&c.Queues, w.queues)
+	setInt(&c.Producers, w.producers)
+	setInt(&c.Consumers, w.consumers)
+	if c.Duration == 0 {
+		c.Duration = w.duration
+	}
+	if c.Rate == 0 {
+		c.Rate = w.rate
+	}
 	setInt(&c.Size, d.Size)
 	setInt(&c.Batch, d.Batch)
 	setInt(&c.MaxMixedMessages, d.MaxMixedMessages)
@@ -175,19 +212,25 @@ func (c Config) Validate() error {
 		}
 	}
 	switch c.Workload {
-	case WorkloadProduce, WorkloadDrain, WorkloadMixed, WorkloadW1:
+	case WorkloadProduce, WorkloadDrain, WorkloadMixed, WorkloadW1, WorkloadW2:
 	default:
-		return bad("unknown workload %q (produce, drain, mixed, w1)", c.Workload)
+		return bad("unknown workload %q (produce, drain, mixed, w1, w2)", c.Workload)
 	}
 	switch {
 	case c.Messages < 1:
 		return bad("messages %d: want at least 1", c.Messages)
 	case c.Duration < 100*time.Millisecond:
 		return bad("duration %v: want at least 100ms", c.Duration)
+	case c.Queues < 1 || c.Queues > MaxQueues:
+		return bad("queues %d: want 1-%d", c.Queues, MaxQueues)
 	case c.Producers < 1 || c.Producers > 1024:
 		return bad("producers %d: want 1-1024", c.Producers)
 	case c.Consumers < 1 || c.Consumers > 1024:
 		return bad("consumers %d: want 1-1024", c.Consumers)
+	case c.Producers < c.Queues:
+		return bad("producers %d for %d queues: every queue needs a producer (want producers >= queues)", c.Producers, c.Queues)
+	case c.Consumers < c.Queues:
+		return bad("consumers %d for %d queues: every queue needs a consumer (want consumers >= queues)", c.Consumers, c.Queues)
 	case c.Size < minSize || c.Size > maxSize:
 		return bad("size %d: want %d-%d bytes", c.Size, minSize, maxSize)
 	case c.Batch < 1 || c.Batch > 10:
@@ -198,6 +241,8 @@ func (c Config) Validate() error {
 		return bad("queue mode %q: want NORMAL or FIFO", c.QueueMode)
 	case c.Project != "" && !projectRE.MatchString(c.Project):
 		return bad("project %q: want 1-64 characters of [A-Za-z0-9_-]", c.Project)
+	case (c.AccessKey == "") != (c.SecretKey == ""):
+		return bad("access key and secret key go together")
 	case c.PhaseTimeout < time.Second:
 		return bad("phase timeout %v: want at least 1s", c.PhaseTimeout)
 	case c.MaxMixedMessages < 1:
@@ -245,13 +290,13 @@ func (c Config) workloadPlan() []PhaseSpec {
 			return []PhaseSpec{{Name: PhaseFixed, Kind: KindMixed, Duration: c.Duration, Rate: c.Rate}, verify}
 		}
 		return []PhaseSpec{{Name: PhaseMixed, Kind: KindMixed, Duration: c.Duration}, verify}
-	case WorkloadW1:
+	case WorkloadW1, WorkloadW2:
 		return []PhaseSpec{
 			{Name: PhaseProduce, Kind: KindProduce, Messages: c.Messages},
 			{Name: PhaseDrain, Kind: KindDrain},
 			{Name: PhaseMixed, Kind: KindMixed, Duration: c.Duration},
 			// Producers at maximum outpace consumers; the fixed-rate phase
-			// starts on an empty queue, or its e2e latency would measure the
+			// starts on empty queues, or its e2e latency would measure the
 			// backlog instead of the broker.
 			{Name: PhaseSettle, Kind: KindDrain},
 			{Name: PhaseFixed, Kind: KindMixed, Duration: c.Duration, Rate: c.Rate},
@@ -259,4 +304,18 @@ func (c Config) workloadPlan() []PhaseSpec {
 		}
 	}
 	return nil
+}
+
+// queueOf is the index of the queue that worker k (producer or consumer)
+// uses: round robin, so that with at least as many workers as queues every
+// queue has one, and no queue has more than one above another.
+func queueOf(worker, queues int) int { return worker % queues }
+
+// workersPerQueue returns how many of n workers queueOf gives each queue.
+func workersPerQueue(n, queues int) []int {
+	out := make([]int, queues)
+	for k := range n {
+		out[queueOf(k, queues)]++
+	}
+	return out
 }

@@ -2,19 +2,119 @@ package loadtest
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
 
 func TestConfig_ResolvedTakesWorkloadDefaults(t *testing.T) {
 	c := Config{Targets: []string{"http://127.0.0.1:1"}, Workload: WorkloadW1}.Resolved()
-	if c.Messages != W1Messages || c.Duration != W1Duration || c.Rate != W1Rate ||
+	if c.Messages != W1Messages || c.Duration != W1Duration || c.Rate != W1Rate || c.Queues != 1 ||
 		c.Producers != 8 || c.Consumers != 8 || c.Size != 1024 || c.Batch != 10 || c.QueueMode != "NORMAL" {
 		t.Fatalf("w1 resolved to %+v", c)
 	}
 	c = Config{Workload: WorkloadMixed, Messages: 5, Rate: 0, QueueMode: "fifo"}.Resolved()
-	if c.Messages != 5 || c.Rate != 0 || c.Duration != DefaultDuration || c.QueueMode != "FIFO" {
+	if c.Messages != 5 || c.Rate != 0 || c.Duration != DefaultDuration || c.QueueMode != "FIFO" || c.Queues != 1 {
 		t.Fatalf("mixed resolved to %+v", c)
+	}
+	// DefaultConfig leaves the shape to the workload.
+	d := DefaultConfig()
+	d.Workload = WorkloadW2
+	if c := d.Resolved(); c.Queues != 12 || c.Producers != 24 || c.Consumers != 24 {
+		t.Fatalf("DefaultConfig with w2 resolved to %+v", c)
+	}
+}
+
+// TestConfig_W2IsW1OverTwelveQueues: the same totals and phases as w1, with
+// 12 queues and 24 producers and consumers; explicit fields still win.
+func TestConfig_W2IsW1OverTwelveQueues(t *testing.T) {
+	c := Config{Targets: []string{"http://127.0.0.1:1"}, Workload: WorkloadW2}
+	r := c.Resolved()
+	if r.Queues != W2Queues || r.Producers != W2Workers || r.Consumers != W2Workers ||
+		r.Messages != W1Messages || r.Duration != W1Duration || r.Rate != W1Rate || r.Size != 1024 || r.Batch != 10 {
+		t.Fatalf("w2 resolved to %+v", r)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("w2 refused: %v", err)
+	}
+	w1 := Config{Workload: WorkloadW1}.Plan()
+	w2 := c.Plan()
+	if len(w1) != len(w2) {
+		t.Fatalf("w2 plan %+v, w1 plan %+v", w2, w1)
+	}
+	for i := range w1 {
+		if w1[i].Name != w2[i].Name || w1[i].Kind != w2[i].Kind || w1[i].Duration != w2[i].Duration || w1[i].Rate != w2[i].Rate {
+			t.Errorf("phase %d: w2 %+v, w1 %+v", i, w2[i], w1[i])
+		}
+	}
+	if w2[0].Name != PhaseWarmup || w2[0].Messages != 24*10 || w2[2].Messages != 100_000 {
+		t.Errorf("w2 counts: warm-up %d, produce %d", w2[0].Messages, w2[2].Messages)
+	}
+	o := Config{Workload: WorkloadW2, Queues: 4, Producers: 8, Consumers: 6, Messages: 10, Rate: 50}.Resolved()
+	if o.Queues != 4 || o.Producers != 8 || o.Consumers != 6 || o.Messages != 10 || o.Rate != 50 || o.Duration != W1Duration {
+		t.Fatalf("w2 with flags resolved to %+v", o)
+	}
+}
+
+// TestConfig_ValidateWantsAWorkerOfEachKindPerQueue: producers and
+// consumers at least as many as queues, and the queue count bounded.
+func TestConfig_ValidateWantsAWorkerOfEachKindPerQueue(t *testing.T) {
+	base := Config{Targets: []string{"http://127.0.0.1:9000"}, Workload: WorkloadMixed}
+	for _, c := range []struct {
+		queues, producers, consumers int
+		want                         string // in the error; "" for valid
+	}{
+		{1, 1, 1, ""},
+		{3, 3, 3, ""},
+		{3, 7, 4, ""},
+		{MaxQueues, MaxQueues, MaxQueues, ""},
+		{8, 0, 0, ""}, // default 8 and 8
+		{9, 0, 9, "producers 8 for 9 queues"},
+		{3, 2, 3, "producers 2 for 3 queues: every queue needs a producer"},
+		{3, 3, 2, "consumers 2 for 3 queues: every queue needs a consumer"},
+		{MaxQueues + 1, 100, 100, "queues 65: want 1-64"},
+		{-1, 1, 1, "queues -1"},
+	} {
+		cfg := base
+		cfg.Queues, cfg.Producers, cfg.Consumers = c.queues, c.producers, c.consumers
+		err := cfg.Validate()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%d queues, %d producers, %d consumers refused: %v", c.queues, c.producers, c.consumers, err)
+		case c.want != "" && (!errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%d queues, %d producers, %d consumers: %v, want ErrInvalidConfig with %q", c.queues, c.producers, c.consumers, err, c.want)
+		}
+	}
+	if err := (Config{Targets: base.Targets, Workload: WorkloadW2, Producers: 8}).Validate(); err == nil ||
+		!strings.Contains(err.Error(), "producers 8 for 12 queues") {
+		t.Errorf("w2 with 8 producers: %v", err)
+	}
+}
+
+// TestSpread_EveryQueueGetsWorkersEvenly: worker k uses queue k mod N, so
+// with at least N workers every queue has one, and counts differ by at most
+// one.
+func TestSpread_EveryQueueGetsWorkersEvenly(t *testing.T) {
+	if queueOf(0, 12) != 0 || queueOf(11, 12) != 11 || queueOf(12, 12) != 0 || queueOf(25, 12) != 1 || queueOf(5, 1) != 0 {
+		t.Fatal("queueOf is not worker mod queues")
+	}
+	for queues := 1; queues <= MaxQueues; queues++ {
+		for _, workers := range []int{queues, queues + 1, 2*queues - 1, 24, 1024} {
+			if workers < queues {
+				continue
+			}
+			per := workersPerQueue(workers, queues)
+			lo, hi, sum := per[0], per[0], 0
+			for _, n := range per {
+				lo, hi, sum = min(lo, n), max(hi, n), sum+n
+			}
+			if lo < 1 || hi-lo > 1 || sum != workers {
+				t.Fatalf("%d workers over %d queues: %v", workers, queues, per)
+			}
+		}
+	}
+	if got := workersPerQueue(24, 12); got[0] != 2 || got[11] != 2 {
+		t.Errorf("w2: %v, want 2 per queue", got)
 	}
 }
 
@@ -36,6 +136,7 @@ func TestConfig_PlanOfEachWorkload(t *testing.T) {
 		{WorkloadMixed, 0, []string{"mixed", "verify"}},
 		{WorkloadMixed, 100, []string{"mixed-fixed", "verify"}},
 		{WorkloadW1, 0, []string{"produce", "drain", "mixed", "settle", "mixed-fixed", "verify"}},
+		{WorkloadW2, 0, []string{"produce", "drain", "mixed", "settle", "mixed-fixed", "verify"}},
 	} {
 		got := names(c.w, c.rate)
 		if len(got) != len(c.want) {
@@ -71,6 +172,7 @@ func TestConfig_ValidateRefusesBadFields(t *testing.T) {
 		"workload":      func(c *Config) { c.Workload = "soak" },
 		"messages":      func(c *Config) { c.Messages = -1 },
 		"producers":     func(c *Config) { c.Producers = -2 },
+		"queues":        func(c *Config) { c.Queues = 65 },
 		"size small":    func(c *Config) { c.Size = 10 },
 		"size big":      func(c *Config) { c.Size = 600_000 },
 		"batch":         func(c *Config) { c.Batch = 11 },

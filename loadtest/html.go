@@ -60,7 +60,7 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 <title>raftmq loadtest {{.R.Config.Workload}} {{.R.RunID}}</title>
 <style>
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:980px;color:#1d2430;padding:0 12px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde2ea;padding-bottom:4px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde2ea;padding-bottom:4px}h3{font-size:15px;margin:18px 0 6px}
 table{border-collapse:collapse;margin:6px 0;font-variant-numeric:tabular-nums}
 td,th{padding:3px 10px;border-bottom:1px solid #eceff4;text-align:right}th{background:#f5f7fa}
 td:first-child,th:first-child,td.l{text-align:left}
@@ -76,7 +76,7 @@ lost {{.R.Verification.Lost}} · duplicates {{.R.Verification.Duplicates}} · er
 
 <h2>Configuration</h2>
 <table>
-<tr><td>queue</td><td class="l">{{.R.Config.QueueMode}} {{.R.Config.QueueID}} in project {{.R.Config.Project}}</td></tr>
+<tr><td>queues</td><td class="l">{{.R.Config.Queues}} {{.R.Config.QueueMode}} in project {{.R.Config.Project}}{{if eq .R.Config.Queues 1}}: {{.R.Config.QueueID}}{{else}}, worker k on queue k mod {{.R.Config.Queues}}{{end}}</td></tr>
 <tr><td>producers / consumers</td><td class="l">{{.R.Config.Producers}} / {{.R.Config.Consumers}}</td></tr>
 <tr><td>body size / batch</td><td class="l">{{.R.Config.Size}} bytes / {{.R.Config.Batch}}</td></tr>
 <tr><td>messages / duration / rate</td><td class="l">{{.R.Config.Messages}} / {{f1 .R.Config.DurationS}} s / {{if .R.Config.Rate}}{{.R.Config.Rate}} msg/s{{else}}closed loop{{end}}</td></tr>
@@ -111,12 +111,17 @@ lost {{.R.Verification.Lost}} · duplicates {{.R.Verification.Duplicates}} · er
 <tr><td>deliveries</td><td>{{.R.Verification.Deliveries}}</td></tr>
 <tr><td>lost (201, never consumed)</td><td>{{.R.Verification.Lost}}{{if not .R.Verification.Complete}} (not judged: the run stopped before the queue was drained; {{.R.Verification.Undelivered}} not consumed yet){{end}}</td></tr>
 <tr><td>duplicate deliveries</td><td>{{.R.Verification.Duplicates}}</td></tr>
+<tr><td>deliveries from a queue the message was not produced to</td><td>{{.R.Verification.Misrouted}}</td></tr>
 <tr><td>of messages whose produce was retried</td><td>{{.R.Verification.DuplicatesOfRetried}}</td></tr>
 <tr><td>outcome unknown / of those delivered</td><td>{{.R.Verification.Unconfirmed}} / {{.R.Verification.UnconfirmedDelivered}}</td></tr>
 <tr><td>refused (4xx)</td><td>{{.R.Verification.Rejected}}</td></tr>
 <tr><td>deliveries in the final poll</td><td>{{.R.Verification.FinalPollDeliveries}}</td></tr>
 <tr><td>group available / consumed at the end</td><td>{{.R.Verification.GroupAvailable}} / {{.R.Verification.GroupConsumed}}</td></tr>
 </table>
+{{if gt (len .R.Queues) 1}}<h3>By queue</h3>
+<table><tr><th>queue</th><th>id</th><th>producers</th><th>consumers</th><th>produced with 201</th><th>delivered</th><th>lost</th><th>duplicates</th><th>group available / consumed at the end</th></tr>
+{{range $i, $q := .R.Queues}}<tr><td>{{$i}}</td><td class="l"><code>{{$q.ID}}</code></td><td>{{$q.Producers}}</td><td>{{$q.Consumers}}</td><td>{{$q.Confirmed}}</td><td>{{$q.Delivered}}</td><td>{{$q.Lost}}</td><td>{{$q.Duplicates}}</td><td>{{$q.GroupAvailable}} / {{$q.GroupConsumed}}</td></tr>
+{{end}}</table>{{end}}
 {{if .R.Verification.LostSample}}<p>first lost ids: {{join .R.Verification.LostSample " "}}</p>{{end}}
 </body></html>
 `))

@@ -24,22 +24,40 @@ const (
 
 type ledgerEntry struct {
 	outcome    uint8
+	queue      uint8 // index of the queue it was sent to (or, never sent, delivered from)
 	deliveries uint32
 }
 
+// tally counts one queue's messages, or the run's.
+type tally struct {
+	confirmed int64 // messages answered 201
+	matched   int64 // confirmed messages delivered at least once
+	unknown   int64 // messages sent whose outcome is unknown (not confirmed, not rejected)
+}
+
 // ledger is the verification bookkeeping of a run: what each producer sent
-// and how its answer came back, and how often each message was delivered.
-// It is safe for concurrent use.
+// to which queue and how its answer came back, and how often each message
+// was delivered, and from which queue. It is safe for concurrent use.
 type ledger struct {
 	mu         sync.Mutex
 	entries    map[msgKey]*ledgerEntry
-	confirmed  int64 // messages answered 201
-	matched    int64 // confirmed messages delivered at least once
-	unknown    int64 // messages sent whose outcome is unknown (not confirmed, not rejected)
+	all        tally
+	queues     []tally // by queue index
 	deliveries int64
+	misrouted  int64 // deliveries from a queue the message was not sent to
 }
 
-func newLedger() *ledger { return &ledger{entries: map[msgKey]*ledgerEntry{}} }
+// newLedger returns the ledger of a run over the given number of queues
+// (at most 256: an entry keeps its queue in a byte).
+func newLedger(queues int) *ledger {
+	return &ledger{entries: map[msgKey]*ledgerEntry{}, queues: make([]tally, queues)}
+}
+
+// count applies f to the run's tally and to the queue's.
+func (l *ledger) count(queue uint8, f func(t *tally)) {
+	f(&l.all)
+	f(&l.queues[queue])
+}
 
 func (l *ledger) entry(k msgKey) *ledgerEntry {
 	e := l.entries[k]
@@ -50,15 +68,17 @@ func (l *ledger) entry(k msgKey) *ledgerEntry {
 	return e
 }
 
-// Sent records that n messages from seq on were sent (again, when retried).
-func (l *ledger) Sent(producer, seq uint32, n int, retry bool) {
+// Sent records that n messages from seq on were sent to the queue (again,
+// when retried).
+func (l *ledger) Sent(queue int, producer, seq uint32, n int, retry bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := range n {
 		e := l.entry(makeKey(producer, seq+uint32(i)))
 		if e.outcome&(outcomeUnknown|outcomeConfirmed|outcomeRejected) == 0 {
 			e.outcome |= outcomeUnknown
-			l.unknown++
+			e.queue = uint8(queue)
+			l.count(e.queue, func(t *tally) { t.unknown++ })
 		}
 		if retry {
 			e.outcome |= outcomeRetried
@@ -75,14 +95,17 @@ func (l *ledger) Confirmed(producer, seq uint32, n int) {
 		if e.outcome&outcomeConfirmed != 0 {
 			continue
 		}
-		if e.outcome&outcomeUnknown != 0 {
-			l.unknown--
-		}
+		delivered := e.deliveries > 0
+		l.count(e.queue, func(t *tally) {
+			if e.outcome&outcomeUnknown != 0 {
+				t.unknown--
+			}
+			t.confirmed++
+			if delivered {
+				t.matched++
+			}
+		})
 		e.outcome = e.outcome&^(outcomeUnknown|outcomeRejected) | outcomeConfirmed
-		l.confirmed++
-		if e.deliveries > 0 {
-			l.matched++
-		}
 	}
 }
 
@@ -94,32 +117,47 @@ func (l *ledger) Rejected(producer, seq uint32, n int) {
 	for i := range n {
 		e := l.entry(makeKey(producer, seq+uint32(i)))
 		if e.outcome&outcomeUnknown != 0 {
-			l.unknown--
+			l.count(e.queue, func(t *tally) { t.unknown-- })
 			e.outcome = e.outcome&^outcomeUnknown | outcomeRejected
 		}
 	}
 }
 
-// Delivered records one delivery of a message and reports whether it was
-// the message's first.
-func (l *ledger) Delivered(k msgKey) bool {
+// Delivered records one delivery of a message from the queue and reports
+// whether it was the message's first. A message delivered from a queue it
+// was not sent to is counted as misrouted: queues must not share messages.
+func (l *ledger) Delivered(queue int, k msgKey) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := l.entry(k)
+	e, sent := l.entries[k]
+	if !sent {
+		e = &ledgerEntry{queue: uint8(queue)}
+		l.entries[k] = e
+	} else if e.outcome != 0 && int(e.queue) != queue {
+		l.misrouted++
+	}
 	e.deliveries++
 	l.deliveries++
 	if e.deliveries == 1 && e.outcome&outcomeConfirmed != 0 {
-		l.matched++
+		l.count(e.queue, func(t *tally) { t.matched++ })
 	}
 	return e.deliveries == 1
 }
 
-// Outstanding returns the confirmed messages not delivered yet and the
-// messages whose produce outcome is unknown.
+// Outstanding returns the run's confirmed messages not delivered yet and
+// its messages whose produce outcome is unknown.
 func (l *ledger) Outstanding() (confirmedUndelivered, unknown int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.confirmed - l.matched, l.unknown
+	return l.all.confirmed - l.all.matched, l.all.unknown
+}
+
+// OutstandingIn is Outstanding for the messages sent to one queue.
+func (l *ledger) OutstandingIn(queue int) (confirmedUndelivered, unknown int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.queues[queue]
+	return t.confirmed - t.matched, t.unknown
 }
 
 // Deliveries returns the number of deliveries recorded.
@@ -132,13 +170,16 @@ func (l *ledger) Deliveries() int64 {
 // maxLostSample bounds the lost message ids listed in a report.
 const maxLostSample = 20
 
-// Verify counts lost and duplicate deliveries.
-func (l *ledger) Verify() Verification {
+// Verify counts lost and duplicate deliveries, for the run and for each
+// queue (by index).
+func (l *ledger) Verify() (Verification, []QueueCounts) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	v := Verification{Deliveries: l.deliveries, GroupAvailable: -1, GroupConsumed: -1}
+	v := Verification{Deliveries: l.deliveries, Misrouted: l.misrouted, GroupAvailable: -1, GroupConsumed: -1}
+	qs := make([]QueueCounts, len(l.queues))
 	var lost []msgKey
 	for k, e := range l.entries {
+		qs[e.queue].add(e)
 		switch {
 		case e.outcome&outcomeConfirmed != 0:
 			v.Confirmed++
@@ -170,7 +211,33 @@ func (l *ledger) Verify() Verification {
 	for _, k := range lost[:min(len(lost), maxLostSample)] {
 		v.LostSample = append(v.LostSample, k.String())
 	}
-	return v
+	return v, qs
+}
+
+// QueueCounts is the verification of one queue's messages: those sent to
+// it, and those delivered from it that no producer sent.
+type QueueCounts struct {
+	Confirmed   int64 `json:"confirmed"`   // messages produced to it with 201
+	Delivered   int64 `json:"delivered"`   // distinct messages of it delivered
+	Deliveries  int64 `json:"deliveries"`  // deliveries of its messages, duplicates included
+	Lost        int64 `json:"lost"`        // produced to it with 201, never consumed (0 when the run is not complete)
+	Undelivered int64 `json:"undelivered"` // when the run is not complete: produced to it with 201, not consumed before the run stopped
+	Duplicates  int64 `json:"duplicates"`  // deliveries beyond each message's first
+}
+
+func (q *QueueCounts) add(e *ledgerEntry) {
+	confirmed := e.outcome&outcomeConfirmed != 0
+	if confirmed {
+		q.Confirmed++
+	}
+	if e.deliveries > 0 {
+		q.Delivered++
+		q.Duplicates += int64(e.deliveries - 1)
+	}
+	q.Deliveries += int64(e.deliveries)
+	if confirmed && e.deliveries == 0 {
+		q.Lost++
+	}
 }
 
 // Verification is the loss and duplicate check of a run.
@@ -186,6 +253,7 @@ type Verification struct {
 	Lost                 int64    `json:"lost"`                  // produced with 201, never consumed (0 when not complete)
 	Undelivered          int64    `json:"undelivered"`           // when not complete: produced with 201, not consumed before the run stopped
 	Duplicates           int64    `json:"duplicates"`            // deliveries beyond each message's first
+	Misrouted            int64    `json:"misrouted"`             // deliveries from a queue other than the one the message was produced to
 	DuplicatesOfRetried  int64    `json:"duplicates_of_retried"` // of those, of messages whose produce was retried
 	LostSample           []string `json:"lost_sample,omitempty"` // up to 20 lost message ids (producer/sequence)
 	GroupAvailable       int64    `json:"group_available"`       // the group's available_messages at the end; -1 when unread

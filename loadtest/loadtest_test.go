@@ -53,9 +53,10 @@ func mustRun(t *testing.T, cfg Config) *Report {
 		t.Errorf("errors: %+v", rep.Errors)
 	}
 	v := rep.Verification
-	if !v.Complete || v.Lost != 0 || v.Undelivered != 0 || v.Duplicates != 0 || v.Unconfirmed != 0 || v.Foreign != 0 {
+	if !v.Complete || v.Lost != 0 || v.Undelivered != 0 || v.Duplicates != 0 || v.Unconfirmed != 0 || v.Foreign != 0 || v.Misrouted != 0 {
 		t.Errorf("verification %+v", v)
 	}
+	checkQueues(t, rep)
 	if v.Confirmed == 0 || v.Delivered != v.Confirmed || v.Deliveries != v.Confirmed {
 		t.Errorf("confirmed %d, delivered %d, deliveries %d", v.Confirmed, v.Delivered, v.Deliveries)
 	}
@@ -70,6 +71,39 @@ func mustRun(t *testing.T, cfg Config) *Report {
 		}
 	}
 	return rep
+}
+
+// checkQueues checks each queue's report: as many as configured, each used
+// by its share of the workers, every message produced to it delivered from
+// it exactly once, its group drained, and together the run's totals.
+func checkQueues(t *testing.T, rep *Report) {
+	t.Helper()
+	c := rep.Config
+	if len(rep.Queues) != c.Queues {
+		t.Fatalf("%d queue reports, want %d", len(rep.Queues), c.Queues)
+	}
+	if rep.Queues[0].ID != c.QueueID || rep.Queues[0].GroupID != c.GroupID {
+		t.Errorf("first queue %s/%s, config says %s/%s", rep.Queues[0].ID, rep.Queues[0].GroupID, c.QueueID, c.GroupID)
+	}
+	var confirmed, producers, consumers int64
+	for i, q := range rep.Queues {
+		if q.ID == "" || q.GroupID == "" || q.Producers < 1 || q.Consumers < 1 {
+			t.Errorf("queue %d: %+v", i, q)
+		}
+		if q.Confirmed == 0 || q.Delivered != q.Confirmed || q.Deliveries != q.Confirmed || q.Lost != 0 || q.Duplicates != 0 {
+			t.Errorf("queue %d %s: produced with 201 %d, delivered %d in %d deliveries, lost %d", i, q.ID, q.Confirmed, q.Delivered, q.Deliveries, q.Lost)
+		}
+		if q.GroupAvailable != 0 || q.GroupConsumed != q.Confirmed || q.FinalPollDeliveries != 0 {
+			t.Errorf("queue %d %s: group available %d consumed %d, final poll %d", i, q.ID, q.GroupAvailable, q.GroupConsumed, q.FinalPollDeliveries)
+		}
+		confirmed += q.Confirmed
+		producers += int64(q.Producers)
+		consumers += int64(q.Consumers)
+	}
+	if confirmed != rep.Verification.Confirmed || producers != int64(c.Producers) || consumers != int64(c.Consumers) {
+		t.Errorf("queues add up to %d confirmed, %d producers, %d consumers; the run: %d, %d, %d",
+			confirmed, producers, consumers, rep.Verification.Confirmed, c.Producers, c.Consumers)
+	}
 }
 
 // checkFiles writes the report files and checks them: JSON that decodes to
@@ -168,6 +202,83 @@ func TestLoadtest_ShortW1OnOneNode(t *testing.T) {
 	}
 }
 
+// TestLoadtest_ShortW2OnOneNode runs every phase of w2 over 3 queues instead
+// of 12, shrunk: 5 producers and 4 consumers (so queue 0 has two of each, and
+// queues 1 and 2 one or two), produce 900, 1 s mixed at maximum (at most
+// 3,000 messages, so that settle is short), 1 s at 300 msg/s in all. Every queue must get and give back its messages (checked by
+// mustRun), the counts are totals over the queues, and teardown deletes
+// every queue.
+func TestLoadtest_ShortW2OnOneNode(t *testing.T) {
+	url := startNode(t)
+	rep := mustRun(t, Config{
+		Targets: []string{url}, Workload: WorkloadW2, Queues: 3, Producers: 5, Consumers: 4,
+		Messages: 900, Duration: time.Second, Rate: 300, Size: 256, MaxMixedMessages: 3000,
+	})
+	if rep.Config.Queues != 3 || len(rep.Phases) != 8 {
+		t.Fatalf("%d queues, %d phases", rep.Config.Queues, len(rep.Phases))
+	}
+	if p := rep.Phase(PhaseProduce); p.Produced != 900 || p.ProduceRequests != 90 {
+		t.Errorf("produce phase produced %d in %d requests, want 900 in 90 over all queues", p.Produced, p.ProduceRequests)
+	}
+	if p := rep.Phase(PhaseDrain); p.Acked != 900 {
+		t.Errorf("drain phase acked %d of the 900", p.Acked)
+	}
+	// The open-loop rate is the total over the queues: 300 msg/s for 1 s.
+	if p := rep.Phase(PhaseFixed); p.Produced < 200 || p.Produced > 400 {
+		t.Errorf("fixed phase at 300 msg/s for 1 s produced %d", p.Produced)
+	}
+	for i, want := range [][2]int{{2, 2}, {2, 1}, {1, 1}} {
+		if q := rep.Queues[i]; q.Producers != want[0] || q.Consumers != want[1] {
+			t.Errorf("queue %d: %d producers, %d consumers, want %v", i, q.Producers, q.Consumers, want)
+		}
+	}
+	var text bytes.Buffer
+	rep.WriteText(&text)
+	var page bytes.Buffer
+	if err := rep.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range rep.Queues {
+		if !strings.Contains(text.String(), q.ID) || !strings.Contains(page.String(), q.ID) {
+			t.Errorf("queue %s is not in the text or page report", q.ID)
+		}
+	}
+	checkFiles(t, rep)
+	if n := queuesLeft(t, url, rep.Config.Project); n != 0 {
+		t.Errorf("%d queues left in the run's project", n)
+	}
+}
+
+// TestLoadtest_QueueQuotaStopsSetupAndCleansUp: a node that allows 2 queues
+// per project refuses the third of --queues 3; setup is fatal, names the
+// queue and the answer, and the two queues it created are deleted.
+func TestLoadtest_QueueQuotaStopsSetupAndCleansUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a raftmq process")
+	}
+	p := clustertest.NewProcess(t, binPath, "n1", "--max-queues-per-project", "2")
+	p.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, Config{Targets: []string{p.URL()}, Workload: WorkloadProduce, Queues: 3, Messages: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || len(rep.Fatal) == 0 || !strings.HasPrefix(rep.Fatal[0], "setup: queue 3 of 3:") ||
+		!strings.Contains(rep.Fatal[0], "quota") || len(rep.Phases) != 0 {
+		t.Fatalf("fatal %v, phases %d", rep.Fatal, len(rep.Phases))
+	}
+	if len(rep.Queues) != 2 || rep.Queues[0].ID == "" || rep.Queues[1].ID == "" {
+		t.Errorf("queues in the report: %+v", rep.Queues)
+	}
+	if len(rep.Warnings) != 0 {
+		t.Errorf("warnings %v", rep.Warnings)
+	}
+	if n := queuesLeft(t, p.URL(), rep.Config.Project); n != 0 {
+		t.Errorf("%d queues left in the run's project", n)
+	}
+}
+
 // TestLoadtest_FIFODrainAndMixed runs a FIFO queue: fill 500 and drain them,
 // then a separate 2 s open-loop mixed run.
 func TestLoadtest_FIFODrainAndMixed(t *testing.T) {
@@ -244,5 +355,49 @@ func TestLoadtest_CancelStopsTheRunAndCleansUp(t *testing.T) {
 	}
 	if n := queuesLeft(t, url, rep.Config.Project); n != 0 {
 		t.Errorf("%d queues left in the run's project", n)
+	}
+}
+
+// TestLoadtest_HTTPSWithCredentials runs against a node that serves HTTPS
+// only and requires signed requests: --ca verifies it, the admin key signs
+// (a run's project is its own, so a project key would not do). Without the
+// key every request is refused (401), and without the CA no request gets
+// through the handshake.
+func TestLoadtest_HTTPSWithCredentials(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a raftmq process")
+	}
+	pki := clustertest.NewTestPKI(t)
+	creds := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(creds, []byte("LT_ADMIN LT_SECRET *\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := clustertest.NewProcess(t, binPath, "n1", "--credentials", creds,
+		"--tls-cert", pki.CertFile, "--tls-key", pki.KeyFile)
+	p.TLS = pki.ClientTLS()
+	p.Start(t)
+	base := Config{Targets: []string{p.URL()}, Workload: WorkloadDrain, Messages: 200, CAFile: pki.CAFile}
+	ok := base
+	ok.AccessKey, ok.SecretKey = "LT_ADMIN", "LT_SECRET"
+	mustRun(t, ok)
+
+	for name, c := range map[string]struct {
+		cfg  Config
+		want string // in the fatal error
+	}{
+		"unsigned":   {base, "401"},
+		"wrong key":  {func() Config { c := ok; c.SecretKey = "nope"; return c }(), "401"},
+		"without CA": {func() Config { c := ok; c.CAFile = ""; return c }(), "certificate"},
+	} {
+		cfg := c.cfg
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		rep, err := Run(ctx, cfg)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if rep.OK() || len(rep.Fatal) == 0 || !strings.Contains(strings.Join(rep.Fatal, " "), c.want) {
+			t.Fatalf("%s: ok %v, fatal %v, want a fatal error with %q", name, rep.OK(), rep.Fatal, c.want)
+		}
 	}
 }

@@ -21,6 +21,7 @@ type Report struct {
 	Config       ConfigReport  `json:"config"`
 	Summary      Summary       `json:"summary"`
 	Phases       []PhaseReport `json:"phases"`
+	Queues       []QueueReport `json:"queues"` // every queue the run created, in index order
 	Errors       []ErrorCount  `json:"errors"` // every failed try of the run, by op, status and code
 	ErrorTotal   int64         `json:"error_total"`
 	Verification Verification  `json:"verification"`
@@ -34,6 +35,7 @@ type ConfigReport struct {
 	Workload  string   `json:"workload"`
 	Messages  int      `json:"messages"`
 	DurationS float64  `json:"duration_s"`
+	Queues    int      `json:"queues"`
 	Producers int      `json:"producers"`
 	Consumers int      `json:"consumers"`
 	Size      int      `json:"size"`
@@ -41,9 +43,22 @@ type ConfigReport struct {
 	Rate      float64  `json:"rate"`
 	QueueMode string   `json:"queue_mode"`
 	Project   string   `json:"project"`
-	QueueID   string   `json:"queue_id"`
-	GroupID   string   `json:"group_id"`
+	QueueID   string   `json:"queue_id"` // the first queue's; Report.Queues has every queue's
+	GroupID   string   `json:"group_id"` // the first queue's group
 	AckWaitS  int      `json:"ack_wait_s"`
+}
+
+// QueueReport is one of the run's queues: its ids, how many producers and
+// consumers used it, and the verification of its messages.
+type QueueReport struct {
+	ID        string `json:"id"`
+	GroupID   string `json:"group_id"`
+	Producers int    `json:"producers"`
+	Consumers int    `json:"consumers"`
+	QueueCounts
+	GroupAvailable      int64 `json:"group_available"`       // the group's available_messages at the end; -1 when unread
+	GroupConsumed       int64 `json:"group_consumed"`        // the group's consumed_messages at the end; -1 when unread
+	FinalPollDeliveries int64 `json:"final_poll_deliveries"` // deliveries of its last poll
 }
 
 // PhaseReport is one phase of a run.
@@ -202,8 +217,8 @@ func (r *Report) WriteFiles(dir string) error {
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	c := r.Config
-	fmt.Fprintf(&b, "raftmq loadtest %s (run %s): %d target(s), %s queue, %d producers, %d consumers, %d-byte bodies, batch %d, %.1fs\n",
-		c.Workload, r.RunID, len(c.Targets), c.QueueMode, c.Producers, c.Consumers, c.Size, c.Batch, r.ElapsedS)
+	fmt.Fprintf(&b, "raftmq loadtest %s (run %s): %d target(s), %d %s queue(s), %d producers, %d consumers, %d-byte bodies, batch %d, %.1fs\n",
+		c.Workload, r.RunID, len(c.Targets), c.Queues, c.QueueMode, c.Producers, c.Consumers, c.Size, c.Batch, r.ElapsedS)
 	for _, p := range r.Phases {
 		fmt.Fprintf(&b, "\nphase %-12s %6.1fs  produced %d  consumed %d  acked %d", p.Name, p.DurationS, p.Produced, p.Consumed, p.Acked)
 		if p.TargetRate > 0 {
@@ -245,6 +260,10 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, ", group available at end %d", v.GroupAvailable)
 	}
 	b.WriteString("\n")
+	if v.Misrouted > 0 {
+		fmt.Fprintf(&b, "  %d deliveries came from a queue the message was not produced to\n", v.Misrouted)
+	}
+	writeQueues(&b, r.Queues)
 	if !v.Complete {
 		fmt.Fprintf(&b, "  verification incomplete: the run stopped before the queue was drained; %d messages produced with 201 were not consumed yet (not judged lost)\n", v.Undelivered)
 	}
@@ -264,4 +283,16 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeQueues writes one line per queue when there are several, so that an
+// uneven spread or a queue that lost messages shows.
+func writeQueues(b *strings.Builder, qs []QueueReport) {
+	if len(qs) < 2 {
+		return
+	}
+	for i, q := range qs {
+		fmt.Fprintf(b, "  queue %2d %s: producers %d, consumers %d, produced with 201 %d, delivered %d, lost %d, duplicates %d\n",
+			i, q.ID, q.Producers, q.Consumers, q.Confirmed, q.Delivered, q.Lost, q.Duplicates)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -257,5 +258,52 @@ func TestReport_WriteFilesAndText(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("text has no %q:\n%s", want, text)
 		}
+	}
+}
+
+// TestReport_ShowsEachQueue: with several queues the text and the page list
+// each queue's counts; with one they add nothing.
+func TestReport_ShowsEachQueue(t *testing.T) {
+	rep := sampleReport(t)
+	rep.Config.Queues, rep.Config.QueueMode = 2, "NORMAL"
+	rep.Queues = []QueueReport{
+		{ID: "q-zero", GroupID: "g0", Producers: 2, Consumers: 1, QueueCounts: QueueCounts{Confirmed: 6, Delivered: 6, Deliveries: 6}},
+		{ID: "q-one", GroupID: "g1", Producers: 1, Consumers: 1, QueueCounts: QueueCounts{Confirmed: 4, Delivered: 3, Deliveries: 3, Lost: 1}},
+	}
+	var text, page bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"2 NORMAL queue(s)", "queue  0 q-zero: producers 2, consumers 1, produced with 201 6, delivered 6, lost 0",
+		"queue  1 q-one: producers 1, consumers 1, produced with 201 4, delivered 3, lost 1"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text has no %q:\n%s", want, text.String())
+		}
+	}
+	if !strings.Contains(page.String(), "By queue") || !strings.Contains(page.String(), "<code>q-one</code>") {
+		t.Error("the page has no per-queue table")
+	}
+	var back Report
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || !reflect.DeepEqual(back.Queues, rep.Queues) {
+		t.Errorf("queues through JSON: %+v, %v", back.Queues, err)
+	}
+	if !strings.Contains(js.String(), `"confirmed": 4`) || !strings.Contains(js.String(), `"group_id": "g1"`) {
+		t.Error("report.json does not flatten each queue's counts")
+	}
+
+	rep.Config.Queues, rep.Queues = 1, rep.Queues[:1]
+	text.Reset()
+	page.Reset()
+	rep.WriteText(&text)
+	rep.WriteHTML(&page)
+	if strings.Contains(text.String(), "q-zero") || strings.Contains(page.String(), "By queue") {
+		t.Error("a one-queue run lists its queue separately")
 	}
 }

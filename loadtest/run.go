@@ -14,19 +14,18 @@ import (
 	"time"
 )
 
-// teardownTimeout bounds the best-effort deletion of the run's queue.
+// teardownTimeout bounds the best-effort deletion of the run's queues.
 const teardownTimeout = 10 * time.Second
 
-// runner is one run: its client, its queue and group, the ledger and the
-// phase being run.
+// runner is one run: its client, its queues and their groups, the ledger
+// and the phase being run.
 type runner struct {
 	cfg     Config
 	cl      *client
 	ledger  *ledger
 	runID   string
 	project string
-	queue   string // queue id
-	group   string // group id
+	queues  []*runQueue // those created, in index order
 
 	base         string // /v1.0/{project}
 	nextProducer atomic.Uint32
@@ -49,7 +48,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	cfg = cfg.Resolved()
-	r := &runner{cfg: cfg, ledger: newLedger(), runID: newRunID(), setupErrs: newErrorCounts(nil)}
+	r := &runner{cfg: cfg, ledger: newLedger(cfg.Queues), runID: newRunID(), setupErrs: newErrorCounts(nil)}
 	r.project = cfg.Project
 	if r.project == "" {
 		r.project = "lt-" + r.runID
@@ -59,7 +58,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for i, t := range cfg.Targets {
 		targets[i] = strings.TrimRight(t, "/")
 	}
-	r.cl = newClient(targets, cfg.Producers+cfg.Consumers+4, cfg.RequestTimeout)
+	roots, err := loadRoots(cfg.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	// Enough connections for every worker, or for one final poll per queue.
+	conns := max(cfg.Producers+cfg.Consumers, cfg.Queues) + 4
+	r.cl = newClient(targets, conns, cfg.RequestTimeout, clientAuth{roots: roots, ak: cfg.AccessKey, sk: cfg.SecretKey, now: cfg.Now})
 	defer r.cl.close()
 
 	rep := &Report{Tool: "raftmq loadtest", RunID: r.runID, Started: cfg.Now(),
@@ -71,42 +76,43 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		prog = startProgress(cfg.Progress, r, cfg.Now)
 	}
 
-	if err := r.setup(ctx); err != nil {
-		r.addFatal("setup: %v", err)
-	} else {
-		rep.Config.QueueID, rep.Config.GroupID = r.queue, r.group
-		for i, spec := range cfg.Plan() {
-			if ctx.Err() != nil {
-				r.addFatal("interrupted before phase %s", spec.Name)
-				break
-			}
-			rep.Phases = append(rep.Phases, r.runPhase(ctx, i, spec, rep.Started))
-		}
-	}
+	setupOK := r.runPlan(ctx, rep)
 	if prog != nil {
 		prog.stop()
 	}
-
-	var fc finalCheck
-	if r.queue != "" {
-		if ctx.Err() == nil {
-			fc = r.finalCheck(ctx)
-		}
-		r.teardown()
+	var fcs []finalCheck
+	if setupOK && ctx.Err() == nil {
+		fcs = r.finalChecks(ctx)
 	}
-	rep.Verification = r.ledger.Verify()
-	// Loss is judged only once the verify phase drained the queue; a run
-	// stopped earlier reports what it had not consumed yet as undelivered.
-	n := len(rep.Phases)
-	rep.Verification.Complete = ctx.Err() == nil && n > 0 && rep.Phases[n-1].Name == PhaseVerify && !rep.Phases[n-1].TimedOut
-	if !rep.Verification.Complete {
-		rep.Verification.Undelivered, rep.Verification.Lost, rep.Verification.LostSample = rep.Verification.Lost, 0, nil
-	}
-	rep.Verification.GroupAvailable, rep.Verification.GroupConsumed = fc.available, fc.consumed
-	rep.Verification.FinalPollDeliveries = fc.deliveries
+	r.teardown()
+	r.verify(ctx, rep, fcs)
 	rep.Finished = cfg.Now()
 	rep.ElapsedS = rep.Finished.Sub(rep.Started).Seconds()
+	r.judge(ctx, rep)
+	return rep, nil
+}
 
+// runPlan creates the queues and runs the plan's phases. It reports whether
+// setup succeeded.
+func (r *runner) runPlan(ctx context.Context, rep *Report) bool {
+	if err := r.setup(ctx); err != nil {
+		r.addFatal("setup: %v", err)
+		return false
+	}
+	rep.Config.QueueID, rep.Config.GroupID = r.queues[0].id, r.queues[0].group
+	for i, spec := range r.cfg.Plan() {
+		if ctx.Err() != nil {
+			r.addFatal("interrupted before phase %s", spec.Name)
+			break
+		}
+		rep.Phases = append(rep.Phases, r.runPhase(ctx, i, spec, rep.Started))
+	}
+	return true
+}
+
+// judge gathers the run's errors, and turns what went wrong into fatal
+// errors and warnings, then the summary.
+func (r *runner) judge(ctx context.Context, rep *Report) {
 	errs := r.setupErrs.list()
 	for _, p := range rep.Phases {
 		errs = append(errs, p.Errors...)
@@ -121,6 +127,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			r.addFatal("phase %s: %d operations failed after retries; first: %s", p.Name, p.FailedOps, p.Failures[0])
 		}
 	}
+	if m := rep.Verification.Misrouted; m > 0 {
+		r.addFatal("%d deliveries came from a queue the message was not produced to", m)
+	}
 	rep.Errors = mergeErrors(errs)
 	for _, e := range rep.Errors {
 		rep.ErrorTotal += e.Count
@@ -133,7 +142,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Warnings = append(rep.Warnings, r.warn...)
 	r.mu.Unlock()
 	rep.Summary = summarise(rep)
-	return rep, nil
 }
 
 func newRunID() string {
@@ -158,34 +166,58 @@ func (r *runner) configReport() ConfigReport {
 	c := r.cfg
 	return ConfigReport{
 		Targets: c.Targets, Workload: c.Workload, Messages: c.Messages, DurationS: c.Duration.Seconds(),
-		Producers: c.Producers, Consumers: c.Consumers, Size: c.Size, Batch: c.Batch, Rate: c.Rate,
+		Queues: c.Queues, Producers: c.Producers, Consumers: c.Consumers, Size: c.Size, Batch: c.Batch, Rate: c.Rate,
 		QueueMode: c.QueueMode, Project: r.project, AckWaitS: DefaultAckWait,
 	}
 }
 
-// setup creates the run's queue and its consumer group.
+// runQueue is one of the run's queues and its consumer group.
+type runQueue struct {
+	index int    // 0..Queues-1: queueOf's answer
+	id    string // queue id
+	group string // group id; empty when its creation failed
+}
+
+// setup creates the run's queues, each with its consumer group, one after
+// the other: setup is not measured, and an error stops it at the first
+// queue that failed. Every queue created is in r.queues, so teardown
+// deletes it.
 func (r *runner) setup(ctx context.Context) error {
-	name := "lt-" + r.runID
+	for i := range r.cfg.Queues {
+		q, err := r.createQueue(ctx, i)
+		if q != nil {
+			r.queues = append(r.queues, q)
+		}
+		if err != nil {
+			return fmt.Errorf("queue %d of %d: %w", i+1, r.cfg.Queues, err)
+		}
+	}
+	return nil
+}
+
+// createQueue creates queue i and its group. It returns the queue whenever
+// the queue exists, even when its group could not be created.
+func (r *runner) createQueue(ctx context.Context, i int) (*runQueue, error) {
 	body, _ := json.Marshal(map[string]string{
-		"name": name, "queue_mode": r.cfg.QueueMode,
+		"name": fmt.Sprintf("lt-%s-%d", r.runID, i), "queue_mode": r.cfg.QueueMode,
 		"description": "raftmq loadtest " + r.cfg.Workload + " run " + r.runID,
 	})
-	var q struct {
+	var qa struct {
 		ID string `json:"id"`
 	}
 	err := r.cl.do(ctx, r.setupErrs, request{op: "create-queue", method: "POST", path: r.base + "/queues",
-		body: body, want: 201, read: func(b []byte) error { return decodeID(b, &q, func() string { return q.ID }) }})
+		body: body, want: 201, read: func(b []byte) error { return decodeID(b, &qa, func() string { return qa.ID }) }})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r.queue = q.ID
+	q := &runQueue{index: i, id: qa.ID}
 	var g struct {
 		Groups []struct {
 			ID string `json:"id"`
 		} `json:"groups"`
 	}
 	err = r.cl.do(ctx, r.setupErrs, request{op: "create-group", method: "POST",
-		path: r.base + "/queues/" + r.queue + "/groups", body: []byte(`{"groups":[{"name":"loadtest"}]}`), want: 201,
+		path: r.queuePath(q) + "/groups", body: []byte(`{"groups":[{"name":"loadtest"}]}`), want: 201,
 		read: func(b []byte) error {
 			return decodeID(b, &g, func() string {
 				if len(g.Groups) == 0 {
@@ -195,10 +227,18 @@ func (r *runner) setup(ctx context.Context) error {
 			})
 		}})
 	if err != nil {
-		return err
+		return q, err
 	}
-	r.group = g.Groups[0].ID
-	return nil
+	q.group = g.Groups[0].ID
+	return q, nil
+}
+
+// queuePath is /v1.0/{project}/queues/{queue id}.
+func (r *runner) queuePath(q *runQueue) string { return r.base + "/queues/" + q.id }
+
+// groupPath is the queue's group: .../queues/{id}/groups/{group id}.
+func (r *runner) groupPath(q *runQueue) string {
+	return r.queuePath(q) + "/groups/" + url.PathEscape(q.group)
 }
 
 func decodeID(b []byte, v any, id func() string) error {
@@ -211,18 +251,26 @@ func decodeID(b []byte, v any, id func() string) error {
 	return nil
 }
 
-// teardown deletes the run's queue, best effort: a failure is a warning.
+// teardown deletes the run's queues, all at once so that many queues take
+// no longer than one; best effort: a failure is a warning.
 func (r *runner) teardown() {
 	ctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
 	defer cancel()
-	err := r.cl.do(ctx, r.setupErrs, request{op: "delete-queue", method: "DELETE",
-		path: r.base + "/queues/" + r.queue, want: 204})
-	if err != nil {
-		r.addWarning("queue %s not deleted: %v", r.queue, err)
+	var wg sync.WaitGroup
+	for _, q := range r.queues {
+		wg.Go(func() {
+			err := r.cl.do(ctx, r.setupErrs, request{op: "delete-queue", home: q.index, method: "DELETE",
+				path: r.queuePath(q), want: 204})
+			if err != nil {
+				r.addWarning("queue %s not deleted: %v", q.id, err)
+			}
+		})
 	}
+	wg.Wait()
 }
 
-// runPhase runs one phase to its end.
+// runPhase runs one phase to its end. Producer and consumer k use queue
+// queueOf(k) and target k (modulo each count).
 func (r *runner) runPhase(ctx context.Context, index int, spec PhaseSpec, runStart time.Time) PhaseReport {
 	ph := newPhaseRun(spec, index, r.cfg.Now(), r.cfg)
 	r.current.Store(ph)
@@ -254,7 +302,8 @@ func (r *runner) runPhase(ctx context.Context, index int, spec PhaseSpec, runSta
 func (r *runner) produceLoop(ctx context.Context, ph *phaseRun, pid uint32, home int) {
 	var seq uint32
 	buf := make([]byte, 0, r.cfg.Batch*(r.cfg.Size+16)+32)
-	path := r.base + "/queues/" + r.queue + "/messages"
+	q := r.queues[queueOf(home, len(r.queues))]
+	path := r.queuePath(q) + "/messages"
 	limit := int64(r.cfg.MaxMixedMessages)
 	if ph.spec.Kind == KindProduce {
 		limit = int64(ph.spec.Messages)
@@ -283,12 +332,12 @@ func (r *runner) produceLoop(ctx context.Context, ph *phaseRun, pid uint32, home
 		}
 		n = min(n, limit-k)
 		buf = appendProduce(buf[:0], pid, seq, int(n), at, r.cfg.Size)
-		r.ledger.Sent(pid, seq, int(n), false)
+		r.ledger.Sent(q.index, pid, seq, int(n), false)
 		ph.produceReqs.Add(1)
 		first := seq
 		sent := r.cfg.Now()
 		err := r.cl.do(ctx, ph.errs, request{op: OpProduce, home: home, method: "POST", path: path, body: buf, want: 201,
-			retried: func() { r.ledger.Sent(pid, first, int(n), true) }})
+			retried: func() { r.ledger.Sent(q.index, pid, first, int(n), true) }})
 		done := r.cfg.Now()
 		seq += uint32(n)
 		if err != nil {
@@ -307,12 +356,14 @@ func (r *runner) produceLoop(ctx context.Context, ph *phaseRun, pid uint32, home
 	}
 }
 
-// consumeLoop is one consumer of the run's group: consume up to --batch
-// messages (long poll of 1 s, lease of 30 s), then ack the whole batch in
-// order. A mixed phase consumes until its duration ends; a drain phase until
-// every confirmed message was delivered, or the queue answers empty and the
-// group has nothing available, or its time bound.
+// consumeLoop is one consumer of the run's group in its queue: consume up to
+// --batch messages (long poll of 1 s, lease of 30 s), then ack the whole
+// batch in order. A mixed phase consumes until its duration ends; a drain
+// phase until every confirmed message of its queue was delivered, or the
+// queue answers empty and the group has nothing available, or its time
+// bound.
 func (r *runner) consumeLoop(ctx context.Context, ph *phaseRun, home int) {
+	q := r.queues[queueOf(home, len(r.queues))]
 	for ctx.Err() == nil {
 		now := r.cfg.Now()
 		if !now.Before(ph.deadline) {
@@ -322,26 +373,26 @@ func (r *runner) consumeLoop(ctx context.Context, ph *phaseRun, home int) {
 			return
 		}
 		if ph.spec.Kind == KindDrain {
-			if out, unknown := r.ledger.Outstanding(); out == 0 && unknown == 0 {
+			if out, unknown := r.ledger.OutstandingIn(q.index); out == 0 && unknown == 0 {
 				return
 			}
 		}
-		handlers, err := r.consume(ctx, ph, home, 1)
+		handlers, err := r.consume(ctx, ph, q, home, 1)
 		if err != nil {
 			ph.fail(err)
 			continue
 		}
 		if len(handlers) > 0 {
-			if err := r.ack(ctx, ph, home, handlers); err != nil {
+			if err := r.ack(ctx, ph, q, home, handlers); err != nil {
 				ph.fail(err)
 			}
 			continue
 		}
 		if ph.spec.Kind == KindDrain {
-			if out, _ := r.ledger.Outstanding(); out == 0 {
+			if out, _ := r.ledger.OutstandingIn(q.index); out == 0 {
 				return
 			}
-			if avail, _, err := r.groupCounts(ctx, ph.errs); err != nil {
+			if avail, _, err := r.groupCounts(ctx, ph.errs, q); err != nil {
 				ph.fail(err)
 			} else if avail == 0 {
 				return
@@ -357,11 +408,11 @@ type delivery struct {
 	Handler string `json:"handler"`
 }
 
-// consume makes one consume request and records what it delivered. It
+// consume makes one consume request to q and records what it delivered. It
 // returns the handlers to ack, in delivery order.
-func (r *runner) consume(ctx context.Context, ph *phaseRun, home, timeWait int) ([]string, error) {
-	path := fmt.Sprintf("%s/queues/%s/groups/%s/messages?max_msgs=%d&time_wait=%d&ack_wait=%d",
-		r.base, r.queue, url.PathEscape(r.group), r.cfg.Batch, timeWait, DefaultAckWait)
+func (r *runner) consume(ctx context.Context, ph *phaseRun, q *runQueue, home, timeWait int) ([]string, error) {
+	path := fmt.Sprintf("%s/messages?max_msgs=%d&time_wait=%d&ack_wait=%d",
+		r.groupPath(q), r.cfg.Batch, timeWait, DefaultAckWait)
 	var ds []delivery
 	ph.consumeReqs.Add(1)
 	sent := r.cfg.Now()
@@ -384,7 +435,7 @@ func (r *runner) consume(ctx context.Context, ph *phaseRun, home, timeWait int) 
 			ph.errs.add(ErrorKey{Op: OpConsume, Status: 200, Code: "foreign_body"})
 			continue
 		}
-		r.ledger.Delivered(makeKey(p, s))
+		r.ledger.Delivered(q.index, makeKey(p, s))
 		ph.hist[OpE2E].Record(done.Sub(at))
 	}
 	n := int64(len(ds))
@@ -394,8 +445,8 @@ func (r *runner) consume(ctx context.Context, ph *phaseRun, home, timeWait int) 
 	return handlers, nil
 }
 
-// ack acknowledges handlers with success, in order, in one request.
-func (r *runner) ack(ctx context.Context, ph *phaseRun, home int, handlers []string) error {
+// ack acknowledges handlers of q with success, in order, in one request.
+func (r *runner) ack(ctx context.Context, ph *phaseRun, q *runQueue, home int, handlers []string) error {
 	type entry struct {
 		Handler string `json:"handler"`
 		Status  string `json:"status"`
@@ -415,7 +466,7 @@ func (r *runner) ack(ctx context.Context, ph *phaseRun, home int, handlers []str
 	ph.ackReqs.Add(1)
 	sent := r.cfg.Now()
 	err := r.cl.do(ctx, ph.errs, request{op: OpAck, home: home, method: "POST",
-		path: r.base + "/queues/" + r.queue + "/groups/" + r.group + "/ack", body: body, want: 200,
+		path: r.groupPath(q) + "/ack", body: body, want: 200,
 		read: func(b []byte) error { return json.Unmarshal(b, &res) }})
 	if err != nil {
 		return err
@@ -438,8 +489,9 @@ func (r *runner) ack(ctx context.Context, ph *phaseRun, home int, handlers []str
 	return nil
 }
 
-// groupCounts reads the group's available_messages and consumed_messages.
-func (r *runner) groupCounts(ctx context.Context, errs *errorCounts) (available, consumed int64, err error) {
+// groupCounts reads the available_messages and consumed_messages of q's
+// group.
+func (r *runner) groupCounts(ctx context.Context, errs *errorCounts, q *runQueue) (available, consumed int64, err error) {
 	var res struct {
 		Groups []struct {
 			ID        string `json:"id"`
@@ -447,50 +499,112 @@ func (r *runner) groupCounts(ctx context.Context, errs *errorCounts) (available,
 			Consumed  int64  `json:"consumed_messages"`
 		} `json:"groups"`
 	}
-	err = r.cl.do(ctx, errs, request{op: "groups", method: "GET", path: r.base + "/queues/" + r.queue + "/groups", want: 200,
+	err = r.cl.do(ctx, errs, request{op: "groups", home: q.index, method: "GET", path: r.queuePath(q) + "/groups", want: 200,
 		read: func(b []byte) error { return json.Unmarshal(b, &res) }})
 	if err != nil {
 		return 0, 0, err
 	}
 	for _, g := range res.Groups {
-		if g.ID == r.group {
+		if g.ID == q.group {
 			return g.Available, g.Consumed, nil
 		}
 	}
-	return 0, 0, &ProtocolError{Op: "groups", Err: fmt.Errorf("group %s not listed", r.group)}
+	return 0, 0, &ProtocolError{Op: "groups", Err: fmt.Errorf("group %s not listed", q.group)}
 }
 
-// finalCheck is what the last poll of the verification pass found.
+// finalCheck is what the last poll of one queue found.
 type finalCheck struct {
 	deliveries          int64 // deliveries of the last poll
 	available, consumed int64 // the group's counters; -1 when unread
 }
 
-// finalCheck ends the verification pass: once the queue looked empty, one
-// more poll (2 s) must deliver nothing, and the group's counters are read.
-// Deliveries of that poll are recorded in the ledger (and acked), so a late
-// duplicate counts.
-func (r *runner) finalCheck(ctx context.Context) finalCheck {
-	fc := finalCheck{available: -1, consumed: -1}
+// finalChecks ends the verification pass: once every queue looked empty,
+// one more poll (2 s) of each must deliver nothing, and each group's
+// counters are read. The queues are polled together, so that many queues
+// take no longer than one. Deliveries of those polls are recorded in the
+// ledger (and acked), so a late duplicate counts. The answer is by queue
+// index.
+func (r *runner) finalChecks(ctx context.Context) []finalCheck {
 	ph := newPhaseRun(PhaseSpec{Name: "final-check", Kind: KindDrain}, -1, r.cfg.Now(), r.cfg)
-	before := r.ledger.Deliveries()
-	handlers, err := r.consume(ctx, ph, 0, 2)
-	if err == nil && len(handlers) > 0 {
-		err = r.ack(ctx, ph, 0, handlers)
+	fcs := make([]finalCheck, len(r.queues))
+	var wg sync.WaitGroup
+	for i, q := range r.queues {
+		wg.Go(func() { fcs[i] = r.finalCheck(ctx, ph, q) })
 	}
-	if err != nil {
-		r.addWarning("final poll: %v", err)
-	}
-	fc.deliveries = r.ledger.Deliveries() - before
-	if avail, consumed, err := r.groupCounts(ctx, ph.errs); err != nil {
-		r.addWarning("group counters: %v", err)
-	} else {
-		fc.available, fc.consumed = avail, consumed
-	}
+	wg.Wait()
 	for _, e := range ph.errs.list() {
 		r.setupErrs.addN(e.ErrorKey, e.Count)
 	}
+	return fcs
+}
+
+// finalCheck polls q once more and reads its group's counters.
+func (r *runner) finalCheck(ctx context.Context, ph *phaseRun, q *runQueue) finalCheck {
+	fc := finalCheck{available: -1, consumed: -1}
+	handlers, err := r.consume(ctx, ph, q, q.index, 2)
+	fc.deliveries = int64(len(handlers))
+	if err == nil && len(handlers) > 0 {
+		err = r.ack(ctx, ph, q, q.index, handlers)
+	}
+	if err != nil {
+		r.addWarning("final poll of queue %s: %v", q.id, err)
+	}
+	if avail, consumed, err := r.groupCounts(ctx, ph.errs, q); err != nil {
+		r.addWarning("group counters of queue %s: %v", q.id, err)
+	} else {
+		fc.available, fc.consumed = avail, consumed
+	}
 	return fc
+}
+
+// verify fills the report's verification, overall and by queue, from the
+// ledger and the final checks (nil when they did not run).
+func (r *runner) verify(ctx context.Context, rep *Report, fcs []finalCheck) {
+	v, counts := r.ledger.Verify()
+	// Loss is judged only once the verify phase drained the queues; a run
+	// stopped earlier reports what it had not consumed yet as undelivered.
+	n := len(rep.Phases)
+	v.Complete = ctx.Err() == nil && n > 0 && rep.Phases[n-1].Name == PhaseVerify && !rep.Phases[n-1].TimedOut
+	if !v.Complete {
+		v.Undelivered, v.Lost, v.LostSample = v.Lost, 0, nil
+	}
+	producers, consumers := workersPerQueue(r.cfg.Producers, r.cfg.Queues), workersPerQueue(r.cfg.Consumers, r.cfg.Queues)
+	rep.Queues = make([]QueueReport, 0, len(r.queues))
+	for i, q := range r.queues {
+		qr := QueueReport{ID: q.id, GroupID: q.group, Producers: producers[i], Consumers: consumers[i],
+			QueueCounts: counts[i], GroupAvailable: -1, GroupConsumed: -1}
+		if !v.Complete {
+			qr.Undelivered, qr.Lost = qr.Lost, 0
+		}
+		if fcs != nil {
+			qr.GroupAvailable, qr.GroupConsumed, qr.FinalPollDeliveries = fcs[i].available, fcs[i].consumed, fcs[i].deliveries
+		}
+		rep.Queues = append(rep.Queues, qr)
+	}
+	v.GroupAvailable, v.GroupConsumed, v.FinalPollDeliveries = sumFinalChecks(fcs)
+	rep.Verification = v
+}
+
+// sumFinalChecks adds the queues' final checks up; a counter that one
+// queue could not read is -1 for the run.
+func sumFinalChecks(fcs []finalCheck) (available, consumed, deliveries int64) {
+	if fcs == nil {
+		return -1, -1, 0
+	}
+	for _, fc := range fcs {
+		deliveries += fc.deliveries
+		available = addCounter(available, fc.available)
+		consumed = addCounter(consumed, fc.consumed)
+	}
+	return available, consumed, deliveries
+}
+
+// addCounter adds counters where -1 means unread: unread in, unread out.
+func addCounter(sum, v int64) int64 {
+	if sum < 0 || v < 0 {
+		return -1
+	}
+	return sum + v
 }
 
 func mergeErrors(in []ErrorCount) []ErrorCount {

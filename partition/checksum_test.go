@@ -182,14 +182,14 @@ func TestCheckedStore_LegacyStoreIsReadLeniently(t *testing.T) {
 // A replica whose log holds a corrupt entry refuses to start, with an error
 // that says so, instead of applying it.
 func TestOpenReplica_RefusesACorruptLog(t *testing.T) {
-	ms := startGroup(t, 1)
+	ms := startGroupWith(t, 1, func(c *RaftConfig) { c.LogStore = LogStoreBolt })
 	m := ms[0]
 	if _, err := m.r.Enqueue(context.Background(), msgs(5, "marker-body")); err != nil {
 		t.Fatal(err)
 	}
 	m.stop(t)
-	flip(t, filepath.Join(m.dir, "raft.db"), []byte("marker-body-3"), 4)
-	r, err := OpenReplica(Spec{ID: "q/0", Policy: testPolicy}, m.dir, testRaftConfig(m.id), newTCPTransport(t, m.addr))
+	flip(t, filepath.Join(m.dir, "q_0", "raft.db"), []byte("marker-body-3"), 4)
+	r, err := OpenReplica(Spec{ID: "q/0", Policy: testPolicy}, filepath.Join(m.dir, "q_0"), testRaftConfig(m.id), newTCPTransport(t, m.addr))
 	if err == nil {
 		r.Close()
 	}

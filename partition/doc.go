@@ -1,11 +1,14 @@
 // Package partition runs this node's members of Raft groups.
 //
-// Node is one member of one group: a raft.Raft whose log and stable store are
-// a raft-boltdb/v2 (bbolt) file, fsync'd on every write, with file snapshots,
-// all under one directory. Replica is a Node running the state machine of one
-// queue partition (fsm.FSM); Host keeps every Replica of this node and runs
-// the leaders' housekeeping. The cluster's metadata group is also a Node,
-// with the cluster's own state machine.
+// Node is one member of one group: a raft.Raft with its log and stable store
+// and file snapshots under one directory. Replica is a Node running the
+// state machine of one queue partition (fsm.FSM); Host keeps every Replica
+// of this node, their shared log (package wal: every partition's appends
+// share one write and one fdatasync) and runs the leaders' housekeeping.
+// The cluster's metadata group is also a Node, with the cluster's own state
+// machine, on a raft-boltdb/v2 (bbolt) file; RaftConfig.LogStore can put
+// partitions on bolt or hashicorp/raft-wal files too. Log stores written
+// before the shared log are copied into it when their replica starts.
 //
 // Owns: Raft configuration and timings, proposing (stamping the leader's
 // clock and the queue policy into every fsm command), group commit

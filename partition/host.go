@@ -2,6 +2,7 @@ package partition
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,17 +14,22 @@ import (
 	"github.com/hashicorp/raft"
 
 	"raftmq/fsm"
+	"raftmq/wal"
 )
 
 // TransportFactory returns the transport of one Raft group; the cluster
 // multiplexes every group of a node on one listener.
 type TransportFactory func(group string) (raft.Transport, error)
 
-// Host runs every partition replica of this node, under <dir>/<partition>.
+// Host runs every partition replica of this node, under <dir>/<partition>,
+// their logs in the node's shared log (<dir>/wal) unless RaftConfig.LogStore
+// picks another engine.
 type Host struct {
 	dir   string
 	cfg   RaftConfig
 	trans TransportFactory
+	wal   *wal.Log // nil unless the engine is LogStoreWAL
+	open  storeOpener
 
 	mu       sync.Mutex
 	replicas map[string]*Replica
@@ -46,9 +52,33 @@ func NewHost(dir string, cfg RaftConfig, trans TransportFactory) (*Host, error) 
 		return nil, fmt.Errorf("partition: %w", err)
 	}
 	h := &Host{dir: dir, cfg: cfg, trans: trans, replicas: make(map[string]*Replica), stop: make(chan struct{})}
+	if err := h.openStores(); err != nil {
+		return nil, err
+	}
 	h.wg.Add(1)
 	go h.housekeeping()
 	return h, nil
+}
+
+// openStores opens the log engine the configuration names.
+func (h *Host) openStores() error {
+	switch h.cfg.LogStore {
+	case LogStoreBolt:
+		h.open = openBoltStore(h.cfg.NoSync)
+	case LogStoreRaftWAL:
+		h.open = openRaftWALStore(h.cfg.NoSync)
+	default:
+		l, err := wal.Open(filepath.Join(h.dir, "wal"), wal.Options{NoSync: h.cfg.NoSync, OnSync: h.cfg.SyncObserver, Logger: h.cfg.logger()})
+		if errors.Is(err, wal.ErrCorrupt) {
+			return &CorruptError{What: "the shared log " + filepath.Join(h.dir, "wal"), Cause: err.Error()}
+		}
+		if err != nil {
+			return fmt.Errorf("partition: open the shared log: %w", err)
+		}
+		h.wal = l
+		h.open = openSharedStore(l, h.cfg.NoSync)
+	}
+	return nil
 }
 
 // dirName maps a partition id to its directory name.
@@ -68,7 +98,7 @@ func (h *Host) Ensure(spec Spec) (*Replica, error) {
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: transport: %w", spec.ID, err)
 	}
-	r, err := OpenReplica(spec, filepath.Join(h.dir, dirName(spec.ID)), h.cfg, t)
+	r, err := openReplica(spec, filepath.Join(h.dir, dirName(spec.ID)), h.cfg, t, h.open)
 	if err != nil {
 		if c, ok := t.(interface{ Close() error }); ok {
 			c.Close()
@@ -107,6 +137,11 @@ func (h *Host) Remove(id string) error {
 	h.mu.Unlock()
 	if ok {
 		if err := r.Close(); err != nil {
+			return err
+		}
+	}
+	if h.wal != nil {
+		if err := h.wal.Drop(id); err != nil {
 			return err
 		}
 	}
@@ -149,6 +184,11 @@ func (h *Host) Close() error {
 	var first error
 	for _, r := range rs {
 		if err := r.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	if h.wal != nil {
+		if err := h.wal.Close(); err != nil && first == nil {
 			first = err
 		}
 	}

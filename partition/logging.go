@@ -3,10 +3,8 @@ package partition
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/raft"
 
 	"raftmq/logging"
 )
@@ -26,27 +24,4 @@ func (c RaftConfig) hclogger(name string) hclog.Logger {
 		min = hclog.Debug
 	}
 	return logging.NewHclog(l, "raft", min)
-}
-
-// observeSync wraps a log store so that obs learns how long each StoreLogs
-// took: a bolt transaction commit, whose fsync dominates it.
-func observeSync(s raft.LogStore, obs func(time.Duration)) raft.LogStore {
-	if obs == nil {
-		return s
-	}
-	return &syncTimedStore{LogStore: s, obs: obs}
-}
-
-type syncTimedStore struct {
-	raft.LogStore
-	obs func(time.Duration)
-}
-
-func (s *syncTimedStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
-
-func (s *syncTimedStore) StoreLogs(ls []*raft.Log) error {
-	start := time.Now()
-	err := s.LogStore.StoreLogs(ls)
-	s.obs(time.Since(start))
-	return err
 }

@@ -7,13 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 )
 
@@ -25,18 +23,24 @@ const logCacheEntries = 1024
 // newRaft is raft.NewRaft, except that a corrupt log entry or stable value
 // met while it reads the stores (it panics on some) comes back as an error
 // matching ErrCorrupt.
-func newRaft(rc *raft.Config, f raft.FSM, logs raft.LogStore, checked *checkedStore, snaps raft.SnapshotStore, trans raft.Transport) (r *raft.Raft, err error) {
+func newRaft(rc *raft.Config, f raft.FSM, logs raft.LogStore, store openedStore, snaps raft.SnapshotStore, trans raft.Transport) (r *raft.Raft, err error) {
+	found := func() *CorruptError {
+		if store.found == nil {
+			return nil
+		}
+		return store.found()
+	}
 	defer func() {
 		if p := recover(); p != nil {
-			if e := checked.found.Load(); e != nil {
+			if e := found(); e != nil {
 				r, err = nil, e
 				return
 			}
 			panic(p)
 		}
 	}()
-	r, err = raft.NewRaft(rc, f, logs, checked, snaps, trans)
-	if e := checked.found.Load(); err != nil && e != nil {
+	r, err = raft.NewRaft(rc, f, logs, store, snaps, trans)
+	if e := found(); err != nil && e != nil {
 		return nil, fmt.Errorf("%w (%v)", e, err)
 	}
 	return r, err
@@ -78,12 +82,16 @@ type RaftConfig struct {
 	// NoSync skips fsync in the log store. Only for the fault suite's
 	// negative control: acknowledged writes can be lost.
 	NoSync bool
+	// LogStore is the partitions' log engine: LogStoreWAL (default),
+	// LogStoreBolt or LogStoreRaftWAL. The metadata group always uses bolt.
+	LogStore string
+	// SyncObserver, when set, is told how long each fdatasync of the shared
+	// log took.
+	SyncObserver func(time.Duration)
 	// RaftLog, when set, receives hashicorp/raft's own log lines in hclog's
 	// format instead of Logger (tests discard them).
 	RaftLog io.Writer
 	Logger  *slog.Logger
-	// SyncObserver, when set, is told how long each durable log write took.
-	SyncObserver func(time.Duration)
 	// Clock stamps proposals; defaults to time.Now.
 	Clock func() time.Time
 }
@@ -113,6 +121,8 @@ func (c RaftConfig) Validate() error {
 		return errors.New("partition: raft config: MaxAppendEntries must be 1..1024")
 	case c.ApplyTimeout <= 0 || c.LeaderWait < 0:
 		return errors.New("partition: raft config: ApplyTimeout and LeaderWait must be positive")
+	case c.LogStore != "" && c.LogStore != LogStoreWAL && c.LogStore != LogStoreBolt && c.LogStore != LogStoreRaftWAL:
+		return fmt.Errorf("partition: raft config: unknown log store %q (wal, bolt or raftwal)", c.LogStore)
 	}
 	return nil
 }
@@ -139,7 +149,7 @@ type Node struct {
 	name  string
 	cfg   RaftConfig
 	raft  *raft.Raft
-	store *raftboltdb.BoltStore
+	store openedStore
 	trans raft.Transport
 	log   *slog.Logger
 
@@ -159,10 +169,15 @@ type Node struct {
 }
 
 // OpenNode starts this node's member of the group name, keeping its state in
-// dir. When dir holds no Raft state and servers is not empty, the group is
-// bootstrapped with exactly those servers (every founding member must be
-// given the same list).
+// dir (its log in dir/raft.db, a bolt file). When dir holds no Raft state
+// and servers is not empty, the group is bootstrapped with exactly those
+// servers (every founding member must be given the same list).
 func OpenNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transport, servers []raft.Server) (*Node, error) {
+	return openNode(name, dir, cfg, fsm, trans, servers, openBoltStore(cfg.NoSync))
+}
+
+// openNode is OpenNode with the group's log store opened by open.
+func openNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transport, servers []raft.Server, open storeOpener) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -171,21 +186,13 @@ func OpenNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 	}
 	hl := cfg.hclogger(name)
 
-	if err := checkBoltFile(filepath.Join(dir, "raft.db")); err != nil {
-		return nil, fmt.Errorf("partition %s: open log store: %w", name, err)
-	}
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), NoSync: cfg.NoSync, BoltOptions: boltOptions()})
+	store, err := open(name, dir)
 	if err != nil {
-		return nil, fmt.Errorf("partition %s: open log store: %w", name, err)
-	}
-	checked, err := newCheckedStore(store)
-	if err != nil {
-		store.Close()
 		return nil, fmt.Errorf("partition %s: open log store: %w", name, err)
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
 	if err != nil {
-		store.Close()
+		store.release()
 		return nil, fmt.Errorf("partition %s: open snapshot store: %w", name, err)
 	}
 
@@ -223,21 +230,21 @@ func OpenNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 	rc.Logger = hl
 	rc.NoLegacyTelemetry = true
 
-	existing, err := raft.HasExistingState(checked, checked, snaps)
+	existing, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
-		store.Close()
+		store.release()
 		return nil, fmt.Errorf("partition %s: %w", name, err)
 	}
 	// Replication reads back the entries the leader has just written: serve
 	// those from memory rather than from bolt (a msgpack decode each).
-	logs, err := raft.NewLogCache(logCacheEntries, observeSync(checked, cfg.SyncObserver))
+	logs, err := raft.NewLogCache(logCacheEntries, store)
 	if err != nil {
-		store.Close()
+		store.release()
 		return nil, fmt.Errorf("partition %s: %w", name, err)
 	}
-	r, err := newRaft(rc, fsm, logs, checked, snaps, trans)
+	r, err := newRaft(rc, fsm, logs, store, snaps, trans)
 	if err != nil {
-		store.Close()
+		store.release()
 		return nil, fmt.Errorf("partition %s: start raft: %w", name, err)
 	}
 	n.raft = r
@@ -514,8 +521,10 @@ func (n *Node) Close() error {
 	if c, ok := n.trans.(io.Closer); ok {
 		c.Close()
 	}
-	if cerr := n.store.Close(); err == nil {
-		err = cerr
+	if n.store.close != nil {
+		if cerr := n.store.close(); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }

@@ -3,7 +3,9 @@ package partition
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/hashicorp/raft"
 
@@ -26,16 +28,28 @@ type Replica struct {
 	*Node
 	spec Spec
 	fsm  *fsm.FSM
+
+	admit  *admission
+	claims *leaseClaims
 }
 
-// OpenReplica starts the replica under dir.
+// OpenReplica starts the replica under dir, its log in dir/raft.db (bolt).
+// Host runs replicas on the node's shared log instead.
 func OpenReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport) (*Replica, error) {
+	return openReplica(spec, dir, cfg, trans, openBoltStore(cfg.NoSync))
+}
+
+func openReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport, open storeOpener) (*Replica, error) {
 	f := fsm.NewFSM(spec.ID, cfg.logger())
-	n, err := OpenNode(spec.ID, filepath.Clean(dir), cfg, f, trans, spec.Servers)
+	n, err := openNode(spec.ID, filepath.Clean(dir), cfg, f, trans, spec.Servers, open)
 	if err != nil {
 		return nil, err
 	}
-	return &Replica{Node: n, spec: spec, fsm: f}, nil
+	r := &Replica{Node: n, spec: spec, fsm: f, claims: newLeaseClaims()}
+	if k, _ := strconv.Atoi(os.Getenv("RAFTMQ_EXP_ADMIT")); k > 0 {
+		r.admit = newAdmission(k)
+	}
+	return r, nil
 }
 
 // ID is the partition id.
@@ -49,6 +63,27 @@ func (r *Replica) header() fsm.Header {
 }
 
 func (r *Replica) propose(ctx context.Context, cmd fsm.Command) (any, error) {
+	if r.admit != nil {
+		_, produce := cmd.(*fsm.Enqueue)
+		if err := r.admit.acquire(ctx, !produce); err != nil {
+			return nil, r.notLeader()
+		}
+		defer r.admit.release()
+	}
+	if l, ok := cmd.(*fsm.Lease); ok && r.IsLeader() {
+		release, empty, err := r.claims.claim(ctx, l, func() (n int64, exact bool) {
+			q := fsm.ReadyQuery{Now: l.Now, DeadLetter: l.DeadLetter, Policy: r.spec.Policy, Tags: l.Tags, Ordered: l.Ordered}
+			r.Read(func(s *fsm.State) { n, exact = s.Backlog(l.Group, q) })
+			return n, exact
+		})
+		switch {
+		case err != nil:
+			return nil, r.notLeader()
+		case empty:
+			return fsm.LeaseResult{}, nil
+		}
+		defer release()
+	}
 	b, err := fsm.Encode(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: encode: %w", r.spec.ID, err)

@@ -29,9 +29,12 @@ func testRaftConfig(id string) RaftConfig {
 }
 
 // member is one replica of a test group with what is needed to restart it.
+// It runs in a Host of its own, on the node's shared log.
 type member struct {
 	id, dir, addr string
+	h             *Host
 	r             *Replica
+	cfg           func(*RaftConfig) // adjusts the test settings, when set
 }
 
 func newTCPTransport(t testing.TB, addr string) raft.Transport {
@@ -63,12 +66,15 @@ func freeAddr(t testing.TB) string {
 var testPolicy = fsm.Policy{RetentionMs: 72 * 3600 * 1000, MaxConsumeCount: 3}
 
 // startGroup starts n replicas of one partition on loopback TCP and waits for a leader.
-func startGroup(t testing.TB, n int) []*member {
+func startGroup(t testing.TB, n int) []*member { return startGroupWith(t, n, nil) }
+
+// startGroupWith is startGroup with cfg adjusting every member's settings.
+func startGroupWith(t testing.TB, n int, cfg func(*RaftConfig)) []*member {
 	t.Helper()
 	ms := make([]*member, n)
 	var servers []raft.Server
 	for i := range ms {
-		ms[i] = &member{id: fmt.Sprintf("n%d", i+1), dir: t.TempDir(), addr: freeAddr(t)}
+		ms[i] = &member{id: fmt.Sprintf("n%d", i+1), dir: t.TempDir(), addr: freeAddr(t), cfg: cfg}
 		servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(ms[i].id), Address: raft.ServerAddress(ms[i].addr)})
 	}
 	for _, m := range ms {
@@ -76,8 +82,8 @@ func startGroup(t testing.TB, n int) []*member {
 	}
 	t.Cleanup(func() {
 		for _, m := range ms {
-			if m.r != nil {
-				m.r.Close()
+			if m.h != nil {
+				m.h.Close()
 			}
 		}
 	})
@@ -87,19 +93,28 @@ func startGroup(t testing.TB, n int) []*member {
 
 func (m *member) start(t testing.TB, servers []raft.Server) {
 	t.Helper()
-	r, err := OpenReplica(Spec{ID: "q/0", Policy: testPolicy, Servers: servers}, m.dir, testRaftConfig(m.id), newTCPTransport(t, m.addr))
+	cfg := testRaftConfig(m.id)
+	if m.cfg != nil {
+		m.cfg(&cfg)
+	}
+	h, err := NewHost(m.dir, cfg, func(string) (raft.Transport, error) { return newTCPTransport(t, m.addr), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.r = r
+	r, err := h.Ensure(Spec{ID: "q/0", Policy: testPolicy, Servers: servers})
+	if err != nil {
+		h.Close()
+		t.Fatal(err)
+	}
+	m.h, m.r = h, r
 }
 
 func (m *member) stop(t testing.TB) {
 	t.Helper()
-	if err := m.r.Close(); err != nil {
+	if err := m.h.Close(); err != nil {
 		t.Fatal(err)
 	}
-	m.r = nil
+	m.h, m.r = nil, nil
 }
 
 // waitLeader waits until exactly one running member serves as leader.

@@ -9,7 +9,7 @@
 # on exit. The last line on stdout is the loadtest's summary line; the exit
 # status is the loadtest's.
 #
-# Environment: BENCH_PORT_BASE (19100), BENCH_WORKLOAD (w1), BENCH_OUT
+# Environment: BENCH_PORT_BASE (19100), BENCH_WORKLOAD (w1; w2 is W1 over 12 queues), BENCH_OUT
 # (bench-results/<timestamp>), BENCH_PPROF=1 (each node serves net/http/pprof
 # on its port base + 3: 19103, 19113, 19123), BENCH_SERVE_ARGS (more
 # `raftmq serve` flags for every node, e.g. "--partitions 6"). Extra arguments go to `raftmq loadtest`, after

@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -25,6 +26,9 @@ type Process struct {
 	Raft    string
 	Gossip  string
 	Args    []string // extra flags
+	// TLS, when not nil, is how the test reaches a node started with
+	// --tls-cert: URL is https:// and WaitReady uses it.
+	TLS *tls.Config
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -88,9 +92,10 @@ func (p *Process) StartNoWait(t testing.TB) {
 func (p *Process) WaitReady(t testing.TB, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
-	c := &http.Client{Timeout: time.Second}
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: p.TLS}}
+	defer c.CloseIdleConnections()
 	for {
-		resp, err := c.Get("http://" + p.HTTP + "/ready")
+		resp, err := c.Get(p.URL() + "/ready")
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -177,7 +182,12 @@ func (p *Process) Output() string {
 }
 
 // URL is the node's base URL.
-func (p *Process) URL() string { return "http://" + p.HTTP }
+func (p *Process) URL() string {
+	if p.TLS != nil {
+		return "https://" + p.HTTP
+	}
+	return "http://" + p.HTTP
+}
 
 type lockedWriter struct {
 	mu *sync.Mutex

@@ -33,18 +33,24 @@ func (l *LoadtestCmd) ParseFlags(args []string, now time.Time) error {
 	c := &l.Config
 	var targets string
 	fs.StringVar(&targets, "target", "", "base URLs of raftmq nodes, comma separated (required); requests are spread over them")
-	fs.StringVar(&c.Workload, "workload", "", "produce, drain, mixed or w1 (required)")
-	fs.IntVar(&c.Messages, "messages", 0, "messages of a produce or drain workload (default 10000; w1: 100000)")
+	fs.StringVar(&c.Workload, "workload", "", "produce, drain, mixed, w1 or w2 (required)")
+	fs.IntVar(&c.Messages, "messages", 0, "messages of a produce or drain workload, over all queues (default 10000; w1, w2: 100000)")
 	fs.DurationVar(&c.Duration, "duration", 0, "length of each mixed phase (default 30s)")
-	fs.IntVar(&c.Producers, "producers", c.Producers, "producers")
-	fs.IntVar(&c.Consumers, "consumers", c.Consumers, "consumers, all in the run's one group")
+	// Zero defaults: the workload decides (Config.Resolved), so that w2's
+	// shape applies unless a flag says otherwise.
+	fs.IntVar(&c.Queues, "queues", 0, fmt.Sprintf("queues, 1-%d, each with the run's group; producer and consumer k use queue k mod N (default 1; w2: 12)", loadtest.MaxQueues))
+	fs.IntVar(&c.Producers, "producers", 0, "producers, at least --queues (default 8; w2: 24)")
+	fs.IntVar(&c.Consumers, "consumers", 0, "consumers, at least --queues, one group per queue (default 8; w2: 24)")
 	fs.IntVar(&c.Size, "size", c.Size, "bytes of each message body (its JSON text)")
 	fs.IntVar(&c.Batch, "batch", c.Batch, "messages per produce request and max_msgs per consume, 1-10")
-	fs.Float64Var(&c.Rate, "rate", 0, "mixed: msg/s offered open loop, 0 for closed loop at maximum; w1: the fixed phase's rate (default 2000)")
+	fs.Float64Var(&c.Rate, "rate", 0, "mixed: msg/s offered open loop over all queues, 0 for closed loop at maximum; w1, w2: the fixed phase's rate (default 2000)")
 	fs.StringVar(&c.QueueMode, "queue-mode", c.QueueMode, "NORMAL or FIFO")
 	fs.StringVar(&c.Project, "project", "", "DMS project (default: lt-<run id>, one of the run's own)")
 	fs.DurationVar(&c.PhaseTimeout, "phase-timeout", c.PhaseTimeout, "bound of each count-bounded phase (produce, drain, verify)")
 	fs.BoolVar(&c.NoWarmup, "no-warmup", false, "leave out the warm-up (one batch per producer, drained, before the measured phases)")
+	fs.StringVar(&c.CAFile, "ca", "", "PEM CA bundle that verifies https:// targets (default: the system pool)")
+	fs.StringVar(&c.AccessKey, "access-key", os.Getenv("RAFTMQ_ACCESS_KEY"), "access key that signs every request, for nodes with --credentials; a * key, unless --project names one it may use (or RAFTMQ_ACCESS_KEY)")
+	fs.StringVar(&c.SecretKey, "secret-key", "", "secret of --access-key (better: RAFTMQ_SECRET_KEY, which ps does not show)")
 	fs.StringVar(&l.OutDir, "out", "", "directory for report.json, report.html and summary.txt (default bench-results/<workload>-<time>)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,8 +61,11 @@ func (l *LoadtestCmd) ParseFlags(args []string, now time.Time) error {
 	if targets == "" {
 		return errors.New("--target is required")
 	}
+	if c.SecretKey == "" {
+		c.SecretKey = os.Getenv("RAFTMQ_SECRET_KEY")
+	}
 	if c.Workload == "" {
-		return errors.New("--workload is required (produce, drain, mixed, w1)")
+		return errors.New("--workload is required (produce, drain, mixed, w1, w2)")
 	}
 	c.Targets = nil
 	for _, t := range strings.Split(targets, ",") {

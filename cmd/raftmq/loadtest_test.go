@@ -25,28 +25,50 @@ func TestLoadtestFlags_DefaultsAndTargets(t *testing.T) {
 	if strings.Join(c.Targets, " ") != strings.Join(want, " ") {
 		t.Errorf("targets %q, want %q", c.Targets, want)
 	}
-	if c.Workload != "w1" || c.Messages != 0 || c.Duration != 0 || c.Rate != 0 || c.Producers != 8 || c.Consumers != 8 ||
+	if c.Workload != "w1" || c.Messages != 0 || c.Duration != 0 || c.Rate != 0 || c.Queues != 0 || c.Producers != 0 || c.Consumers != 0 ||
 		c.Size != 1024 || c.Batch != 10 || c.QueueMode != "NORMAL" || c.NoWarmup {
 		t.Errorf("config %+v", c)
 	}
-	if r := c.Resolved(); r.Messages != 100_000 || r.Duration != 30*time.Second || r.Rate != 2000 {
-		t.Errorf("w1 resolved to %d messages, %v, %v msg/s", r.Messages, r.Duration, r.Rate)
+	if r := c.Resolved(); r.Messages != 100_000 || r.Duration != 30*time.Second || r.Rate != 2000 || r.Queues != 1 || r.Producers != 8 || r.Consumers != 8 {
+		t.Errorf("w1 resolved to %d messages, %v, %v msg/s, %d queues, %d/%d workers", r.Messages, r.Duration, r.Rate, r.Queues, r.Producers, r.Consumers)
 	}
 	if l.OutDir != filepath.Join("bench-results", "w1-20260102-030405") {
 		t.Errorf("out dir %q", l.OutDir)
 	}
 }
 
+// TestLoadtestFlags_W2 takes w2's shape unless a flag overrides it.
+func TestLoadtestFlags_W2(t *testing.T) {
+	l := NewLoadtestCmd()
+	if err := l.ParseFlags([]string{"--target", "127.0.0.1:1", "--workload", "w2"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if r := l.Config.Resolved(); r.Queues != 12 || r.Producers != 24 || r.Consumers != 24 || r.Messages != 100_000 || r.Rate != 2000 {
+		t.Errorf("w2 resolved to %+v", r)
+	}
+	l = NewLoadtestCmd()
+	if err := l.ParseFlags([]string{"--target", "127.0.0.1:1", "--workload", "w2", "--queues", "6", "--producers", "12"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if r := l.Config.Resolved(); r.Queues != 6 || r.Producers != 12 || r.Consumers != 24 {
+		t.Errorf("w2 --queues 6 --producers 12 resolved to %+v", r)
+	}
+	err := NewLoadtestCmd().ParseFlags([]string{"--target", "127.0.0.1:1", "--workload", "w2", "--producers", "8"}, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "every queue needs a producer") {
+		t.Errorf("w2 with 8 producers: %v", err)
+	}
+}
+
 func TestLoadtestFlags_EveryFlag(t *testing.T) {
 	l := NewLoadtestCmd()
 	err := l.ParseFlags([]string{"--target=http://127.0.0.1:1", "--workload=mixed", "--messages=5", "--duration=1m30s",
-		"--producers=3", "--consumers=4", "--size=200", "--batch=7", "--rate=2500.5", "--queue-mode=fifo",
+		"--queues=3", "--producers=3", "--consumers=4", "--size=200", "--batch=7", "--rate=2500.5", "--queue-mode=fifo",
 		"--project=p_1", "--phase-timeout=2m", "--no-warmup", "--out=/tmp/x"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := l.Config
-	if c.Messages != 5 || c.Duration != 90*time.Second || c.Producers != 3 || c.Consumers != 4 || c.Size != 200 ||
+	if c.Messages != 5 || c.Duration != 90*time.Second || c.Queues != 3 || c.Producers != 3 || c.Consumers != 4 || c.Size != 200 ||
 		c.Batch != 7 || c.Rate != 2500.5 || c.QueueMode != "FIFO" || c.Project != "p_1" || c.PhaseTimeout != 2*time.Minute ||
 		!c.NoWarmup || l.OutDir != "/tmp/x" {
 		t.Errorf("config %+v out %q", c, l.OutDir)
@@ -55,16 +77,18 @@ func TestLoadtestFlags_EveryFlag(t *testing.T) {
 
 func TestLoadtestFlags_Refused(t *testing.T) {
 	for name, args := range map[string][]string{
-		"no target":      {"--workload", "w1"},
-		"no workload":    {"--target", "127.0.0.1:1"},
-		"bad workload":   {"--target", "127.0.0.1:1", "--workload", "soak"},
-		"batch":          {"--target", "127.0.0.1:1", "--workload", "produce", "--batch", "11"},
-		"queue mode":     {"--target", "127.0.0.1:1", "--workload", "produce", "--queue-mode", "KAFKA_HA"},
-		"negative rate":  {"--target", "127.0.0.1:1", "--workload", "mixed", "--rate", "-1"},
-		"bad duration":   {"--target", "127.0.0.1:1", "--workload", "mixed", "--duration", "ten"},
-		"unknown flag":   {"--target", "127.0.0.1:1", "--workload", "mixed", "--threads", "4"},
-		"extra argument": {"--target", "127.0.0.1:1", "--workload", "mixed", "now"},
-		"bad target":     {"--target", "ftp://h:1", "--workload", "mixed"},
+		"no target":          {"--workload", "w1"},
+		"no workload":        {"--target", "127.0.0.1:1"},
+		"bad workload":       {"--target", "127.0.0.1:1", "--workload", "soak"},
+		"batch":              {"--target", "127.0.0.1:1", "--workload", "produce", "--batch", "11"},
+		"queue mode":         {"--target", "127.0.0.1:1", "--workload", "produce", "--queue-mode", "KAFKA_HA"},
+		"negative rate":      {"--target", "127.0.0.1:1", "--workload", "mixed", "--rate", "-1"},
+		"bad duration":       {"--target", "127.0.0.1:1", "--workload", "mixed", "--duration", "ten"},
+		"unknown flag":       {"--target", "127.0.0.1:1", "--workload", "mixed", "--threads", "4"},
+		"extra argument":     {"--target", "127.0.0.1:1", "--workload", "mixed", "now"},
+		"bad target":         {"--target", "ftp://h:1", "--workload", "mixed"},
+		"too many queues":    {"--target", "127.0.0.1:1", "--workload", "mixed", "--queues", "65"},
+		"queues > consumers": {"--target", "127.0.0.1:1", "--workload", "mixed", "--queues", "4", "--producers", "4", "--consumers", "3"},
 	} {
 		if err := NewLoadtestCmd().ParseFlags(args, time.Now()); err == nil {
 			t.Errorf("%s: accepted %q", name, args)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,12 +24,36 @@ func TestCluster_RocketMQOfficialClient(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	creds := filepath.Join(t.TempDir(), "credentials")
-	if err := os.WriteFile(creds, []byte("AK_C SK_C INST_C\n"), 0o600); err != nil {
+	if err := os.WriteFile(creds, []byte("AK_C SK_C INST_C\nAK_ADMIN SK_ADMIN *\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c := clustertest.StartCluster(t, binPath, 3, "--credentials", creds)
 	// The topic is a DMS queue of the instance's project.
-	newDMSClient(t, "INST_C", baseURLs(c)...).createQueue("TopicC", nil)
+	newDMSClient(t, "INST_C", baseURLs(c)...).signedAs("AK_C", "SK_C").createQueue("TopicC", nil)
+	// The DMS door is closed to strangers too, on every node; the admin
+	// key opens the node endpoints.
+	for _, p := range c.Nodes {
+		for path, want := range map[string]int{"/v1.0/INST_C/queues": 401, "/v1/cluster": 401, "/v1/digests": 401, "/health": 200} {
+			resp, err := http.Get(p.URL() + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Fatalf("anonymous GET %s%s: %d, want %d", p.URL(), path, resp.StatusCode, want)
+			}
+		}
+		req, _ := http.NewRequest("GET", p.URL()+"/v1/cluster", nil)
+		req.Header.Set("Authorization", "Bearer AK_ADMIN:SK_ADMIN")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("admin GET %s/v1/cluster: %d", p.URL(), resp.StatusCode)
+		}
+	}
 
 	clients := make([]mq.MQClient, len(c.Nodes))
 	for i, p := range c.Nodes {

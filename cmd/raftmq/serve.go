@@ -17,6 +17,7 @@ import (
 	"raftmq/cluster"
 	"raftmq/httpapi"
 	"raftmq/logging"
+	"raftmq/partition"
 )
 
 // shutdownTimeout bounds a graceful stop (API.md: exit within 30 s).
@@ -41,6 +42,7 @@ type Main struct {
 	Cluster     cluster.Config
 	HTTP        httpapi.Config
 	Credentials string
+	TLS         tlsFiles
 	// PprofAddr, when set, serves net/http/pprof there (opt-in; bind it to
 	// loopback: profiles reveal internals).
 	PprofAddr string
@@ -77,10 +79,16 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&join, "join", "", "gossip addresses of nodes already in the cluster, comma separated")
 	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", c.BootstrapExpect, "form a new cluster once N nodes are seen")
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of a new NORMAL queue")
-	fs.StringVar(&m.Credentials, "credentials", "", "access keys file; without it authentication is off")
+	fs.StringVar(&c.Raft.LogStore, "log-store", partition.LogStoreWAL, "partition log engine: wal (one shared log per node), bolt (a raft-boltdb file per partition) or raftwal (hashicorp/raft-wal per partition)")
+	fs.StringVar(&m.Credentials, "credentials", "", "access keys of both doors and admin (*) keys (docs/SECURITY.md); without it authentication is off")
 	fs.IntVar(&c.MaxQueuesPerProject, "max-queues-per-project", c.MaxQueuesPerProject, "queue quota per project")
 	fs.IntVar(&c.MaxGroupsPerQueue, "max-groups-per-queue", c.MaxGroupsPerQueue, "consumer group quota per queue")
 	fs.IntVar(&m.HTTP.MaxWaitingConsumers, "max-waiting-consumers", m.HTTP.MaxWaitingConsumers, "long polls waiting at once on this node")
+	fs.IntVar(&m.HTTP.MaxConns, "max-conns", m.HTTP.MaxConns, "connections open at once on the HTTP port")
+	fs.IntVar(&m.HTTP.MaxConnsPerIP, "max-conns-per-ip", m.HTTP.MaxConnsPerIP, "connections open at once from one IP on the HTTP port")
+	fs.StringVar(&m.TLS.cert, "tls-cert", "", "PEM certificate (chain): serve the whole HTTP port over HTTPS only")
+	fs.StringVar(&m.TLS.key, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&m.TLS.ca, "tls-ca", "", "PEM CA bundle to verify peers' HTTPS (default: the system pool and this node's own certificate)")
 	fs.StringVar(&m.PprofAddr, "pprof", "", "serve net/http/pprof on this address (off by default)")
 	fs.IntVar(&m.GCPercent, "gc-percent", m.GCPercent, "garbage collection target percentage; GOGC, when set, wins")
 	fs.StringVar(&m.Log.Level, "log-level", "info", "least severe log level written: debug, info, warn or error")
@@ -129,6 +137,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 			}
 		}
 	}
+	if err := m.TLS.check(); err != nil {
+		return err
+	}
 	if err := c.Validate(); err != nil {
 		return err
 	}
@@ -154,7 +165,8 @@ func (m *Main) Run(ctx context.Context) error {
 		debug.SetGCPercent(m.GCPercent)
 	}
 	if m.Credentials == "" {
-		log.Warn("no --credentials file: authentication is off, every request is accepted")
+		log.Warn("AUTHENTICATION IS OFF (no --credentials file): anyone who reaches the HTTP port can create, read, consume and delete queues of every project through both doors and read /v1/cluster and /v1/digests; see docs/SECURITY.md",
+			"http_addr", m.Cluster.HTTPAddr)
 	} else {
 		creds, err := httpapi.LoadCredentials(m.Credentials)
 		if err != nil {
@@ -162,6 +174,17 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		m.HTTP.Credentials = creds
 		log.Info("authentication on", "credentials", m.Credentials, "access_keys", creds.Len())
+	}
+
+	if m.TLS.enabled() {
+		server, client, err := m.TLS.load()
+		if err != nil {
+			return err
+		}
+		m.HTTP.TLS, m.Cluster.PeerTLS = server, client
+		log.Info("HTTPS only on the HTTP port", "cert", m.TLS.cert, "ca", m.TLS.ca)
+	} else {
+		log.Warn("no --tls-cert: the HTTP port is plain HTTP; signatures hold but bodies and bearer tokens travel in clear")
 	}
 
 	if m.PprofAddr != "" {
