@@ -58,15 +58,23 @@ func canonicalURI(p string) string {
 	return u
 }
 
-// canonicalQuery is every parameter, escaped, sorted by name then value.
+// canonicalQuery is every parameter, escaped, sorted by name and then by
+// value (the order Huawei's signer uses: by name first, so "a" comes before
+// "a-b" whatever '=' sorts as).
 func canonicalQuery(q url.Values) string {
+	names := make([]string, 0, len(q))
+	for k := range q {
+		names = append(names, k)
+	}
+	slices.Sort(names)
 	var parts []string
-	for k, vs := range q {
+	for _, k := range names {
+		vs := slices.Clone(q[k])
+		slices.Sort(vs)
 		for _, v := range vs {
 			parts = append(parts, signEscape(k)+"="+signEscape(v))
 		}
 	}
-	slices.Sort(parts)
 	return strings.Join(parts, "&")
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"raftmq/sdkauth"
 )
 
 func TestSign_CanonicalPieces(t *testing.T) {
@@ -18,6 +20,9 @@ func TestSign_CanonicalPieces(t *testing.T) {
 	q := url.Values{"time_wait": {"3"}, "max_msgs": {"10"}, "x": {"a/b c"}}
 	if got := canonicalQuery(q); got != "max_msgs=10&time_wait=3&x=a%2Fb%20c" {
 		t.Errorf("canonicalQuery: %q", got)
+	}
+	if got := canonicalQuery(url.Values{"a-b": {"1"}, "a": {"2", "1"}}); got != "a=1&a=2&a-b=1" {
+		t.Errorf("canonicalQuery orders by name, then value: %q", got)
 	}
 	signed, canon := canonicalHeaders(map[string]string{"x-sdk-date": "20260101T000000Z", "host": "h:1", "content-type": " application/json "})
 	if signed != "content-type;host;x-sdk-date" || canon != "content-type:application/json\nhost:h:1\nx-sdk-date:20260101T000000Z\n" {
@@ -45,5 +50,22 @@ func TestSign_Golden(t *testing.T) {
 	const want = "76b963b5109ab594db9ca638c27686fd17f42f0d3d663947876eea70884bf84e"
 	if got := strings.TrimPrefix(auth, prefix); got != want {
 		t.Fatalf("signature %s, want %s", got, want)
+	}
+}
+
+// TestSign_AgreesWithServerSigner compares the client's signature with the
+// one package sdkauth (the server's verifier, itself checked against
+// Huawei's SDK) computes for the same GET.
+func TestSign_AgreesWithServerSigner(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:9000/v1.0/p_1/queues/q-1/groups?include_deadletter=true&a-b=2&a=1", nil)
+	signRequest(req, nil, "AK", "SK", at)
+	date, auth, err := sdkauth.Sign("GET", "/v1.0/p_1/queues/q-1/groups",
+		[][2]string{{"include_deadletter", "true"}, {"a-b", "2"}, {"a", "1"}}, "127.0.0.1:9000", nil, "AK", "SK", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Header.Get("X-Sdk-Date") != date || req.Header.Get("Authorization") != auth {
+		t.Fatalf("client %q %q\nserver %q %q", req.Header.Get("X-Sdk-Date"), req.Header.Get("Authorization"), date, auth)
 	}
 }
