@@ -18,13 +18,17 @@ const state = {
 
 class AuthError extends Error {}
 
-function authHeaders() {
+// authHeaders signs a GET of path with the stored admin key, if any: the
+// DMS door takes only signed requests, and the admin endpoints take them too.
+function authHeaders(path) {
   const k = sessionStorage.getItem(KEY_STORAGE);
-  return k ? { Authorization: "Bearer " + k } : {};
+  if (!k) return {};
+  const i = k.indexOf(":");
+  return raftmqSign.headers("GET", path, location.host, k.slice(0, i), k.slice(i + 1), new Date());
 }
 
 async function api(path, asText) {
-  const resp = await fetch(path, { headers: authHeaders(), cache: "no-store" });
+  const resp = await fetch(path, { headers: authHeaders(path), cache: "no-store" });
   if (resp.status === 401 || resp.status === 403) {
     throw new AuthError(resp.status === 401 ? "this node needs an admin key" : "this key is not an admin key");
   }
