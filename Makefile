@@ -5,7 +5,7 @@ BIN       := bin/raftmq
 DATA_DIR  ?= ./data
 PKGS      := ./...
 
-.PHONY: build run cluster test test-short vet fmt-check bench loadtest chaos chaos-negative image up down compose-check deploy-check clean
+.PHONY: build run cluster test test-short vet fmt-check bench loadtest chaos chaos-negative image up up-secure down compose-check deploy-check clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/raftmq
@@ -29,6 +29,7 @@ fmt-check:
 test: vet fmt-check build
 	$(GO) test -race -count=1 -timeout 10m $(PKGS)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 2000x ./fsm
+	$(GO) test -run '^$$' -fuzz '^FuzzCatalogueCommand$$' -fuzztime 2000x ./cluster
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHandler$$' -fuzztime 2000x ./httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitObject$$' -fuzztime 2000x ./httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzMQXMLBodies$$' -fuzztime 2000x ./httpapi
@@ -78,6 +79,13 @@ image: build
 
 up: image
 	docker-compose up -d
+
+# The same three nodes with a cluster key (docker-compose.secure.yml): gossip,
+# Raft and node-to-node requests authenticated and encrypted. Makes
+# ./cluster.key (mode 0600) on first use.
+up-secure: image
+	@test -f cluster.key || (umask 077; $(BIN) keygen > cluster.key)
+	docker-compose -f docker-compose.yml -f docker-compose.secure.yml up -d
 
 down:
 	docker-compose down -v

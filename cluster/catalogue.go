@@ -102,22 +102,24 @@ func (c *Catalogue) notify() {
 	c.changed = make(chan struct{})
 }
 
-// Apply applies one committed entry.
+// Apply applies one committed entry. An entry that does not decode or fails
+// validation is applied as a no-op with an error logged: every node decides
+// the same, so they stay in agreement, and a node replaying its log after a
+// restart meets the same no-op instead of a crash.
 func (c *Catalogue) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
-	var cmd metaCommand
-	if err := json.Unmarshal(l.Data, &cmd); err != nil {
-		// A replica that cannot read an entry can no longer agree with the others.
-		panic(fmt.Sprintf("cluster: catalogue: index %d: %v", l.Index, err))
-	}
+	cmd, err := decodeMetaCommand(l.Data)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.index = l.Index
-	res := c.apply(&cmd)
-	c.notify()
-	return res
+	defer c.notify()
+	if err != nil {
+		c.log.Error("catalogue: entry applied as a no-op", "index", l.Index, "err", err)
+		return metaResult{Err: err}
+	}
+	return c.apply(cmd)
 }
 
 func (c *Catalogue) apply(cmd *metaCommand) metaResult {
@@ -187,9 +189,9 @@ func (c *Catalogue) apply(cmd *metaCommand) metaResult {
 		}
 		r.Queue.Groups = slices.Delete(r.Queue.Groups, i, i+1)
 		return metaResult{}
-	default:
-		panic(fmt.Sprintf("cluster: catalogue: unknown op %q", cmd.Op))
 	}
+	// validate and this switch disagree: a bug, but not one worth a crash.
+	return metaResult{Err: &InvalidCommandError{Op: string(cmd.Op), Reason: "no handler"}}
 }
 
 func cloneQueue(q Queue) Queue {
@@ -291,6 +293,9 @@ func (c *Catalogue) Restore(rc io.ReadCloser) error {
 	if st.Queues == nil {
 		st.Queues = map[string]*queueRecord{}
 	}
+	// A snapshot comes from the leader: one naming a record it cannot hold
+	// must not crash every later lookup.
+	maps.DeleteFunc(st.Queues, func(_ string, r *queueRecord) bool { return r == nil })
 	c.mu.Lock()
 	c.st = st
 	c.index = st.Index

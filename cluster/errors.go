@@ -16,3 +16,25 @@ var (
 	// is unknown unless the error says otherwise; clients retry.
 	ErrUnavailable = errors.New("cluster: leader unavailable")
 )
+
+// ErrInvalidCommand matches an InvalidCommandError.
+var ErrInvalidCommand = errors.New("cluster: invalid catalogue command")
+
+// InvalidCommandError is a catalogue command that apply cannot act on: not
+// JSON, an unknown operation, or a field missing or out of bounds. Such a
+// command is refused before it is proposed; committed anyway, it is applied
+// as a no-op.
+type InvalidCommandError struct {
+	Op     string // "" when the entry did not decode
+	Reason string
+}
+
+func (e *InvalidCommandError) Error() string {
+	if e.Op == "" {
+		return "cluster: invalid catalogue command: " + e.Reason
+	}
+	return "cluster: invalid catalogue command " + e.Op + ": " + e.Reason
+}
+
+// Is makes errors.Is(err, ErrInvalidCommand) true.
+func (e *InvalidCommandError) Is(target error) bool { return target == ErrInvalidCommand }

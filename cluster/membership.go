@@ -3,6 +3,8 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"net"
 	"os"
@@ -62,7 +64,11 @@ type membershipConfig struct {
 	Advertise  string // host peers use; "" = the bind host
 	DataDir    string
 	Fast       bool // shrink gossip timings (tests)
-	Log        *slog.Logger
+	// Keys encrypt and authenticate every gossip message (memberlist's
+	// keyring: AES-GCM, the first key sends, each is tried on receipt);
+	// nil: gossip is open.
+	Keys *keyring
+	Log  *slog.Logger
 }
 
 func startMembership(cfg membershipConfig) (*membership, error) {
@@ -104,9 +110,26 @@ func startMembership(cfg membershipConfig) (*membership, error) {
 	} else if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
 		mc.AdvertiseAddr = host
 	}
+	if cfg.Keys != nil {
+		kr, err := memberlist.NewKeyring(cfg.Keys.secrets(), cfg.Keys.primary().secret)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: gossip keyring: %w", err)
+		}
+		// A message that is not sealed with one of the keys is dropped,
+		// so a node without the key can neither join nor be heard.
+		mc.Keyring = kr
+		mc.GossipVerifyIncoming = true
+		mc.GossipVerifyOutgoing = true
+	}
 	mc.Delegate = m
 	mc.Events = m
-	mc.Logger = logging.NewStdLogger(cfg.Log, "memberlist")
+	// memberlist's lines go to the node's log, except the refusals of
+	// unsealed gossip, which gossipRefusals reports in one rate-limited line.
+	var refusals *gossipRefusals
+	if cfg.Keys != nil {
+		refusals = &gossipRefusals{log: cfg.Log}
+	}
+	mc.Logger = log.New(memberlistLog{refusals: refusals, rest: logging.NewWriter(cfg.Log, "memberlist")}, "", 0)
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: gossip: %w", err)
@@ -243,4 +266,45 @@ func (m *membership) savePeers() {
 func (m *membership) Leave() {
 	_ = m.ml.Leave(2 * time.Second)
 	_ = m.ml.Shutdown()
+}
+
+// gossipRefusals reads memberlist's log (otherwise discarded: it is chatty)
+// for the messages it dropped because they were not sealed with one of this
+// node's keys, and logs those as warnings, at most one per refusalLogEvery:
+// a node with the wrong key, or none, otherwise fails to join in silence.
+type gossipRefusals struct {
+	log     *slog.Logger
+	limiter logLimiter
+}
+
+func (g *gossipRefusals) Write(p []byte) (int, error) {
+	line := string(p)
+	if !isGossipRefusal(line) {
+		return len(p), nil
+	}
+	if ok, n := g.limiter.allow(); ok {
+		g.log.Warn("gossip: refused a message not sealed with this node's cluster key (a node without the key, or with another)",
+			"memberlist", strings.TrimSpace(line), "refused", n)
+	}
+	return len(p), nil
+}
+
+// isGossipRefusal reports a memberlist log line about a message that was not
+// sealed with this node's key.
+func isGossipRefusal(line string) bool {
+	return strings.Contains(line, "ecrypt") || strings.Contains(line, "not encrypted") || strings.Contains(line, "encryption is not configured")
+}
+
+// memberlistLog routes memberlist's log lines: refusals of unsealed gossip to
+// refusals (when the node has a cluster key), everything else to rest.
+type memberlistLog struct {
+	refusals *gossipRefusals
+	rest     io.Writer
+}
+
+func (w memberlistLog) Write(p []byte) (int, error) {
+	if w.refusals != nil && isGossipRefusal(string(p)) {
+		return w.refusals.Write(p)
+	}
+	return w.rest.Write(p)
 }

@@ -211,6 +211,9 @@ func (n *Node) proposeMeta(ctx context.Context, cmd *metaCommand) (metaResult, e
 				return res, err
 			}
 		case leader != "":
+			if err := cmd.validate(); err != nil {
+				return metaResult{}, err
+			}
 			b, err := json.Marshal(cmd)
 			if err != nil {
 				return metaResult{}, err
@@ -242,6 +245,9 @@ func (n *Node) proposeMeta(ctx context.Context, cmd *metaCommand) (metaResult, e
 
 // proposeMetaLocal proposes on this node's member of the metadata group.
 func (n *Node) proposeMetaLocal(ctx context.Context, cmd *metaCommand) (metaResult, error) {
+	if err := cmd.validate(); err != nil {
+		return metaResult{}, err
+	}
 	b, err := json.Marshal(cmd)
 	if err != nil {
 		return metaResult{}, fmt.Errorf("cluster: encode %s: %w", cmd.Op, err)

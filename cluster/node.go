@@ -41,8 +41,18 @@ type Config struct {
 	// messages a moment later in the background, so a crash loses messages
 	// whose produce was acknowledged. Never set it in production.
 	UnsafeAckBeforeCommit bool
-	Raft                  partition.RaftConfig
-	Logger                *slog.Logger
+	// ClusterKeys are the cluster's shared secrets (ClusterKeyLen bytes
+	// each, at most two): the first is used to send, every one is
+	// accepted, so keys roll without downtime. They authenticate and
+	// encrypt gossip, every Raft connection and every node-to-node HTTP
+	// request. None: open mode, where anyone who reaches the ports can
+	// join, speak Raft and call the internal endpoints.
+	ClusterKeys [][]byte
+	// RaftHandshakeTimeout bounds an accepted Raft connection's whole
+	// handshake (group header and, with a cluster key, authentication).
+	RaftHandshakeTimeout time.Duration
+	Raft                 partition.RaftConfig
+	Logger               *slog.Logger
 	// PeerTLS, when not nil, makes node-to-node forwarding dial its peers'
 	// HTTP ports over HTTPS and verify them with it (the peers serve HTTPS
 	// only: raftmq serve --tls-cert/--tls-key/--tls-ca). Nil: plain HTTP.
@@ -53,16 +63,17 @@ type Config struct {
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		NodeID:              host,
-		DataDir:             "./data",
-		HTTPAddr:            "127.0.0.1:9000",
-		RaftAddr:            "127.0.0.1:9001",
-		GossipAddr:          "127.0.0.1:9002",
-		BootstrapExpect:     1,
-		Partitions:          3,
-		MaxQueuesPerProject: 30,
-		MaxGroupsPerQueue:   3,
-		Raft:                partition.DefaultRaftConfig(),
+		NodeID:               host,
+		DataDir:              "./data",
+		HTTPAddr:             "127.0.0.1:9000",
+		RaftAddr:             "127.0.0.1:9001",
+		GossipAddr:           "127.0.0.1:9002",
+		BootstrapExpect:      1,
+		Partitions:           3,
+		MaxQueuesPerProject:  30,
+		MaxGroupsPerQueue:    3,
+		RaftHandshakeTimeout: defaultHandshakeTimeout,
+		Raft:                 partition.DefaultRaftConfig(),
 	}
 }
 
@@ -79,8 +90,11 @@ func (c Config) Validate() error {
 		return errors.New("cluster: partitions must be 1..64")
 	case c.MaxQueuesPerProject < 1 || c.MaxGroupsPerQueue < 1:
 		return errors.New("cluster: quotas must be at least 1")
+	case c.RaftHandshakeTimeout <= 0:
+		return errors.New("cluster: raft handshake timeout must be positive")
 	}
-	return nil
+	_, err := newKeyring(c.ClusterKeys)
+	return err
 }
 
 // Node is one raftmq node: its membership in the gossip pool, its member of
@@ -96,6 +110,12 @@ type Node struct {
 	host    *partition.Host
 	members *membership
 	peers   peers
+	keys    *keyring // the cluster keys; nil in open mode
+	// openKeys is, in open mode, the handler key as a keyring, made once
+	// the catalogue holds the key (node-to-node requests are sealed with it).
+	openKeys    atomic.Pointer[keyring]
+	replay      *rpcReplayCache
+	rpcRefusals logLimiter
 
 	rr atomic.Uint64 // round-robin cursor for produce and consume
 	// consumePasses counts the passes consumes made over their queue's
@@ -152,20 +172,30 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, raftL: ln, cat: newCatalogue(log), stop: make(chan struct{}), failed: make(chan struct{})}
+	keys, err := newKeyring(cfg.ClusterKeys)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log, raftL: ln, keys: keys, replay: newReplayCache(time.Now(), maxReplayCache), cat: newCatalogue(log), stop: make(chan struct{}), failed: make(chan struct{})}
 	n.peers.tls = cfg.PeerTLS
 	n.cfg.RaftAddr = adv.String()
 	n.cfg.HTTPAddr = httpAdv.String()
 	n.members, err = startMembership(membershipConfig{
 		Self:       memberMeta{ID: cfg.NodeID, HTTPAddr: n.cfg.HTTPAddr, RaftAddr: n.cfg.RaftAddr},
 		GossipAddr: cfg.GossipAddr, Advertise: cfg.AdvertiseHost, DataDir: cfg.DataDir,
-		Fast: cfg.FastGossip, Log: log,
+		Fast: cfg.FastGossip, Keys: keys, Log: log,
 	})
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	n.mux = NewMux(ln, adv, log)
+	n.mux, err = NewMux(ln, MuxConfig{Advertise: adv, ClusterKeys: cfg.ClusterKeys, HandshakeTimeout: cfg.RaftHandshakeTimeout, Logger: log})
+	if err != nil {
+		n.members.Leave()
+		ln.Close()
+		return nil, err
+	}
 
 	metaTrans, err := n.transport("meta")
 	if err != nil {

@@ -12,13 +12,17 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// muxMagic starts every Raft connection this node accepts; the next byte is
-// the length of the group name that follows.
+// muxMagic starts every Raft connection of an open-mode node (no cluster
+// key); the next byte is the length of the group name that follows, then
+// hashicorp/raft's own protocol, whose first byte must come within the
+// handshake's deadline too. A keyed node's connections start with
+// muxMagicKeyed and the handshake of raftauth.go instead.
 const muxMagic = 0xA7
 
-// muxHeaderTimeout bounds how long an accepted connection may take to name
-// its group, so that a silent peer cannot pin a goroutine.
-const muxHeaderTimeout = 5 * time.Second
+// defaultHandshakeTimeout bounds an accepted connection's whole handshake
+// (header, and authentication with a cluster key), so that a silent or slow
+// peer cannot pin a goroutine and a file descriptor.
+const defaultHandshakeTimeout = 5 * time.Second
 
 var errMuxClosed = errors.New("cluster: raft mux closed")
 
@@ -28,7 +32,11 @@ var errMuxClosed = errors.New("cluster: raft mux closed")
 type Mux struct {
 	ln        net.Listener
 	advertise net.Addr
+	keys      *keyring // nil: open mode
+	timeout   time.Duration
 	log       *slog.Logger
+
+	refusals logLimiter
 
 	mu     sync.Mutex
 	layers map[string]*StreamLayer
@@ -36,15 +44,39 @@ type Mux struct {
 	wg     sync.WaitGroup
 }
 
-// NewMux serves ln; advertise is the address peers dial (ln's own when nil).
-func NewMux(ln net.Listener, advertise net.Addr, log *slog.Logger) *Mux {
-	if advertise == nil {
-		advertise = ln.Addr()
+// MuxConfig configures a Mux.
+type MuxConfig struct {
+	// Advertise is the address peers dial (the listener's own when nil).
+	Advertise net.Addr
+	// ClusterKeys, when set, make every connection, in and out, run the
+	// keyed handshake (see Config.ClusterKeys). None: open mode.
+	ClusterKeys [][]byte
+	// HandshakeTimeout bounds an accepted connection's whole handshake
+	// (defaultHandshakeTimeout when zero).
+	HandshakeTimeout time.Duration
+	Logger           *slog.Logger
+}
+
+// NewMux serves ln.
+func NewMux(ln net.Listener, cfg MuxConfig) (*Mux, error) {
+	kr, err := newKeyring(cfg.ClusterKeys)
+	if err != nil {
+		return nil, err
 	}
-	m := &Mux{ln: ln, advertise: advertise, log: log, layers: make(map[string]*StreamLayer)}
+	m := &Mux{ln: ln, advertise: cfg.Advertise, keys: kr, timeout: cfg.HandshakeTimeout, log: cfg.Logger,
+		layers: make(map[string]*StreamLayer)}
+	if m.advertise == nil {
+		m.advertise = ln.Addr()
+	}
+	if m.timeout <= 0 {
+		m.timeout = defaultHandshakeTimeout
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
 	m.wg.Add(1)
 	go m.acceptLoop()
-	return m
+	return m, nil
 }
 
 func (m *Mux) acceptLoop() {
@@ -70,24 +102,97 @@ func (m *Mux) acceptLoop() {
 	}
 }
 
+// route runs the handshake under one deadline and hands the connection to
+// its group's layer.
 func (m *Mux) route(c net.Conn) {
-	_ = c.SetReadDeadline(time.Now().Add(muxHeaderTimeout))
-	var hdr [2]byte
-	if _, err := io.ReadFull(c, hdr[:]); err != nil || hdr[0] != muxMagic || hdr[1] == 0 {
+	_ = c.SetDeadline(time.Now().Add(m.timeout))
+	conn, name, err := m.handshake(c)
+	if err != nil {
 		c.Close()
+		m.refuse(c, err)
 		return
 	}
-	name := make([]byte, hdr[1])
-	if _, err := io.ReadFull(c, name); err != nil {
-		c.Close()
-		return
-	}
-	_ = c.SetReadDeadline(time.Time{})
+	_ = c.SetDeadline(time.Time{})
 	m.mu.Lock()
-	l := m.layers[string(name)]
+	l := m.layers[name]
 	m.mu.Unlock()
-	if l == nil || !l.deliver(c) {
+	if l == nil || !l.deliver(conn, m.timeout) {
 		c.Close()
+	}
+}
+
+// handshake reads the magic byte and runs the handshake it announces; a
+// keyed node accepts only the keyed one, an open node only the header.
+func (m *Mux) handshake(c net.Conn) (net.Conn, string, error) {
+	var magic [1]byte
+	if _, err := io.ReadFull(c, magic[:]); err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	switch {
+	case m.keys != nil && magic[0] == muxMagicKeyed:
+		return acceptHandshake(c, m.keys)
+	case m.keys == nil && magic[0] == muxMagic:
+		name, err := readGroupHeader(c)
+		if err != nil {
+			return nil, "", err
+		}
+		first, err := awaitFirstByte(c)
+		return first, name, err
+	case m.keys != nil:
+		return nil, "", fmt.Errorf("%w: the peer sent no cluster key (open mode, or not raftmq)", ErrHandshake)
+	default:
+		return nil, "", fmt.Errorf("%w: the peer wants a cluster key and this node has none", ErrHandshake)
+	}
+}
+
+// readGroupHeader reads an open-mode header after its magic byte.
+func readGroupHeader(c net.Conn) (string, error) {
+	var n [1]byte
+	if _, err := io.ReadFull(c, n[:]); err != nil || n[0] == 0 {
+		return "", fmt.Errorf("%w: bad header", ErrHandshake)
+	}
+	name := make([]byte, n[0])
+	if _, err := io.ReadFull(c, name); err != nil {
+		return "", fmt.Errorf("%w: bad header: %w", ErrHandshake, err)
+	}
+	return string(name), nil
+}
+
+// awaitFirstByte waits for the first byte after an open-mode header, within
+// the handshake's deadline: hashicorp/raft writes its first RPC as soon as
+// it has dialled (a pipeline within CommitTimeout), so a connection that
+// names a group and then says nothing is not Raft, and is not given a
+// goroutine and a descriptor for good.
+func awaitFirstByte(c net.Conn) (net.Conn, error) {
+	fc := &firstByteConn{Conn: c, pending: true}
+	if _, err := io.ReadFull(c, fc.first[:]); err != nil {
+		return nil, fmt.Errorf("%w: a group header and then nothing: %w", ErrHandshake, err)
+	}
+	return fc, nil
+}
+
+// firstByteConn gives back the byte awaitFirstByte read before the rest.
+// Raft reads a connection from one goroutine, so it needs no lock.
+type firstByteConn struct {
+	net.Conn
+	first   [1]byte
+	pending bool
+}
+
+func (c *firstByteConn) Read(p []byte) (int, error) {
+	if c.pending && len(p) > 0 {
+		c.pending = false
+		p[0] = c.first[0]
+		return 1, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// refuse logs a refused connection, at most once per refusalLogEvery with
+// the count of those not logged.
+func (m *Mux) refuse(c net.Conn, err error) {
+	if ok, n := m.refusals.allow(); ok {
+		m.log.Warn("raft: refused a connection", "remote", c.RemoteAddr().String(), "err", err, "refused", n)
 	}
 }
 
@@ -144,13 +249,15 @@ type StreamLayer struct {
 
 var _ raft.StreamLayer = (*StreamLayer)(nil)
 
-func (l *StreamLayer) deliver(c net.Conn) bool {
+func (l *StreamLayer) deliver(c net.Conn, wait time.Duration) bool {
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	select {
 	case l.conns <- c:
 		return true
 	case <-l.done:
 		return false
-	case <-time.After(muxHeaderTimeout):
+	case <-t.C:
 		return false
 	}
 }
@@ -189,21 +296,27 @@ func (l *StreamLayer) Close() error {
 // Addr is the address peers dial to reach this node's Raft listener.
 func (l *StreamLayer) Addr() net.Addr { return l.mux.advertise }
 
-// Dial connects to the same group on another node.
+// Dial connects to the same group on another node: the header, or with a
+// cluster key the keyed handshake, within timeout.
 func (l *StreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	d := net.Dialer{Timeout: timeout}
 	c, err := d.Dial("tcp", string(address))
 	if err != nil {
 		return nil, err
 	}
-	hdr := make([]byte, 0, 2+len(l.name))
-	hdr = append(hdr, muxMagic, byte(len(l.name)))
-	hdr = append(hdr, l.name...)
-	_ = c.SetWriteDeadline(time.Now().Add(timeout))
-	if _, err := c.Write(hdr); err != nil {
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	conn := c
+	if l.mux.keys != nil {
+		conn, err = dialHandshake(c, l.mux.keys, l.name)
+	} else {
+		hdr := make([]byte, 0, 2+len(l.name))
+		hdr = append(hdr, muxMagic, byte(len(l.name)))
+		_, err = c.Write(append(hdr, l.name...))
+	}
+	if err != nil {
 		c.Close()
 		return nil, err
 	}
-	_ = c.SetWriteDeadline(time.Time{})
-	return c, nil
+	_ = c.SetDeadline(time.Time{})
+	return conn, nil
 }

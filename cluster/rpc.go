@@ -2,10 +2,7 @@ package cluster
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,14 +17,14 @@ import (
 )
 
 // Node-to-node requests travel as HTTP POSTs to InternalPathPrefix+op on the
-// peer's HTTP listener, signed with the cluster's handler key. The receiving
-// node only ever uses its own replicas: a forwarded request is never
-// forwarded again.
+// peer's HTTP listener, sealed (rpcauth.go) with the cluster key, or in open
+// mode with the catalogue's handler key. The receiving node only ever uses
+// its own replicas: a forwarded request is never forwarded again.
 
 // InternalPathPrefix is the path prefix of node-to-node requests.
 const InternalPathPrefix = "/internal/v1/"
 
-// InternalAuthHeader carries the request's signature.
+// InternalAuthHeader carries the request's seal header (rpcauth.go).
 const InternalAuthHeader = "X-Raftmq-Auth"
 
 const (
@@ -89,12 +86,26 @@ func fromRPCError(status int, body []byte, group string) error {
 	return fmt.Errorf("%w: peer: %s", ErrUnavailable, e.Msg)
 }
 
-func sign(key []byte, op string, body []byte) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(op))
-	m.Write([]byte{0})
-	m.Write(body)
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+// rpcKeys are the keys node-to-node requests are sealed with: the cluster
+// keys, or in open mode the handler key once the catalogue holds one (nil
+// before).
+func (n *Node) rpcKeys() *keyring {
+	if n.keys != nil {
+		return n.keys
+	}
+	if kr := n.openKeys.Load(); kr != nil {
+		return kr
+	}
+	key := n.cat.key()
+	if key == nil {
+		return nil
+	}
+	kr, err := newKeyring([][]byte{key})
+	if err != nil {
+		return nil
+	}
+	n.openKeys.Store(kr)
+	return kr
 }
 
 // peers holds one HTTP client per peer address. Clients never retry on their
@@ -150,9 +161,13 @@ func (n *Node) call(ctx context.Context, nodeID, op string, body []byte, out any
 	if !ok || mem.HTTPAddr == "" {
 		return fmt.Errorf("%w: %w: node %q unknown", ErrUnavailable, errNotSent, nodeID)
 	}
-	key := n.cat.key()
-	if key == nil {
-		return fmt.Errorf("%w: %w: no cluster key yet", ErrUnavailable, errNotSent)
+	keys := n.rpcKeys()
+	if keys == nil {
+		return fmt.Errorf("%w: %w: no handler key yet", ErrUnavailable, errNotSent)
+	}
+	auth, sealed, seal, err := sealRequest(keys.primary(), op, body, time.Now())
+	if err != nil {
+		return fmt.Errorf("%w: %w: %w", ErrUnavailable, errNotSent, err)
 	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
@@ -160,9 +175,9 @@ func (n *Node) call(ctx context.Context, nodeID, op string, body []byte, out any
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(n.peers.scheme() + mem.HTTPAddr + InternalPathPrefix + op)
 	req.Header.SetMethod(fasthttp.MethodPost)
-	req.Header.Set(InternalAuthHeader, sign(key, op, body))
+	req.Header.Set(InternalAuthHeader, auth)
 	req.Header.Set("X-Raftmq-From", n.cfg.NodeID)
-	req.SetBodyRaw(body)
+	req.SetBodyRaw(sealed)
 	timeout := 35 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
@@ -176,28 +191,53 @@ func (n *Node) call(ctx context.Context, nodeID, op string, body []byte, out any
 		}
 		return fmt.Errorf("%w: forward to %s: %w", ErrUnavailable, nodeID, err)
 	}
+	answer, err := seal.openAnswer(resp.StatusCode(), resp.Body())
+	if err != nil {
+		// A refusal before authentication (a plain 403) lands here too.
+		return fmt.Errorf("%w: %s: %w (%.200s)", ErrUnavailable, nodeID, err, resp.Body())
+	}
 	if resp.StatusCode() != fasthttp.StatusOK {
-		return fromRPCError(resp.StatusCode(), resp.Body(), op)
+		return fromRPCError(resp.StatusCode(), answer, op)
 	}
 	if out == nil {
 		return nil
 	}
-	if err := json.Unmarshal(resp.Body(), out); err != nil {
+	if err := json.Unmarshal(answer, out); err != nil {
 		return fmt.Errorf("%w: bad answer from %s: %w", ErrUnavailable, nodeID, err)
 	}
 	return nil
 }
 
 // HandleInternal serves one node-to-node request (op is the path after
-// InternalPathPrefix) and returns the HTTP status and body to send.
+// InternalPathPrefix, auth the InternalAuthHeader) and returns the HTTP
+// status and body to send. A request that is not sealed with one of this
+// node's keys, or is stale or replayed, gets a plain 403 and nothing else;
+// every other answer is sealed for the request.
 func (n *Node) HandleInternal(ctx context.Context, op, auth string, body []byte) (int, []byte) {
-	key := n.cat.key()
-	if key == nil {
-		return errBody(fasthttp.StatusServiceUnavailable, rpcError{Code: "unavailable", Msg: "no cluster key yet"})
+	keys := n.rpcKeys()
+	if keys == nil {
+		return errBody(fasthttp.StatusServiceUnavailable, rpcError{Code: "unavailable", Msg: "no handler key yet"})
 	}
-	if !hmac.Equal([]byte(auth), []byte(sign(key, op, body))) {
-		return errBody(fasthttp.StatusForbidden, rpcError{Code: "forbidden", Msg: "bad signature"})
+	now := time.Now()
+	seal, plain, err := openRequest(keys, op, auth, body, now)
+	if err == nil {
+		err = n.replay.admit(seal, now)
 	}
+	if errors.Is(err, errReplayCacheFull) {
+		return errBody(fasthttp.StatusServiceUnavailable, rpcError{Code: "unavailable", Msg: err.Error()})
+	}
+	if err != nil {
+		if ok, count := n.rpcRefusals.allow(); ok {
+			n.log.Warn("internal request refused", "op", op, "err", err, "refused", count)
+		}
+		return errBody(fasthttp.StatusForbidden, rpcError{Code: "forbidden"})
+	}
+	status, answer := n.answerInternal(ctx, op, plain)
+	return status, seal.sealAnswer(status, answer)
+}
+
+// answerInternal serves an authenticated request.
+func (n *Node) answerInternal(ctx context.Context, op string, body []byte) (int, []byte) {
 	out, err := n.serveInternal(ctx, op, body)
 	if err != nil {
 		var bad *badRPCError
@@ -336,11 +376,12 @@ func (n *Node) serveInternal(ctx context.Context, op string, body []byte) (any, 
 		}
 		return leaderAnswer{Leader: n.localLeader(ctx, req.Partition, time.Duration(req.WaitMs)*time.Millisecond)}, nil
 	case rpcMeta:
-		var cmd metaCommand
-		if err := json.Unmarshal(body, &cmd); err != nil {
+		// Validated before it is proposed: a peer's command is data.
+		cmd, err := decodeMetaCommand(body)
+		if err != nil {
 			return nil, &badRPCError{err.Error()}
 		}
-		res, err := n.proposeMetaLocal(ctx, &cmd)
+		res, err := n.proposeMetaLocal(ctx, cmd)
 		if err != nil {
 			return nil, err
 		}

@@ -46,8 +46,12 @@ func NewFSM(name string, log *slog.Logger) *FSM {
 // value such as LeaseResult, as any), or nil for an entry that is not a
 // command or carries an unknown ignorable command.
 //
-// A decode failure means this replica can no longer agree with the others,
-// so Apply panics ("fsm: [name: ]index N: ...") rather than diverge.
+// An entry that does not decode is applied as a no-op (nil result) with an
+// error logged ("fsm: [name: ]index N: ..."). Decode is deterministic, so
+// every replica skips the same entry and they stay in agreement; a panic
+// would instead stop every replica, and again at every restart, since the
+// entry is replayed from the log. (A log entry damaged on one disk is caught
+// before it reaches Apply, by partition's checksums.)
 func (f *FSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	before := f.state.readyEvents
@@ -82,14 +86,13 @@ func (f *FSM) apply(l *raft.Log) any {
 		return nil
 	}
 	if err != nil {
-		// Unlocking first keeps readers working while the process dies.
-		f.mu.Unlock()
-		panic(f.where(l.Index) + err.Error())
+		f.log.Error(f.where(l.Index)+"entry applied as a no-op", "err", err)
+		return nil
 	}
 	return f.state.Apply(l.Index, c)
 }
 
-// prefix starts every error and panic message: "fsm: " and the name, if any.
+// prefix starts every error message: "fsm: " and the name, if any.
 func (f *FSM) prefix() string {
 	if f.name == "" {
 		return "fsm: "

@@ -3,6 +3,7 @@ package logging
 import (
 	"bytes"
 	"context"
+	"io"
 	"log"
 	"log/slog"
 	"strings"
@@ -14,7 +15,13 @@ import (
 // memberlist's errors are about peers it cannot reach, which membership
 // reports on its own: they are written as warnings.
 func NewStdLogger(l *slog.Logger, component string) *log.Logger {
-	return log.New(&lineWriter{log: l.With("component", component), peerErrors: true}, "", 0)
+	return log.New(NewWriter(l, component), "", 0)
+}
+
+// NewWriter is the writer under NewStdLogger, for a caller that routes some
+// lines elsewhere first.
+func NewWriter(l *slog.Logger, component string) io.Writer {
+	return &lineWriter{log: l.With("component", component), peerErrors: true}
 }
 
 // lineWriter turns each written line into one slog record.

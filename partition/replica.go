@@ -3,9 +3,7 @@ package partition
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/hashicorp/raft"
 
@@ -29,7 +27,6 @@ type Replica struct {
 	spec Spec
 	fsm  *fsm.FSM
 
-	admit  *admission
 	claims *leaseClaims
 }
 
@@ -45,11 +42,7 @@ func openReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport, op
 	if err != nil {
 		return nil, err
 	}
-	r := &Replica{Node: n, spec: spec, fsm: f, claims: newLeaseClaims()}
-	if k, _ := strconv.Atoi(os.Getenv("RAFTMQ_EXP_ADMIT")); k > 0 {
-		r.admit = newAdmission(k)
-	}
-	return r, nil
+	return &Replica{Node: n, spec: spec, fsm: f, claims: newLeaseClaims()}, nil
 }
 
 // ID is the partition id.
@@ -63,13 +56,6 @@ func (r *Replica) header() fsm.Header {
 }
 
 func (r *Replica) propose(ctx context.Context, cmd fsm.Command) (any, error) {
-	if r.admit != nil {
-		_, produce := cmd.(*fsm.Enqueue)
-		if err := r.admit.acquire(ctx, !produce); err != nil {
-			return nil, r.notLeader()
-		}
-		defer r.admit.release()
-	}
 	if l, ok := cmd.(*fsm.Lease); ok && r.IsLeader() {
 		release, empty, err := r.claims.claim(ctx, l, func() (n int64, exact bool) {
 			q := fsm.ReadyQuery{Now: l.Now, DeadLetter: l.DeadLetter, Policy: r.spec.Policy, Tags: l.Tags, Ordered: l.Ordered}

@@ -3,7 +3,8 @@
 // loopback Raft listener, with Raft timings shrunk for tests; `raftmq serve`
 // processes and clusters of them (NewProcess, StartCluster; Process.TLS to
 // reach nodes serving HTTPS); and NewTestPKI, a throwaway CA and node
-// certificate for the TLS tests.
+// certificate for the TLS tests; WriteClusterKey and KeyArgs give processes
+// a cluster key.
 //
 // It is imported only by tests.
 package clustertest

@@ -9,10 +9,10 @@ import (
 )
 
 // isClientCommand reports the commands that talk to a running node, and
-// the two that need none (version, keygen).
+// version, which needs none. (keygen is clusterkey.go's.)
 func isClientCommand(name string) bool {
 	switch name {
-	case "queue", "group", "send", "receive", "cluster", "node", "version", "keygen":
+	case "queue", "group", "send", "receive", "cluster", "node", "version":
 		return true
 	}
 	return false
@@ -39,11 +39,6 @@ func runClient(args []string, getenv func(string) string, stdin io.Reader, stdou
 		err = noArgs("version", args[1:], stderr)
 		if err == nil {
 			_, err = fmt.Fprintln(stdout, versionText())
-		}
-	case "keygen":
-		err = noArgs("keygen", args[1:], stderr)
-		if err == nil {
-			err = runKeygen(stdout)
 		}
 	}
 	return exitCode(stderr, err)

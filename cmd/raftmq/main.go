@@ -34,7 +34,7 @@ client (flags: --server URL, --project P, --access-key/--secret-key, -o table|js
 
 other:
   version                        print this binary's version
-  keygen                         print a new cluster key
+  keygen                         print a new cluster key (for serve --cluster-key)
 
 Every command takes -h.`)
 }
@@ -83,6 +83,8 @@ func run(args []string) int {
 		return runClient(args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	}
 	switch args[0] {
+	case "keygen":
+		return keygen(args[1:], os.Stdout, os.Stderr)
 	case "-h", "--help", "help":
 		usage()
 		return 0

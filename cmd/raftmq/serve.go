@@ -43,6 +43,9 @@ type Main struct {
 	HTTP        httpapi.Config
 	Credentials string
 	TLS         tlsFiles
+	// ClusterKeyFiles are the --cluster-key files; ParseFlags loads them
+	// into Cluster.ClusterKeys.
+	ClusterKeyFiles []string
 	// PprofAddr, when set, serves net/http/pprof there (opt-in; bind it to
 	// loopback: profiles reveal internals).
 	PprofAddr string
@@ -81,6 +84,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of a new NORMAL queue")
 	fs.StringVar(&c.Raft.LogStore, "log-store", partition.LogStoreWAL, "partition log engine: wal (one shared log per node), bolt (a raft-boltdb file per partition) or raftwal (hashicorp/raft-wal per partition)")
 	fs.StringVar(&m.Credentials, "credentials", "", "access keys of both doors and admin (*) keys (docs/SECURITY.md); without it authentication is off")
+	keyFiles := (*clusterKeyFiles)(&m.ClusterKeyFiles)
+	fs.Var(keyFiles, "cluster-key", "file of the cluster's shared key (raftmq keygen); give it twice to roll keys: the first sends, both are accepted. Without it node-to-node traffic is open")
 	fs.IntVar(&c.MaxQueuesPerProject, "max-queues-per-project", c.MaxQueuesPerProject, "queue quota per project")
 	fs.IntVar(&c.MaxGroupsPerQueue, "max-groups-per-queue", c.MaxGroupsPerQueue, "consumer group quota per queue")
 	fs.IntVar(&m.HTTP.MaxWaitingConsumers, "max-waiting-consumers", m.HTTP.MaxWaitingConsumers, "long polls waiting at once on this node")
@@ -130,6 +135,11 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		c.Raft.Clock = clk.Now
 		m.HTTP.ClockControl = clk
 	}
+	keys, err := loadClusterKeys(m.ClusterKeyFiles)
+	if err != nil {
+		return err
+	}
+	c.ClusterKeys = keys
 	if join != "" {
 		for _, a := range strings.Split(join, ",") {
 			if a = strings.TrimSpace(a); a != "" {
@@ -174,6 +184,11 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		m.HTTP.Credentials = creds
 		log.Info("authentication on", "credentials", m.Credentials, "access_keys", creds.Len())
+	}
+	if len(m.Cluster.ClusterKeys) == 0 {
+		log.Warn("WARNING: no --cluster-key: node-to-node traffic is open; anyone who reaches the gossip, Raft or HTTP port can join the cluster, change its state and read its messages")
+	} else {
+		log.Info("cluster key on: gossip, Raft and node-to-node requests are authenticated and encrypted", "keys", len(m.Cluster.ClusterKeys))
 	}
 
 	if m.TLS.enabled() {

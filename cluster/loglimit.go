@@ -1,0 +1,30 @@
+package cluster
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// refusalLogEvery spaces the log lines about refused peers (Raft
+// connections, gossip messages, internal requests), so that a flood of
+// strangers cannot flood the log.
+const refusalLogEvery = 10 * time.Second
+
+// logLimiter lets one log line through per refusalLogEvery and counts the
+// events in between. The zero value is ready to use.
+type logLimiter struct {
+	last   atomic.Int64  // unix ns of the last line let through
+	missed atomic.Uint64 // events since then, that one included
+}
+
+// allow records an event and reports whether to log it, with the number
+// of events the line stands for.
+func (l *logLimiter) allow() (bool, uint64) {
+	l.missed.Add(1)
+	now := time.Now().UnixNano()
+	last := l.last.Load()
+	if now-last < int64(refusalLogEvery) || !l.last.CompareAndSwap(last, now) {
+		return false, 0
+	}
+	return true, l.missed.Swap(0)
+}
