@@ -5,7 +5,7 @@ BIN       := bin/raftmq
 DATA_DIR  ?= ./data
 PKGS      := ./...
 
-.PHONY: build run cluster test test-short vet fmt-check bench loadtest chaos chaos-negative image up up-secure down compose-check clean
+.PHONY: build run cluster test test-short vet fmt-check bench loadtest chaos chaos-negative image up up-secure down compose-check deploy-check clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/raftmq
@@ -92,6 +92,12 @@ down:
 
 compose-check: image
 	scripts/compose-check.sh
+
+# The Prometheus files of deploy/: syntax, and the alert rules' unit tests.
+# Needs promtool (Debian's prometheus package).
+deploy-check:
+	promtool check config deploy/prometheus.yml
+	cd deploy && promtool test rules prometheus-alerts_test.yml
 
 clean:
 	rm -rf bin data

@@ -132,10 +132,13 @@ type NodeInfo struct {
 
 // PartitionInfo describes one partition for GET /v1/cluster.
 type PartitionInfo struct {
-	ID       string   `json:"id"` // "<queue_id>/<index>"
-	QueueID  string   `json:"queue_id"`
-	Replicas []string `json:"replicas"`
-	Leader   string   `json:"leader"`
+	ID      string `json:"id"` // "<queue_id>/<index>"
+	QueueID string `json:"queue_id"`
+	// QueueName and Project name the queue for people (the console, the CLI).
+	QueueName string   `json:"queue_name"`
+	Project   string   `json:"project"`
+	Replicas  []string `json:"replicas"`
+	Leader    string   `json:"leader"`
 }
 
 // Status is the cluster as this node sees it.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"raftmq/logging"
 )
 
 // memberMeta is what a node gossips about itself (memberlist node metadata).
@@ -120,10 +123,13 @@ func startMembership(cfg membershipConfig) (*membership, error) {
 	}
 	mc.Delegate = m
 	mc.Events = m
-	mc.LogOutput = io.Discard
+	// memberlist's lines go to the node's log, except the refusals of
+	// unsealed gossip, which gossipRefusals reports in one rate-limited line.
+	var refusals *gossipRefusals
 	if cfg.Keys != nil {
-		mc.LogOutput = &gossipRefusals{log: cfg.Log}
+		refusals = &gossipRefusals{log: cfg.Log}
 	}
+	mc.Logger = log.New(memberlistLog{refusals: refusals, rest: logging.NewWriter(cfg.Log, "memberlist")}, "", 0)
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: gossip: %w", err)
@@ -273,7 +279,7 @@ type gossipRefusals struct {
 
 func (g *gossipRefusals) Write(p []byte) (int, error) {
 	line := string(p)
-	if !strings.Contains(line, "ecrypt") && !strings.Contains(line, "not encrypted") && !strings.Contains(line, "encryption is not configured") {
+	if !isGossipRefusal(line) {
 		return len(p), nil
 	}
 	if ok, n := g.limiter.allow(); ok {
@@ -281,4 +287,24 @@ func (g *gossipRefusals) Write(p []byte) (int, error) {
 			"memberlist", strings.TrimSpace(line), "refused", n)
 	}
 	return len(p), nil
+}
+
+// isGossipRefusal reports a memberlist log line about a message that was not
+// sealed with this node's key.
+func isGossipRefusal(line string) bool {
+	return strings.Contains(line, "ecrypt") || strings.Contains(line, "not encrypted") || strings.Contains(line, "encryption is not configured")
+}
+
+// memberlistLog routes memberlist's log lines: refusals of unsealed gossip to
+// refusals (when the node has a cluster key), everything else to rest.
+type memberlistLog struct {
+	refusals *gossipRefusals
+	rest     io.Writer
+}
+
+func (w memberlistLog) Write(p []byte) (int, error) {
+	if w.refusals != nil && isGossipRefusal(string(p)) {
+		return w.refusals.Write(p)
+	}
+	return w.rest.Write(p)
 }

@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
 	"raftmq/partition"
@@ -292,7 +291,7 @@ func (n *Node) transport(group string) (raft.Transport, error) {
 		Stream:                l,
 		MaxPool:               3,
 		Timeout:               10 * time.Second,
-		Logger:                hclog.New(&hclog.LoggerOptions{Name: "raft-net " + group, Level: hclog.Error, Output: os.Stderr}),
+		Logger:                n.transportLogger(group),
 	}), nil
 }
 

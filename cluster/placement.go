@@ -170,7 +170,7 @@ func (n *Node) Status() Status {
 		st.Nodes = append(st.Nodes, NodeInfo{ID: m.ID, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr, Alive: m.Alive})
 	}
 	for _, p := range n.cat.placements() {
-		pi := PartitionInfo{ID: p.ID, QueueID: p.Queue.ID, Replicas: p.Replicas}
+		pi := PartitionInfo{ID: p.ID, QueueID: p.Queue.ID, QueueName: p.Queue.Name, Project: p.Queue.Project, Replicas: p.Replicas}
 		if r, ok := n.host.Get(p.ID); ok {
 			pi.Leader = r.Leader()
 		}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures a Server.
@@ -66,6 +68,10 @@ type Config struct {
 	// RocketMQLease is the invisible time of a RocketMQ consume: a message's
 	// NextConsumeTime is its delivery plus this (5 minutes; tests shorten it).
 	RocketMQLease time.Duration
+
+	// Registry, when set, receives raftmq's metric families and is served
+	// on GET /metrics (Prometheus text format). Nil: /metrics is 404.
+	Registry *prometheus.Registry
 
 	// Now is the clock. Nil means time.Now. The handlers keep no time of
 	// their own today (lease expiry is the state machine's); it is here for

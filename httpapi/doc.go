@@ -48,6 +48,10 @@
 //     431 (MaxRequestLineBytes, MaxHeaderBytes); every answer given before
 //     routing is in the door's format, RocketMQ XML for /topics/, DMS JSON
 //     otherwise.
+//   - Operations (metrics.go, console.go): GET /metrics from Config.Registry
+//     (the request histogram, delivery and ack counters, and the cluster's
+//     figures read at scrape time through MetricsSource), and the web console,
+//     static files embedded from console/ and served under /console/.
 //
 // # Does not
 //

@@ -90,6 +90,9 @@ func (s *Server) dispatch(rc *fasthttp.RequestCtx) error {
 			return err
 		}
 	}
+	if ok, err := s.serveOps(rc, method, path); ok {
+		return err
+	}
 	switch path {
 	case "/health":
 		return s.serveNode(rc, method, s.health)

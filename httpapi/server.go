@@ -27,7 +27,9 @@ type Server struct {
 	log    *slog.Logger
 	broker Broker
 	http   *fasthttp.Server
-	routes []route
+	// metrics is nil unless Config.Registry is set (metrics.go).
+	metrics *metrics
+	routes  []route
 
 	// waiting counts the consume requests in progress (MaxWaitingConsumers).
 	waiting atomic.Int64
@@ -77,6 +79,9 @@ func New(cfg Config, b Broker) (*Server, error) {
 		reqPrefix: hex.EncodeToString(prefix[:]),
 	}
 	s.conns = newConnLimiter(cfg.MaxConns, cfg.MaxConnsPerIP)
+	if err := s.enableMetrics(cfg.Registry); err != nil {
+		return nil, err
+	}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	s.routes = s.dmsRoutes()
 	s.http = &fasthttp.Server{
@@ -159,6 +164,9 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
 func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	id := s.requestID(rc)
 	rc.Response.Header.Set(headerRequestID, id)
+	if s.metrics != nil {
+		defer s.metrics.observe(rc, time.Now()) // after the recover below has answered
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("httpapi: panic in handler", "request_id", id,

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"go.etcd.io/bbolt"
 )
@@ -89,7 +88,8 @@ type RaftConfig struct {
 	// SyncObserver, when set, is told how long each fdatasync of the shared
 	// log took.
 	SyncObserver func(time.Duration)
-	// RaftLog receives hashicorp/raft's own log lines (warnings and above).
+	// RaftLog, when set, receives hashicorp/raft's own log lines in hclog's
+	// format instead of Logger (tests discard them).
 	RaftLog io.Writer
 	Logger  *slog.Logger
 	// Clock stamps proposals; defaults to time.Now.
@@ -184,11 +184,7 @@ func openNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("partition %s: %w", name, err)
 	}
-	logw := cfg.RaftLog
-	if logw == nil {
-		logw = os.Stderr
-	}
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft " + name, Level: hclog.Warn, Output: logw})
+	hl := cfg.hclogger(name)
 
 	store, err := open(name, dir)
 	if err != nil {

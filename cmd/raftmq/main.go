@@ -19,10 +19,24 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage: raftmq <command> [flags]
 
-commands:
-  serve      run one node (raftmq serve -h for its flags)
-  loadtest   drive a cluster through the DMS API and report (raftmq loadtest -h for its flags)
-  keygen     print a new cluster key (for serve --cluster-key)`)
+node:
+  serve                          run one node (raftmq serve -h for its flags)
+  loadtest                       drive a cluster through the DMS API and report
+
+client (flags: --server URL, --project P, --access-key/--secret-key, -o table|json):
+  queue create NAME [--mode NORMAL|FIFO] [--redrive N]
+  queue list | queue show NAME | queue delete NAME
+  group create QUEUE NAME | group list QUEUE | group delete QUEUE NAME
+  send QUEUE [BODY...]           no BODY: one message per line of standard input
+  receive QUEUE GROUP [--max N] [--wait S] [--no-ack]
+  cluster status
+  node decommission ID | node remove ID
+
+other:
+  version                        print this binary's version
+  keygen                         print a new cluster key (for serve --cluster-key)
+
+Every command takes -h.`)
 }
 
 func run(args []string) int {
@@ -34,6 +48,9 @@ func run(args []string) int {
 	case "serve":
 		m := NewMain()
 		if err := m.ParseFlags(args[1:], os.Getenv); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
 			fmt.Fprintln(os.Stderr, "raftmq serve:", err)
 			return 2
 		}
@@ -60,6 +77,12 @@ func run(args []string) int {
 			progress = os.Stdout
 		}
 		return l.Run(ctx, os.Stdout, os.Stderr, progress)
+	}
+	args = leadingFlagsLast(args)
+	if isClientCommand(args[0]) {
+		return runClient(args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	}
+	switch args[0] {
 	case "keygen":
 		return keygen(args[1:], os.Stdout, os.Stderr)
 	case "-h", "--help", "help":

@@ -16,6 +16,7 @@ import (
 
 	"raftmq/cluster"
 	"raftmq/httpapi"
+	"raftmq/logging"
 	"raftmq/partition"
 )
 
@@ -53,7 +54,9 @@ type Main struct {
 	// long-lived message bodies: collecting at 100% growth costs about 5% of
 	// produce throughput for nothing (docs/BENCHMARKS.md).
 	GCPercent int
-	Logger    *slog.Logger
+	// Log is --log-level and --log-format; Logger, when set (tests), wins.
+	Log    logging.Config
+	Logger *slog.Logger
 
 	node *cluster.Node
 	srv  *httpapi.Server
@@ -93,18 +96,16 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&m.TLS.ca, "tls-ca", "", "PEM CA bundle to verify peers' HTTPS (default: the system pool and this node's own certificate)")
 	fs.StringVar(&m.PprofAddr, "pprof", "", "serve net/http/pprof on this address (off by default)")
 	fs.IntVar(&m.GCPercent, "gc-percent", m.GCPercent, "garbage collection target percentage; GOGC, when set, wins")
+	fs.StringVar(&m.Log.Level, "log-level", "info", "least severe log level written: debug, info, warn or error")
+	fs.StringVar(&m.Log.Format, "log-format", "text", "log line format: text or json")
 	// Test only, and left out of -h: the fault suite's negative control.
 	fs.BoolVar(&c.UnsafeAckBeforeCommit, unsafeAckFlag, false, "TEST ONLY: answer produce before the messages are committed (loses acknowledged messages)")
 	fs.BoolVar(&c.Raft.NoSync, unsafeNoSyncFlag, false, "TEST ONLY: never fsync the Raft logs (a power loss then loses acknowledged messages)")
 	var testClock bool
 	fs.BoolVar(&testClock, unsafeClockFlag, false, "TEST ONLY: serve "+httpapi.ClockOffsetPath+", which shifts the clock stamped into commands")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage of raftmq serve:")
-		fs.VisitAll(func(f *flag.Flag) {
-			if f.Name != unsafeAckFlag && f.Name != unsafeClockFlag && f.Name != unsafeNoSyncFlag {
-				fmt.Fprintf(fs.Output(), "  --%s\n    \t%s\n", f.Name, f.Usage)
-			}
-		})
+		fmt.Fprintln(fs.Output(), "Usage: raftmq serve [flags]\n\nEvery flag can also be set as RAFTMQ_<FLAG_IN_CAPS>.\n\nFlags:")
+		printFlags(fs, unsafeAckFlag, unsafeClockFlag, unsafeNoSyncFlag)
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -152,6 +153,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if err := m.Log.Validate(); err != nil {
+		return err
+	}
 	return m.HTTP.Validate()
 }
 
@@ -160,7 +164,10 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 func (m *Main) Run(ctx context.Context) error {
 	log := m.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		var err error
+		if log, err = logging.New(os.Stderr, m.Log); err != nil {
+			return err
+		}
 	}
 	m.Cluster.Logger = log
 	m.HTTP.Logger = log
@@ -207,6 +214,9 @@ func (m *Main) Run(ctx context.Context) error {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		go http.Serve(pl, mux)
 		log.Info("pprof listening", "addr", pl.Addr().String())
+	}
+	if err := m.setupMetrics(); err != nil {
+		return fmt.Errorf("metrics: %w", err)
 	}
 	httpLn, err := net.Listen("tcp", m.Cluster.HTTPAddr)
 	if err != nil {
@@ -259,7 +269,11 @@ func (m *Main) Run(ctx context.Context) error {
 	node.Handoff()
 	err = errors.Join(srv.Shutdown(sctx), node.Close())
 	if err != nil {
-		log.Error("shutdown", "err", err)
+		// The process still exits 0: the state on disk is safe whatever
+		// did not close cleanly.
+		log.Warn("shutdown incomplete", "err", err)
+		return nil
 	}
+	log.Info("raftmq node stopped")
 	return nil
 }
