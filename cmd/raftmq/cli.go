@@ -151,7 +151,9 @@ func (c *cmdClient) do(method, u string, body any, want int, out any) error {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.AccessKey != "" {
-		signRequest(req, b, c.AccessKey, c.SecretKey, c.now())
+		if err := signRequest(req, b, c.AccessKey, c.SecretKey, c.now()); err != nil {
+			return usagef("sign %s: %v", u, err)
+		}
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
