@@ -54,7 +54,8 @@ type Log struct {
 	nextID uint32
 	failed error // sticky: the first write or sync error
 
-	createMu sync.Mutex // one Group creation at a time
+	createMu sync.Mutex  // one Group creation at a time
+	noSync   atomic.Bool // Options.NoSync (tests turn it on for a last write)
 
 	pending map[uint32][]op // during recovery: frames of groups not defined yet
 
@@ -110,6 +111,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
+	l.noSync.Store(opts.NoSync)
 	if err := removeSpares(dir); err != nil {
 		return nil, err
 	}
@@ -440,7 +442,10 @@ func (l *Log) writeHeader(seg *segment) error {
 		return err
 	}
 	seg.size = segHeaderLen
-	return l.sync(seg.f)
+	// Always durable, even with NoSync: a segment that exists without its
+	// header cannot be read back (NoSync is meant to lose writes, not the
+	// log).
+	return unix.Fdatasync(int(seg.f.Fd()))
 }
 
 // roll starts segment num and makes it the active one: a spare file,
@@ -461,7 +466,7 @@ func (l *Log) roll(num uint32, spare func() (*os.File, error)) error {
 		f.Close()
 		return err
 	}
-	if err := l.syncDir(); err != nil {
+	if err := syncDir(l.dir); err != nil {
 		f.Close()
 		return err
 	}
@@ -529,7 +534,7 @@ func (l *Log) makeSpare(paced bool) (*os.File, error) {
 	for off := int64(0); off < l.opts.segmentSize(); off += spareChunk {
 		n := min(spareChunk, l.opts.segmentSize()-off)
 		_, err := f.WriteAt(zeros[:n], off)
-		if err == nil && !l.opts.NoSync {
+		if err == nil && !l.noSync.Load() {
 			err = unix.Fdatasync(int(f.Fd()))
 		}
 		if err != nil {
@@ -558,7 +563,7 @@ const (
 )
 
 func (l *Log) sync(f *os.File) error {
-	if l.opts.NoSync {
+	if l.noSync.Load() {
 		return nil
 	}
 	start := time.Now()
@@ -570,10 +575,14 @@ func (l *Log) sync(f *os.File) error {
 }
 
 func (l *Log) syncDir() error {
-	if l.opts.NoSync {
+	if l.noSync.Load() {
 		return nil
 	}
-	d, err := os.Open(l.dir)
+	return syncDir(l.dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}

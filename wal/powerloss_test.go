@@ -70,17 +70,54 @@ func powerLossWriter(dir string, noSync bool, tear uint64) int {
 	if tear == 0 {
 		return 0
 	}
-	l.opts.NoSync = true // no write is in flight
-	var batch []*request
-	for gi := range 4 {
-		g := l.byName[fmt.Sprintf("g%d", gi)]
-		buf := appendEntry(nil, kindEntry, g.id, entry(tear+1, sizeOf(gi, tear+1)))
-		batch = append(batch, &request{buf: buf, apply: func(uint32, uint32) {}})
+	// One more write, not synced: the last write, which the power loss
+	// tears. It must be the only unsynced one (as every write but the last
+	// is synced in production): let the writer finish any reclamation and
+	// make room first, so that the write neither rolls nor reclaims.
+	if err := settle(l); err != nil {
+		fmt.Println("error", err)
+		return 1
 	}
-	l.commit(batch)
+	l.noSync.Store(true)
+	g, err := l.Group("g0")
+	if err == nil {
+		err = g.StoreLogs(entriesFor(0, tear+1))
+	}
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
 	fmt.Println("unsynced")
 	time.Sleep(time.Minute) // the parent kills this process
 	return 0
+}
+
+// settle leaves the writer idle, with nothing left to reclaim and room in
+// the active segment for a small write: an empty write is answered before
+// the writer reclaims, so the second one waits for the first's reclaiming.
+func settle(l *Log) error {
+	idle := func() error {
+		for range 2 {
+			if err := l.submit(nil, func(uint32, uint32) {}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := idle(); err != nil {
+		return err
+	}
+	if room := l.opts.segmentSize() - l.active.size; room < 64<<10 {
+		g, err := l.Group("filler")
+		if err == nil {
+			err = g.StoreLogs([]*raft.Log{entry(1, int(room))}) // does not fit: rolls
+		}
+		if err != nil {
+			return err
+		}
+		return idle()
+	}
+	return nil
 }
 
 func entriesFor(g int, i uint64) []*raft.Log { return []*raft.Log{entry(i, sizeOf(g, i))} }
