@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -40,10 +41,20 @@ func TestMetrics_ScrapeDuringTraffic(t *testing.T) {
 	}()
 	wg.Wait()
 
-	body := string(e.ok("GET", "/metrics", "", 200, nil))
+	// A partition may still be electing (produces go to those that lead):
+	// on a single node each of them leads once elected.
+	leads := `raftmq_raft_leader{group="mp/metered/0"} 1`
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		body = string(e.ok("GET", "/metrics", "", 200, nil))
+		if strings.Contains(body, leads) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition against a deadline
+	}
 	for _, want := range []string{
 		`raftmq_messages_produced_total{project="mp",queue="metered"} 20`,
-		`raftmq_raft_leader{group="mp/metered/0"} 1`,
+		leads,
 		`raftmq_http_request_duration_seconds_count{code="201",door="dms",op="produce"} 10`,
 	} {
 		if !strings.Contains(body, want) {
