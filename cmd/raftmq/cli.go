@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -50,6 +53,7 @@ type cmdClient struct {
 	AccessKey string
 	SecretKey string
 	Output    string // table or json
+	CA        string // PEM bundle that verifies an https:// server
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -67,7 +71,7 @@ func newClient(getenv func(string) string, stdin io.Reader, stdout, stderr io.Wr
 	}
 	return &cmdClient{
 		Server: or("RAFTMQ_SERVER", "http://127.0.0.1:9000"), Project: or("RAFTMQ_PROJECT", "default"),
-		AccessKey: getenv("RAFTMQ_ACCESS_KEY"), SecretKey: getenv("RAFTMQ_SECRET_KEY"), Output: "table",
+		AccessKey: getenv("RAFTMQ_ACCESS_KEY"), SecretKey: getenv("RAFTMQ_SECRET_KEY"), Output: "table", CA: getenv("RAFTMQ_CA"),
 		stdin: stdin, stdout: stdout, stderr: stderr,
 		http: &http.Client{Timeout: 90 * time.Second}, now: time.Now,
 	}
@@ -82,6 +86,7 @@ func (c *cmdClient) flags(name, args string) *flag.FlagSet {
 	fs.StringVar(&c.AccessKey, "access-key", c.AccessKey, "access key id; with --secret-key, requests are signed (RAFTMQ_ACCESS_KEY)")
 	fs.StringVar(&c.SecretKey, "secret-key", c.SecretKey, "secret access key (RAFTMQ_SECRET_KEY)")
 	fs.StringVar(&c.Output, "o", c.Output, "output format: table or json")
+	fs.StringVar(&c.CA, "ca", c.CA, "PEM CA bundle that verifies an https:// server (RAFTMQ_CA; default: the system pool)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: raftmq %s %s\n\nFlags:\n", name, args)
 		printFlags(fs)
@@ -120,6 +125,17 @@ func (c *cmdClient) parse(fs *flag.FlagSet, args []string, want int) ([]string, 
 	}
 	if _, err := url.Parse(c.Server); err != nil || !strings.HasPrefix(c.Server, "http") {
 		return nil, usagef("--server %q: want a URL such as http://127.0.0.1:9000", c.Server)
+	}
+	if c.CA != "" {
+		pem, err := os.ReadFile(c.CA)
+		if err != nil {
+			return nil, usagef("--ca: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usagef("--ca %s: no PEM certificate in it", c.CA)
+		}
+		c.http.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	}
 	return pos, nil
 }

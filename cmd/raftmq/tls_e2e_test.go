@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,6 +95,17 @@ func TestCluster_TLS(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("consumed %v, want %v", got, want)
+	}
+
+	// The command-line client reaches an HTTPS node with --ca, and refuses
+	// one it cannot verify without it.
+	server := "https://" + c.Nodes[2].HTTP
+	out, errOut, code := runBin(t, "", "queue", "list", "--server", server, "--project", "tls", "--ca", pki.CAFile)
+	if code != 0 || !strings.Contains(out, "q0") {
+		t.Fatalf("raftmq queue list over HTTPS with --ca: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := runBin(t, "", "queue", "list", "--server", server, "--project", "tls"); code != 1 || !strings.Contains(errOut, "certificate") {
+		t.Fatalf("raftmq queue list over HTTPS without --ca: exit %d, %s", code, errOut)
 	}
 
 	// Plain HTTP gets no answer from any node.
