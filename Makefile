@@ -100,4 +100,4 @@ deploy-check:
 	cd deploy && promtool test rules prometheus-alerts_test.yml
 
 clean:
-	rm -rf bin data
+	rm -rf bin data bench-results
