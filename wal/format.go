@@ -169,9 +169,6 @@ func (f frame) check() error {
 	return nil
 }
 
-// entryIndex is the Raft index of an entry frame.
-func (f frame) entryIndex() uint64 { return binary.LittleEndian.Uint64(f.payload) }
-
 // decodeEntry fills l from an entry frame, copying what it keeps.
 func (f frame) decodeEntry(l *raft.Log) {
 	p := f.payload
@@ -189,6 +186,7 @@ func (f frame) decodeEntry(l *raft.Log) {
 	l.Data = append([]byte(nil), rest[nExt:]...)
 }
 
+// index is the Raft index an entry, moved or truncation frame names.
 func (f frame) index() uint64 { return binary.LittleEndian.Uint64(f.payload) }
 
 func (f frame) stable() (key, val []byte) {

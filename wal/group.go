@@ -163,7 +163,7 @@ func (g *Group) GetLog(idx uint64, out *raft.Log) error {
 	if err != nil {
 		return err
 	}
-	if (f.kind != kindEntry && f.kind != kindMoved) || f.group != g.id || f.entryIndex() != idx {
+	if (f.kind != kindEntry && f.kind != kindMoved) || f.group != g.id || f.index() != idx {
 		return &CorruptError{Segment: segName(at.seg), Offset: int64(at.off), Why: fmt.Sprintf("entry %d of %s is not there", idx, g.name)}
 	}
 	f.decodeEntry(out)

@@ -5,7 +5,6 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
-	"slices"
 )
 
 // moveLimit is the share of a segment that may be copied forward to free
@@ -170,16 +169,4 @@ func (l *Log) removeSegment(seg *segment) {
 	if err := os.Remove(filepath.Join(l.dir, segName(seg.num))); err != nil {
 		l.log.Warn("wal: deleting a reclaimed segment", "segment", segName(seg.num), "err", err)
 	}
-}
-
-// segmentsOnDisk lists the segment numbers in memory, oldest first (tests).
-func (l *Log) segmentsOnDisk() []uint32 {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	var nums []uint32
-	for n := range l.segs {
-		nums = append(nums, n)
-	}
-	slices.Sort(nums)
-	return nums
 }

@@ -228,6 +228,34 @@ func (c *cmdClient) subcommandHelp(args []string, lines string) (bool, error) {
 	return false, nil
 }
 
+// subcommand is one verb of a command ("queue create").
+type subcommand struct {
+	name string
+	run  func(args []string) error
+}
+
+// subcommands runs the verb args[0] of command name, answering -h with
+// usage and a missing or unknown verb with a usage error.
+func (c *cmdClient) subcommands(name, usage string, args []string, subs []subcommand) error {
+	if ok, err := c.subcommandHelp(args, usage); ok {
+		return err
+	}
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+	}
+	want := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	if len(args) == 0 {
+		return usagef("%s: want %s", name, want)
+	}
+	for _, s := range subs {
+		if s.name == args[0] {
+			return s.run(args[1:])
+		}
+	}
+	return usagef("%s %s: unknown; want %s", name, args[0], want)
+}
+
 // exitCode maps a command's error to the process's exit status, printing it.
 func exitCode(stderr io.Writer, err error) int {
 	if err == nil {

@@ -71,23 +71,8 @@ func (c *cmdClient) groups(q queueInfo) ([]groupInfo, error) {
 }
 
 func (c *cmdClient) queueCmd(args []string) error {
-	if ok, err := c.subcommandHelp(args, "usage: raftmq queue create NAME [--mode NORMAL|FIFO] [--redrive N]\n       raftmq queue list\n       raftmq queue show NAME\n       raftmq queue delete NAME"); ok {
-		return err
-	}
-	if len(args) == 0 {
-		return usagef("queue: want create, list, show or delete")
-	}
-	switch args[0] {
-	case "create":
-		return c.queueCreate(args[1:])
-	case "list":
-		return c.queueList(args[1:])
-	case "show":
-		return c.queueShow(args[1:])
-	case "delete":
-		return c.queueDelete(args[1:])
-	}
-	return usagef("queue %s: unknown; want create, list, show or delete", args[0])
+	return c.subcommands("queue", "usage: raftmq queue create NAME [--mode NORMAL|FIFO] [--redrive N]\n       raftmq queue list\n       raftmq queue show NAME\n       raftmq queue delete NAME",
+		args, []subcommand{{"create", c.queueCreate}, {"list", c.queueList}, {"show", c.queueShow}, {"delete", c.queueDelete}})
 }
 
 func (c *cmdClient) queueCreate(args []string) error {
@@ -210,21 +195,8 @@ func (c *cmdClient) done(v any, text string) error {
 }
 
 func (c *cmdClient) groupCmd(args []string) error {
-	if ok, err := c.subcommandHelp(args, "usage: raftmq group create QUEUE NAME\n       raftmq group list QUEUE\n       raftmq group delete QUEUE NAME"); ok {
-		return err
-	}
-	if len(args) == 0 {
-		return usagef("group: want create, list or delete")
-	}
-	switch args[0] {
-	case "create":
-		return c.groupCreate(args[1:])
-	case "list":
-		return c.groupList(args[1:])
-	case "delete":
-		return c.groupDelete(args[1:])
-	}
-	return usagef("group %s: unknown; want create, list or delete", args[0])
+	return c.subcommands("group", "usage: raftmq group create QUEUE NAME\n       raftmq group list QUEUE\n       raftmq group delete QUEUE NAME",
+		args, []subcommand{{"create", c.groupCreate}, {"list", c.groupList}, {"delete", c.groupDelete}})
 }
 
 func (c *cmdClient) groupCreate(args []string) error {
