@@ -85,6 +85,9 @@ type RaftConfig struct {
 	// LogStore is the partitions' log engine: LogStoreWAL (default),
 	// LogStoreBolt or LogStoreRaftWAL. The metadata group always uses bolt.
 	LogStore string
+	// Pacing shares a partition leader's pipeline between producers and
+	// busy consumers (see Pacing); the zero value turns it off.
+	Pacing Pacing
 	// SyncObserver, when set, is told how long each fdatasync of the shared
 	// log took.
 	SyncObserver func(time.Duration)
@@ -109,6 +112,7 @@ func DefaultRaftConfig() RaftConfig {
 		TrailingLogs:       10240,
 		ApplyTimeout:       10 * time.Second,
 		LeaderWait:         4 * time.Second,
+		Pacing:             DefaultPacing(),
 	}
 }
 
@@ -121,6 +125,8 @@ func (c RaftConfig) Validate() error {
 		return errors.New("partition: raft config: MaxAppendEntries must be 1..1024")
 	case c.ApplyTimeout <= 0 || c.LeaderWait < 0:
 		return errors.New("partition: raft config: ApplyTimeout and LeaderWait must be positive")
+	case c.Pacing.Backlog < 0 || (c.Pacing.Backlog > 0 && c.Pacing.MaxHold <= 0):
+		return errors.New("partition: raft config: pacing needs a backlog ≥ 0 and, when on, a positive MaxHold")
 	case c.LogStore != "" && c.LogStore != LogStoreWAL && c.LogStore != LogStoreBolt && c.LogStore != LogStoreRaftWAL:
 		return fmt.Errorf("partition: raft config: unknown log store %q (wal, bolt or raftwal)", c.LogStore)
 	}

@@ -28,6 +28,7 @@ type Replica struct {
 	fsm  *fsm.FSM
 
 	claims *leaseClaims
+	gate   *produceGate
 }
 
 // OpenReplica starts the replica under dir, its log in dir/raft.db (bolt).
@@ -42,7 +43,7 @@ func openReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport, op
 	if err != nil {
 		return nil, err
 	}
-	return &Replica{Node: n, spec: spec, fsm: f, claims: newLeaseClaims()}, nil
+	return &Replica{Node: n, spec: spec, fsm: f, claims: newLeaseClaims(), gate: newProduceGate(cfg.Pacing)}, nil
 }
 
 // ID is the partition id.
@@ -56,25 +57,46 @@ func (r *Replica) header() fsm.Header {
 }
 
 func (r *Replica) propose(ctx context.Context, cmd fsm.Command) (any, error) {
-	if l, ok := cmd.(*fsm.Lease); ok && r.IsLeader() {
-		release, empty, err := r.claims.claim(ctx, l, func() (n int64, exact bool) {
-			q := fsm.ReadyQuery{Now: l.Now, DeadLetter: l.DeadLetter, Policy: r.spec.Policy, Tags: l.Tags, Ordered: l.Ordered}
-			r.Read(func(s *fsm.State) { n, exact = s.Backlog(l.Group, q) })
-			return n, exact
-		})
-		switch {
-		case err != nil:
-			return nil, r.notLeader()
-		case empty:
-			return fsm.LeaseResult{}, nil
+	switch c := cmd.(type) {
+	case *fsm.Lease:
+		if r.IsLeader() {
+			release, empty, err := r.claims.claim(ctx, c, func() (n int64, exact bool) {
+				q := fsm.ReadyQuery{Now: c.Now, DeadLetter: c.DeadLetter, Policy: r.spec.Policy, Tags: c.Tags, Ordered: c.Ordered}
+				r.Read(func(s *fsm.State) { n, exact = s.Backlog(c.Group, q) })
+				return n, exact
+			})
+			switch {
+			case err != nil:
+				return nil, r.notLeader()
+			case empty:
+				return fsm.LeaseResult{}, nil
+			}
+			defer release()
 		}
-		defer release()
+		if !c.DeadLetter {
+			defer r.gate.enter(c.Group)()
+		}
+	case *fsm.Ack:
+		if !c.DeadLetter {
+			defer r.gate.enter(c.Group)()
+		}
+	case *fsm.Enqueue:
+		if r.IsLeader() {
+			r.gate.admit(ctx, r.backlog)
+		}
 	}
 	b, err := fsm.Encode(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: encode: %w", r.spec.ID, err)
 	}
 	return r.Propose(ctx, b)
+}
+
+// backlog is group id's ready backlog in the normal lane, as pacing reads it.
+func (r *Replica) backlog(id fsm.GroupID) (n int64, exact bool) {
+	q := fsm.ReadyQuery{Now: r.Now(), Policy: r.spec.Policy}
+	r.Read(func(s *fsm.State) { n, exact = s.Backlog(id, q) })
+	return n, exact
 }
 
 func result[T fsm.Result](r *Replica, resp any) (T, error) {
