@@ -14,8 +14,8 @@ func classify(method, path string, trans []byte) (door, op string) {
 	switch {
 	case strings.HasPrefix(path, dmsPrefix):
 		return "dms", dmsOp(method, path[len(dmsPrefix):])
-	case strings.HasPrefix(path, "/v2/"):
-		return "dms", dmsOp(method, path[len("/v2/"):])
+	case strings.HasPrefix(path, dmsV2Prefix):
+		return "dms", dmsOp(method, path[len(dmsV2Prefix):])
 	case strings.HasPrefix(path, mqPrefix):
 		return "rocketmq", mqOp(method, string(trans))
 	}
