@@ -49,6 +49,7 @@ var rpcErrorCodes = map[string]error{
 	"group_exists":    ErrGroupExists,
 	"queue_quota":     ErrQueueQuota,
 	"group_quota":     ErrGroupQuota,
+	"tag_quota":       ErrTagQuota,
 }
 
 // errNotSent marks a forwarding failure that happened before the request

@@ -33,6 +33,13 @@ type Broker interface {
 	// use (ErrGroupQuota over the quota), with q as the catalogue now has it.
 	EnsureGroup(ctx context.Context, q cluster.Queue, name string) (cluster.Queue, cluster.Group, error)
 
+	// Queue tags (catalogue data). SetQueueTags creates or deletes tags
+	// (cluster.TagActionCreate, cluster.TagActionDelete; ErrTagQuota past
+	// cluster.MaxTagsPerQueue); the reads catch up with the metadata leader.
+	SetQueueTags(ctx context.Context, project, queueID, action string, tags []cluster.QueueTag) error
+	QueueTags(ctx context.Context, project, queueID string) ([]cluster.QueueTag, error)
+	ProjectTags(ctx context.Context, project string) ([]cluster.TagValues, error)
+
 	// Counters, summed over the queue's partitions.
 	QueueStats(ctx context.Context, q cluster.Queue) (cluster.QueueStats, error)
 	GroupStats(ctx context.Context, q cluster.Queue, groupID string) (fsm.GroupStats, error)

@@ -329,3 +329,18 @@ func (b *untouchedBroker) Extend(context.Context, cluster.Queue, string, bool, [
 	b.called("Extend")
 	return nil, nil
 }
+
+func (b *untouchedBroker) SetQueueTags(context.Context, string, string, string, []cluster.QueueTag) error {
+	b.called("SetQueueTags")
+	return nil
+}
+
+func (b *untouchedBroker) QueueTags(context.Context, string, string) ([]cluster.QueueTag, error) {
+	b.called("QueueTags")
+	return nil, nil
+}
+
+func (b *untouchedBroker) ProjectTags(context.Context, string) ([]cluster.TagValues, error) {
+	b.called("ProjectTags")
+	return nil, nil
+}
