@@ -43,7 +43,7 @@ type metaCommand struct {
 	QueueID  string            `json:"queue_id,omitempty"`
 	GroupID  string            `json:"group_id,omitempty"`
 	Groups   []Group           `json:"groups,omitempty"`
-	Limit    int               `json:"limit,omitempty"` // the quota in force when proposed
+	Limit    int               `json:"limit,omitempty"`  // the quota in force when proposed
 	Action   string            `json:"action,omitempty"` // opQueueTags: TagActionCreate or TagActionDelete
 	Tags     []QueueTag        `json:"tags,omitempty"`   // opQueueTags
 }
@@ -58,8 +58,8 @@ type metaResult struct {
 // queueRecord is a queue with the replica set of each partition.
 type queueRecord struct {
 	Queue    Queue             `json:"queue"`
-	Replicas [][]string        `json:"replicas"` // per partition: node ids; the first is the preferred leader
-	Addrs    map[string]string `json:"addrs"`    // Raft address of each replica node when placed
+	Replicas [][]string        `json:"replicas"`       // per partition: node ids; the first is the preferred leader
+	Addrs    map[string]string `json:"addrs"`          // Raft address of each replica node when placed
 	Tags     []QueueTag        `json:"tags,omitempty"` // sorted by key (queuetags.go)
 }
 
