@@ -41,6 +41,10 @@ func TestDMSv2_SameOperations(t *testing.T) {
 		{"DeadLetters", TestDMS_DeadLetters},
 		{"Redrive", TestDMS_Redrive},
 		{"LeaseExtension", TestDMS_LeaseExtension},
+		{"TagFilter", TestDMS_TagFilter},
+		{"AuthOfficialSigner", TestDMSAuth_OfficialSignerWorks},
+		{"AuthRefusedFirst", TestDMSAuth_RefusedBeforeAnyOtherCheck},
+		{"AuthProjectPermission", TestDMSAuth_ProjectPermission},
 	} {
 		t.Run(tt.name, tt.run)
 	}
@@ -275,7 +279,11 @@ func TestDMS_TagFilter(t *testing.T) {
 		e.fails("POST", produce, `{"messages":[{"body":1,"tags":`+tags+`}]}`, 400, codeMalformed)
 	}
 	e.ok("POST", produce, `{"messages":[{"body":"A","tags":["a"]},{"body":"B","tags":["b"]},{"body":"none"},{"body":"C","tags":["c"]},{"body":"E","tags":[]}]}`, 201, nil)
-	for _, query := range []string{"tag=a&tag_type=xor", "tag=a&tag=b&tag_type=and", "tag=a||b&tag_type=and", "tag=a|b"} {
+	tooMany := "tag=t0"
+	for i := 1; i <= maxFilterTags; i++ {
+		tooMany += fmt.Sprintf("||t%d", i)
+	}
+	for _, query := range []string{"tag=a&tag_type=xor", "tag=a&tag=b&tag_type=and", "tag=a||b&tag_type=and", "tag=a|b", tooMany, "tag=" + strings.Repeat("x", 129)} {
 		e.fails("GET", groupPath("p1", q, g)+"/messages?"+query, "", 400, codeMalformed)
 	}
 	var got []consumed
