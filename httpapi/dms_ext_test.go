@@ -213,17 +213,23 @@ func TestDMS_LeaseExtensionOutlivesTheFirstLease(t *testing.T) {
 	e := startEnv(t, func(c *Config) { c.Now = clk.Now }, func(c *cluster.Config) { c.Raft.Clock = clk.Now })
 	q := e.createQueue("p1", `{"name":"q"}`)
 	g := e.createGroup("p1", q, "g")
-	e.produce("p1", q, `"a"`)
-	m := e.consumeN("p1", q, g, "messages", 1, "ack_wait=15")
+	e.produce("p1", q, `"a"`, `"b"`)
+	ms := e.consumeN("p1", q, g, "messages", 2, "ack_wait=15")
 	var out extendJSON
-	e.ok("POST", groupPath("p1", q, g)+"/messages/lease", fmt.Sprintf(`{"message":[{"handler":%q,"ack_wait":60}]}`, m[0].Handler), 200, &out)
-	if out.Success != 1 {
+	e.ok("POST", groupPath("p1", q, g)+"/messages/lease",
+		fmt.Sprintf(`{"message":[{"handler":%q,"ack_wait":60},{"handler":%q,"ack_wait":60}]}`, ms[0].Handler, ms[1].Handler), 200, &out)
+	if out.Success != 2 {
 		t.Fatalf("extend: %+v", out)
 	}
 	clk.Advance(30 * time.Second) // past the first end, before the new one
 	if got := e.consume("p1", q, g, "messages", "time_wait=1"); len(got) != 0 {
 		t.Fatalf("redelivered during the extended lease: %v", bodiesOf(got))
 	}
+	// The extended handler still acks after its first lease would have ended.
+	if res := e.ack("p1", q, g, "ack", ackEntry{ms[1].Handler, ""}); res.Success != 1 {
+		t.Fatalf("ack within the extended lease: %+v", res)
+	}
+	m := ms[:1]
 	clk.Advance(31 * time.Second)
 	again := e.consumeN("p1", q, g, "messages", 1, "")
 	if res := e.ack("p1", q, g, "ack", ackEntry{m[0].Handler, ""}); res.Fail != 1 || res.FirstFailure.Reason != "superseded" {
