@@ -165,9 +165,10 @@ func (n *Node) partitionStats(ctx context.Context, q Queue, i int, group string)
 	pid := PartitionID(q.ID, i)
 	var a statsAnswer
 	if r, ok := n.host.Get(pid); ok {
+		now := r.Now()
 		r.Read(func(s *fsm.State) {
 			a.Produced = s.Produced()
-			a.Group = s.Stats(fsm.GroupID(group))
+			a.Group = s.StatsAt(fsm.GroupID(group), now)
 		})
 		return a, nil
 	}

@@ -43,7 +43,9 @@ type metaCommand struct {
 	QueueID  string            `json:"queue_id,omitempty"`
 	GroupID  string            `json:"group_id,omitempty"`
 	Groups   []Group           `json:"groups,omitempty"`
-	Limit    int               `json:"limit,omitempty"` // the quota in force when proposed
+	Limit    int               `json:"limit,omitempty"`  // the quota in force when proposed
+	Action   string            `json:"action,omitempty"` // opQueueTags: TagActionCreate or TagActionDelete
+	Tags     []QueueTag        `json:"tags,omitempty"`   // opQueueTags
 }
 
 // metaResult is what applying a metaCommand returns on this node.
@@ -56,8 +58,9 @@ type metaResult struct {
 // queueRecord is a queue with the replica set of each partition.
 type queueRecord struct {
 	Queue    Queue             `json:"queue"`
-	Replicas [][]string        `json:"replicas"` // per partition: node ids; the first is the preferred leader
-	Addrs    map[string]string `json:"addrs"`    // Raft address of each replica node when placed
+	Replicas [][]string        `json:"replicas"`       // per partition: node ids; the first is the preferred leader
+	Addrs    map[string]string `json:"addrs"`          // Raft address of each replica node when placed
+	Tags     []QueueTag        `json:"tags,omitempty"` // sorted by key (queuetags.go)
 }
 
 // catalogueState is the data a snapshot holds.
@@ -189,6 +192,8 @@ func (c *Catalogue) apply(cmd *metaCommand) metaResult {
 		}
 		r.Queue.Groups = slices.Delete(r.Queue.Groups, i, i+1)
 		return metaResult{}
+	case opQueueTags:
+		return applyQueueTags(st, cmd)
 	}
 	// validate and this switch disagree: a bug, but not one worth a crash.
 	return metaResult{Err: &InvalidCommandError{Op: string(cmd.Op), Reason: "no handler"}}

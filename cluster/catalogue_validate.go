@@ -62,6 +62,8 @@ func (c *metaCommand) validate() error {
 			return invalid(c.Op, "group id of %d bytes", len(c.GroupID))
 		}
 		return nil
+	case opQueueTags:
+		return c.validateQueueTags()
 	}
 	return &InvalidCommandError{Op: string(c.Op), Reason: "unknown operation"}
 }

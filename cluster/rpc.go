@@ -49,6 +49,7 @@ var rpcErrorCodes = map[string]error{
 	"group_exists":    ErrGroupExists,
 	"queue_quota":     ErrQueueQuota,
 	"group_quota":     ErrGroupQuota,
+	"tag_quota":       ErrTagQuota,
 }
 
 // errNotSent marks a forwarding failure that happened before the request
@@ -282,6 +283,8 @@ type commandAnswer struct {
 	Ack     *fsm.AckResult     `json:"ack,omitempty"`
 	Tick    *fsm.TickResult    `json:"tick,omitempty"`
 	Forget  bool               `json:"forget,omitempty"`
+	Redrive *fsm.RedriveResult `json:"redrive,omitempty"`
+	Extend  *fsm.ExtendResult  `json:"extend,omitempty"`
 }
 
 func (a commandAnswer) result() (fsm.Result, error) {
@@ -296,6 +299,10 @@ func (a commandAnswer) result() (fsm.Result, error) {
 		return *a.Tick, nil
 	case a.Forget:
 		return fsm.ForgetResult{}, nil
+	case a.Redrive != nil:
+		return *a.Redrive, nil
+	case a.Extend != nil:
+		return *a.Extend, nil
 	}
 	return nil, fmt.Errorf("%w: empty command answer", ErrUnavailable)
 }
@@ -310,6 +317,10 @@ func answerOf(res fsm.Result) commandAnswer {
 		return commandAnswer{Ack: &r}
 	case fsm.TickResult:
 		return commandAnswer{Tick: &r}
+	case fsm.RedriveResult:
+		return commandAnswer{Redrive: &r}
+	case fsm.ExtendResult:
+		return commandAnswer{Extend: &r}
 	}
 	return commandAnswer{Forget: true}
 }
@@ -419,9 +430,10 @@ func (n *Node) serveInternal(ctx context.Context, op string, body []byte) (any, 
 			return nil, &partition.NotLeaderError{Group: req.Partition}
 		}
 		var a statsAnswer
+		now := r.Now()
 		r.Read(func(s *fsm.State) {
 			a.Produced = s.Produced()
-			a.Group = s.Stats(fsm.GroupID(req.Group))
+			a.Group = s.StatsAt(fsm.GroupID(req.Group), now)
 		})
 		return a, nil
 	}

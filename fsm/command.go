@@ -37,6 +37,10 @@ func (t Type) String() string {
 		return "tick"
 	case TypeForget:
 		return "forget"
+	case TypeRedrive:
+		return "redrive"
+	case TypeExtend:
+		return "extend"
 	}
 	return fmt.Sprintf("type(%#02x)", uint8(t))
 }
@@ -218,6 +222,9 @@ func AppendEncode(b []byte, c Command) ([]byte, error) {
 		b = appendBytes(b, []byte(c.Group))
 		return b, nil
 	}
+	if out, ok, err := appendLater(b, c); ok {
+		return out, err
+	}
 	return nil, fmt.Errorf("%w: cannot encode %T", ErrInvalidCommand, c)
 }
 
@@ -233,7 +240,7 @@ func Decode(b []byte) (Command, error) {
 	}
 	t, v := Type(b[0]), b[1]
 	switch t {
-	case TypeEnqueue, TypeLease, TypeAck, TypeTick, TypeForget:
+	case TypeEnqueue, TypeLease, TypeAck, TypeTick, TypeForget, TypeRedrive, TypeExtend:
 	default:
 		if t&FlagIgnorable != 0 {
 			return nil, fmt.Errorf("%w: type %#02x", ErrIgnorable, uint8(t))
@@ -330,6 +337,8 @@ func Decode(b []byte) (Command, error) {
 		r.header(&f.Header)
 		f.Group = GroupID(r.bytes())
 		c = f
+	default: // the commands of redrive.go
+		c = decodeLater(t, r)
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("%d trailing bytes", len(r.b))

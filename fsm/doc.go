@@ -12,7 +12,8 @@
 // above the floor, and per offset its delivery and failure counts, first
 // delivery time and latest delivery id.
 //
-// Commands (api.go): Enqueue, Lease, Ack, Tick, Forget. Encode and Decode
+// Commands (api.go): Enqueue, Lease, Ack, Tick, Forget, and (redrive.go)
+// Redrive and Extend. Encode and Decode
 // give each one a log entry of one type byte, one version byte and a compact
 // binary body (see Encode). State.Apply applies a command at a Raft index;
 // FSM does the same for raft.Log entries. WriteTo and ReadFrom write and read
@@ -50,6 +51,18 @@
 //     the first other item stops the walk (the reason says why), and from
 //     there every item naming a live delivery of the group and lane is
 //     released as a failed consumption.
+//   - Extend gives live deliveries a new lease end (the command's clock plus
+//     each item's AckWaitMs) and keeps their delivery ids, so a handler stays
+//     valid; an item naming a delivery that is not live fails with the
+//     reason an ack would get, and changes nothing.
+//   - Redrive moves a group's dead letters that are not leased (oldest
+//     first, up to Max) back to its normal lane: the dead letter is done,
+//     and the original offset, still retained, becomes a never-delivered
+//     ready offset again (the lane's floor moves down to it if needed).
+//     Dead letters whose message left the log by retention stay.
+//   - StatsAt is Stats with messages not yet due (DeliverAt after the
+//     caller's clock) left out of Available; the list it reads is derived
+//     from the log, rebuilt on restore, and never written to a snapshot.
 //   - A failed consumption (fail ack, release, expiry) makes the message
 //     ready again, except in the normal lane when Policy.MaxConsumeCount > 0
 //     and the failures reach it: then the message moves to the group's dead

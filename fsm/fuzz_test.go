@@ -19,6 +19,13 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	for _, c := range []Command{&Redrive{Group: "g", Max: 2}, &Extend{Group: "g", Items: []ExtendItem{{Offset: 1, DeliveryID: 2, AckWaitMs: 3}}}} {
+		b, err := Encode(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add([]byte{})
 	f.Add([]byte{0x89, 0x01})
 	f.Add([]byte{byte(TypeAck), 1, 0, 0, 0, 0, 1, 'g', 3, 0xff})

@@ -32,6 +32,7 @@ type replayCounts struct {
 	reasons                                          map[Reason]int
 	expired, deadLettered, trimmed, forgets, back    int
 	trimmedMsgs                                      int
+	redriven, extended, extendFailed                 int
 }
 
 // generate builds a log of n commands (plus configuration entries) by
@@ -40,6 +41,7 @@ type replayCounts struct {
 func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *State, replayCounts) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	rng2 := rand.New(rand.NewPCG(seed+1, seed))
 	ref := NewState()
 	groups := []GroupID{"g-a", "g-b", "g-c"}
 	var (
@@ -86,7 +88,20 @@ func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *
 			continue
 		}
 		var c Command
+		// Lease extensions and redrives draw from their own generator, so
+		// that the rest of the log is what it was before they existed.
+		switch r := rng2.IntN(100); {
+		case r < 3:
+			key := keys[rng2.IntN(len(keys))]
+			if rng2.IntN(2) == 0 {
+				key = lastKey
+			}
+			c = genExtend(rng2, hdr(), key, fresh[key], stale[key])
+		case r < 4:
+			c = &Redrive{Header: hdr(), Group: groups[rng2.IntN(len(groups))], Max: rng2.IntN(4)}
+		}
 		switch r := rng.IntN(100); {
+		case c != nil:
 		case r < 20:
 			msgs := make([]Message, 1+rng.IntN(10))
 			for i := range msgs {
@@ -188,6 +203,16 @@ func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *
 			}
 		case TickResult:
 			counts.expired += res.Expired
+		case RedriveResult:
+			counts.redriven += res.Redriven
+		case ExtendResult:
+			for _, why := range res.Reasons {
+				if why == ReasonNone {
+					counts.extended++
+				} else {
+					counts.extendFailed++
+				}
+			}
 		}
 		for _, g := range groups {
 			pd := ref.Stats(g).ProducedDeadLetters
@@ -241,6 +266,31 @@ func genAck(rng *rand.Rand, h Header, key handle, fresh, stale, other []AckItem)
 	}
 	a.Released = rng.IntN(40) == 0
 	return a
+}
+
+// genExtend builds a lease extension for key's group and lane: mostly its
+// newest deliveries, sometimes stale ones.
+func genExtend(rng *rand.Rand, h Header, key handle, fresh, stale []AckItem) *Extend {
+	e := &Extend{Header: h, Group: key.group, DeadLetter: key.dl}
+	for range 1 + rng.IntN(4) {
+		var it AckItem
+		switch {
+		case len(fresh) > 0 && rng.IntN(4) != 0:
+			it = fresh[len(fresh)-1-rng.IntN(min(len(fresh), 5))]
+		case len(stale) > 0:
+			it = stale[rng.IntN(len(stale))]
+		default:
+			it = AckItem{Offset: rng.Uint64N(4000), DeliveryID: rng.Uint64N(40000)}
+		}
+		// Half of them shorten the lease to almost nothing, so that the
+		// extended deliveries expire and their acks find them expired.
+		wait := 50 + rng.Int64N(1500)
+		if rng.IntN(2) == 0 {
+			wait = rng.Int64N(20)
+		}
+		e.Items = append(e.Items, ExtendItem{Offset: it.Offset, DeliveryID: it.DeliveryID, AckWaitMs: wait})
+	}
+	return e
 }
 
 func snapshotBytes(t *testing.T, s *State) []byte {
@@ -370,18 +420,25 @@ func checkCoverage(t *testing.T, pol Policy, c replayCounts) {
 		{"superseded", c.reasons[ReasonSuperseded] > 0},
 		{"expired ack", c.reasons[ReasonExpired] > 0},
 		{"released", c.reasons[ReasonReleased] > 0},
-		{"expiries", c.expired > 0},
+		// Expiries settled by a Tick, or by the housekeeping of another
+		// command (which an ack then reports as expired).
+		{"expiries", c.expired > 0 || c.reasons[ReasonExpired] > 0},
 		{"message trims", c.trimmedMsgs > 0},
 		{"dead-letter trims", pol.MaxConsumeCount == 0 || c.trimmed > 0},
 		{"forgets", c.forgets > 0},
 		{"clock back", c.back > 0},
+		{"lease extensions", c.extended > 0 && c.extendFailed > 0},
 	}
 	if pol.MaxConsumeCount > 0 {
 		checks = append(checks,
 			struct {
 				what string
 				ok   bool
-			}{"dead letters", c.deadLettered > 0 && c.dlDelivered > 0 && c.dlAcked > 0})
+			}{"dead letters", c.deadLettered > 0 && c.dlDelivered > 0 && c.dlAcked > 0},
+			struct {
+				what string
+				ok   bool
+			}{"redrives", c.redriven > 0})
 	}
 	for _, ck := range checks {
 		if !ck.ok {

@@ -109,6 +109,7 @@ func (s *State) ReadFrom(r io.Reader) (int64, error) {
 		return n, fmt.Errorf("%w: snapshot: %v", ErrCorrupt, err)
 	}
 	ns.readyEvents = s.readyEvents + 1
+	ns.rebuildDelays()
 	*s = *ns
 	return n, nil
 }

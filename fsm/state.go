@@ -56,6 +56,11 @@ type State struct {
 	groups map[GroupID]*group
 	order  []GroupID // the keys of groups, sorted: housekeeping and snapshots walk this
 
+	// delays lists messages enqueued not yet due (delay.go): derived from
+	// the log, not part of the replicated state or the snapshot.
+	delays     []delayRef
+	delaysKept int
+
 	// readyEvents counts events that may have made a message ready (an
 	// enqueue, a release, an expiry, a dead-lettering). FSM compares it
 	// before and after a batch to decide whether to signal Changed. It is
@@ -95,7 +100,7 @@ func (s *State) Offsets() (first, next uint64) {
 // programming error, not an outcome.
 func (s *State) Apply(index uint64, c Command) Result {
 	switch c.(type) {
-	case *Enqueue, *Lease, *Ack, *Tick, *Forget:
+	case *Enqueue, *Lease, *Ack, *Tick, *Forget, *Redrive, *Extend:
 	default:
 		// Checked before anything changes: Decode and this switch disagree.
 		panic(fmt.Sprintf("fsm: apply: no handler for %T", c))
@@ -114,6 +119,10 @@ func (s *State) Apply(index uint64, c Command) Result {
 		return s.ack(c)
 	case *Tick:
 		return tr
+	case *Redrive:
+		return s.redrive(c)
+	case *Extend:
+		return s.extend(c)
 	default: // *Forget, as checked above
 		s.forget(c.(*Forget).Group)
 		return ForgetResult{}
@@ -224,8 +233,9 @@ func (s *State) trimDeadLetters(tr *TickResult) {
 
 func (s *State) enqueue(c *Enqueue) EnqueueResult {
 	res := EnqueueResult{FirstOffset: s.log.end(), Count: len(c.Messages)}
-	for _, m := range c.Messages {
+	for i, m := range c.Messages {
 		s.log.push(entry{producedAt: s.now, msg: m})
+		s.noteDelay(res.FirstOffset+uint64(i), &m)
 	}
 	if len(c.Messages) > 0 {
 		s.readyEvents++

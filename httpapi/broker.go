@@ -33,6 +33,13 @@ type Broker interface {
 	// use (ErrGroupQuota over the quota), with q as the catalogue now has it.
 	EnsureGroup(ctx context.Context, q cluster.Queue, name string) (cluster.Queue, cluster.Group, error)
 
+	// Queue tags (catalogue data). SetQueueTags creates or deletes tags
+	// (cluster.TagActionCreate, cluster.TagActionDelete; ErrTagQuota past
+	// cluster.MaxTagsPerQueue); the reads catch up with the metadata leader.
+	SetQueueTags(ctx context.Context, project, queueID, action string, tags []cluster.QueueTag) error
+	QueueTags(ctx context.Context, project, queueID string) ([]cluster.QueueTag, error)
+	ProjectTags(ctx context.Context, project string) ([]cluster.TagValues, error)
+
 	// Counters, summed over the queue's partitions.
 	QueueStats(ctx context.Context, q cluster.Queue) (cluster.QueueStats, error)
 	GroupStats(ctx context.Context, q cluster.Queue, groupID string) (fsm.GroupStats, error)
@@ -45,6 +52,13 @@ type Broker interface {
 	// Ack applies an ordered ack across partitions. An error (ErrUnavailable)
 	// is returned only when nothing could be applied at the first entry.
 	Ack(ctx context.Context, q cluster.Queue, groupID string, deadLetter bool, entries []cluster.AckEntry) (cluster.AckOutcome, error)
+	// Redrive moves up to max (0 = all) of a group's available dead
+	// letters back to its normal lane and says how many moved.
+	Redrive(ctx context.Context, q cluster.Queue, groupID string, max int) (int, error)
+	// Extend gives live leases new ends, keeping their handlers valid; each
+	// entry is judged on its own. An error (ErrUnavailable) means an
+	// outcome is unknown.
+	Extend(ctx context.Context, q cluster.Queue, groupID string, deadLetter bool, entries []cluster.ExtendEntry) ([]cluster.ExtendFailure, error)
 
 	// HandlerKey is the cluster-wide secret that signs handlers (32 bytes);
 	// ok is false until the node has joined a cluster.

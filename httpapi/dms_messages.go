@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -19,61 +20,89 @@ import (
 // message the body (10540012), the attributes (10540010) and the size
 // (10540011), then the total size (10540011).
 func parseProduce(body []byte) (msgs []fsm.Message, returnID bool, err error) {
+	r, err := parseProduceRequest(body)
+	return r.msgs, r.returnID, err
+}
+
+// produceRequest is a validated produce body.
+type produceRequest struct {
+	msgs     []fsm.Message
+	returnID bool
+	delaysMs []int64 // per message, from delay_seconds (dms_ext.go)
+}
+
+// parseProduceRequest is parseProduce with the extension fields of each
+// message (dms_ext.go): delay_seconds and tags.
+func parseProduceRequest(body []byte) (produceRequest, error) {
+	msgs, returnID, delays, err := parseProduceBody(body)
+	return produceRequest{msgs: msgs, returnID: returnID, delaysMs: delays}, err
+}
+
+func parseProduceBody(body []byte) (msgs []fsm.Message, returnID bool, delays []int64, err error) {
 	o, err := parseObject(body)
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	elems, err := o.arrayField("messages", 1, maxProduceMessages)
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	returnID, err = o.boolField("returnId")
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	msgs = make([]fsm.Message, 0, len(elems))
 	total := 0
 	for i, e := range elems {
 		m, err := elementObject(e, "messages", i)
 		if err != nil {
-			return nil, false, err
+			return nil, false, nil, err
 		}
 		b := m["body"]
 		if absent(b) {
-			return nil, false, badRequest(codeBodyMissing, "messages[%d]: body is missing or null", i)
+			return nil, false, nil, badRequest(codeBodyMissing, "messages[%d]: body is missing or null", i)
 		}
 		var attrs []byte
 		if a := m["attributes"]; !absent(a) {
 			if !isKind(a, '{') {
-				return nil, false, malformed("messages[%d]: attributes must be a JSON object", i)
+				return nil, false, nil, malformed("messages[%d]: attributes must be a JSON object", i)
 			}
 			if err := checkAttributes(a, i); err != nil {
-				return nil, false, err
+				return nil, false, nil, err
 			}
 			attrs = a
 		}
 		msg := fsm.Message{Body: b, Attributes: attrs}
+		delay, err := parseMessageExtensions(m, i, &msg)
+		if err != nil {
+			return nil, false, nil, err
+		}
+		delays = append(delays, delay)
 		if msg.Size() > maxMessageBytes {
-			return nil, false, badRequest(codeTooLarge, "messages[%d]: %d bytes, more than %d", i, msg.Size(), maxMessageBytes)
+			return nil, false, nil, badRequest(codeTooLarge, "messages[%d]: %d bytes, more than %d", i, msg.Size(), maxMessageBytes)
 		}
 		total += msg.Size()
 		msgs = append(msgs, msg)
 	}
 	if total > maxMessagesBytes {
-		return nil, false, badRequest(codeTooLarge, "messages: %d bytes in all, more than %d", total, maxMessagesBytes)
+		return nil, false, nil, badRequest(codeTooLarge, "messages: %d bytes in all, more than %d", total, maxMessagesBytes)
 	}
-	return msgs, returnID, nil
+	return msgs, returnID, delays, nil
 }
 
 func (s *Server) produce(rc *fasthttp.RequestCtx, p pathParams) error {
-	msgs, returnID, err := parseProduce(rc.PostBody())
+	req, err := parseProduceRequest(rc.PostBody())
 	if err != nil {
 		return err
 	}
+	msgs, returnID := req.msgs, req.returnID
 	ctx, cancel := s.requestContext(0)
 	defer cancel()
 	q, err := s.lookupQueue(ctx, p)
 	if err != nil {
+		return err
+	}
+	if err := s.applyDelays(q, msgs, req.delaysMs); err != nil {
 		return err
 	}
 	refs, err := s.broker.Produce(ctx, q, msgs)
@@ -136,16 +165,20 @@ func parseConsumeParams(args *fasthttp.Args) (consumeParams, error) {
 }
 
 func (s *Server) consumeNormal(rc *fasthttp.RequestCtx, p pathParams) error {
-	return s.consume(rc, p, false)
+	tags, err := parseTagFilter(rc.QueryArgs())
+	if err != nil {
+		return err
+	}
+	return s.consume(rc, p, false, tags)
 }
 
 func (s *Server) consumeDeadLetters(rc *fasthttp.RequestCtx, p pathParams) error {
-	return s.consume(rc, p, true)
+	return s.consume(rc, p, true, nil)
 }
 
 // consume leases messages (or dead letters) to a group, waiting up to
 // time_wait for the first, and answers with their handlers.
-func (s *Server) consume(rc *fasthttp.RequestCtx, p pathParams, deadLetter bool) error {
+func (s *Server) consume(rc *fasthttp.RequestCtx, p pathParams, deadLetter bool, tags []string) error {
 	cp, err := parseConsumeParams(rc.QueryArgs())
 	if err != nil {
 		return err
@@ -184,6 +217,7 @@ func (s *Server) consume(rc *fasthttp.RequestCtx, p pathParams, deadLetter bool)
 		AckWaitMs:  cp.ackWait.Milliseconds(),
 		WaitMs:     cp.timeWait.Milliseconds(),
 		DeadLetter: deadLetter,
+		Tags:       tags,
 	})
 	if err != nil {
 		return err
@@ -240,6 +274,13 @@ func appendDeliveries(b []byte, ds []cluster.Delivery, handler func(cluster.Deli
 			b = append(b, `{}`...)
 		} else {
 			b = append(b, d.Message.Attributes...)
+		}
+		if d.Message.Tag != "" {
+			// A tag is 1 to 128 characters without '|' (either door);
+			// encoding/json escapes whatever else it holds.
+			t, _ := json.Marshal([]string{d.Message.Tag})
+			b = append(b, `,"tags":`...)
+			b = append(b, t...)
 		}
 		b = append(b, `},"handler":"`...)
 		b = append(b, handler(d)...)

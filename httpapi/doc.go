@@ -1,5 +1,8 @@
 // Package httpapi serves a node's client HTTP API with fasthttp: the DMS
-// queue API v1.0 under /v1.0/{project_id} (API.md section 2), the RocketMQ
+// queue API v1.0 under /v1.0/{project_id} and, the same operations, under
+// /v2/{project_id} (API.md section 2), with the raftmq extensions of
+// dms_ext.go (dead-letter redrive, lease extension, delay_seconds, message
+// tags and a tag filter) and the /v2-only queue tags of dms_tags.go, the RocketMQ
 // HTTP API under /topics/ (section 3) and the node endpoints GET /health,
 // GET /ready, GET /v1/cluster and GET /v1/digests (section 1).
 //

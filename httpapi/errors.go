@@ -91,6 +91,8 @@ func errorResponse(err error) (status int, body errorBody) {
 		return 400, errorBody{codeGroupQuota, "too many consumer groups"}
 	case errors.Is(err, cluster.ErrQueueQuota):
 		return 400, errorBody{codeQueueQuota, "queue quota reached"}
+	case errors.Is(err, cluster.ErrTagQuota):
+		return 400, errorBody{codeMalformed, "a queue has at most 20 tags"}
 	case errors.Is(err, cluster.ErrUnavailable):
 		return 503, errorBody{codeUnavailable, "partition leader unavailable, retry later"}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

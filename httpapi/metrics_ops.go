@@ -14,8 +14,8 @@ func classify(method, path string, trans []byte) (door, op string) {
 	switch {
 	case strings.HasPrefix(path, dmsPrefix):
 		return "dms", dmsOp(method, path[len(dmsPrefix):])
-	case strings.HasPrefix(path, "/v2/"):
-		return "dms", dmsOp(method, path[len("/v2/"):])
+	case strings.HasPrefix(path, dmsV2Prefix):
+		return "dms", dmsOp(method, path[len(dmsV2Prefix):])
 	case strings.HasPrefix(path, mqPrefix):
 		return "rocketmq", mqOp(method, string(trans))
 	}
@@ -29,7 +29,7 @@ func dmsOp(method, rest string) string {
 	segs := strings.Split(rest, "/")
 	for i, s := range segs {
 		// Variable segments: queues/{queue}/groups/{group}.
-		if i > 0 && (segs[i-1] == "queues" || segs[i-1] == "groups") && s != "" {
+		if i > 0 && (segs[i-1] == "queues" || segs[i-1] == "groups" || (segs[i-1] == "queue" && s != "tags")) && s != "" {
 			segs[i] = "*"
 		}
 	}
@@ -57,6 +57,9 @@ var dmsOps = map[string]string{
 	"POST queues/*/groups/*/deadletters/lease":   "lease_deadletters",
 	"POST queues/*/groups/*/deadletters/redrive": "redrive",
 	"GET quotas/dms":                             "quotas",
+	"GET queue/tags":                             "project_tags",
+	"GET queue/*/tags":                           "queue_tags",
+	"POST queue/*/tags/action":                   "queue_tags_action",
 }
 
 func mqOp(method, trans string) string {

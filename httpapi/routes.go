@@ -26,9 +26,16 @@ type endpoint func(rc *fasthttp.RequestCtx, p pathParams) error
 type route struct {
 	segments []string
 	methods  map[string]endpoint
+	v2Only   bool // served under dmsV2Prefix only
 }
 
-const dmsPrefix = "/v1.0/"
+// dmsPrefix and dmsV2Prefix open the DMS paths: every DMS operation is
+// served under both, with the same shapes (Huawei's newer queue API uses
+// /v2); the queue tag routes exist under /v2 only.
+const (
+	dmsPrefix   = "/v1.0/"
+	dmsV2Prefix = "/v2/"
+)
 
 // dmsRoutes lists the DMS v1.0 routes of API.md section 2.
 func (s *Server) dmsRoutes() []route {
@@ -50,6 +57,9 @@ func (s *Server) dmsRoutes() []route {
 		r("queues/{queue}/groups/{group}/ack", map[string]endpoint{post: s.ackNormal}),
 		r("queues/{queue}/groups/{group}/deadletters", map[string]endpoint{get: s.consumeDeadLetters}),
 		r("queues/{queue}/groups/{group}/deadletters/ack", map[string]endpoint{post: s.ackDeadLetters}),
+		r("queues/{queue}/groups/{group}/deadletters/redrive", map[string]endpoint{post: s.redrive}),
+		r("queues/{queue}/groups/{group}/messages/lease", map[string]endpoint{post: s.extendNormal}),
+		r("queues/{queue}/groups/{group}/deadletters/lease", map[string]endpoint{post: s.extendDeadLetters}),
 		r("quotas/dms", map[string]endpoint{get: s.quotas}),
 	}
 }
@@ -114,6 +124,11 @@ func (s *Server) dispatch(rc *fasthttp.RequestCtx) error {
 		return nil
 	}
 	rest, ok := strings.CutPrefix(path, dmsPrefix)
+	v2 := false
+	if !ok {
+		rest, ok = strings.CutPrefix(path, dmsV2Prefix)
+		v2 = ok
+	}
 	if !ok {
 		return errUnknownPath
 	}
@@ -129,7 +144,7 @@ func (s *Server) dispatch(rc *fasthttp.RequestCtx) error {
 	segs := strings.Split(rest, "/")
 	for _, rt := range s.routes {
 		p := pathParams{project: project}
-		if !rt.match(segs, &p) {
+		if (rt.v2Only && !v2) || !rt.match(segs, &p) {
 			continue
 		}
 		ep, ok := rt.methods[method]

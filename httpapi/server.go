@@ -83,7 +83,7 @@ func New(cfg Config, b Broker) (*Server, error) {
 		return nil, err
 	}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
-	s.routes = s.dmsRoutes()
+	s.routes = append(s.dmsRoutes(), s.tagRoutes()...)
 	s.http = &fasthttp.Server{
 		Handler:            s.handle,
 		ErrorHandler:       s.handleTransportError,

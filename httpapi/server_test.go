@@ -112,6 +112,7 @@ func (e *env) request(method, path, body string) response {
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
+	path = e.dmsPath(path)
 	req, err := http.NewRequest(method, e.base+path, rd)
 	if err != nil {
 		e.t.Fatal(err)

@@ -195,8 +195,8 @@ func (c *cmdClient) done(v any, text string) error {
 }
 
 func (c *cmdClient) groupCmd(args []string) error {
-	return c.subcommands("group", "usage: raftmq group create QUEUE NAME\n       raftmq group list QUEUE\n       raftmq group delete QUEUE NAME",
-		args, []subcommand{{"create", c.groupCreate}, {"list", c.groupList}, {"delete", c.groupDelete}})
+	return c.subcommands("group", "usage: raftmq group create QUEUE NAME\n       raftmq group list QUEUE\n       raftmq group delete QUEUE NAME\n       raftmq group redrive QUEUE NAME [--max N]",
+		args, []subcommand{{"create", c.groupCreate}, {"list", c.groupList}, {"delete", c.groupDelete}, {"redrive", c.groupRedrive}})
 }
 
 func (c *cmdClient) groupCreate(args []string) error {

@@ -95,6 +95,12 @@ func TestConsole_RendersLiveData(t *testing.T) {
 	if got := cell("billing", "deadletters"); got != "1" {
 		t.Errorf("billing dead letters shows %q, want 1", got)
 	}
+	// The dead-letter row offers redrive, enabled while there are some.
+	_, dl, _ := strings.Cut(dom, `data-dl="orders/billing"`)
+	dl, _, _ = strings.Cut(dl, "</tr>")
+	if !regexp.MustCompile(`<button type="button" class="redrive">redrive</button>`).MatchString(dl) {
+		t.Errorf("no enabled redrive button in the dead-letter row:\n%s", dl)
+	}
 }
 
 // failOneToDeadLetter makes billing fail one message once: with redrive

@@ -27,6 +27,7 @@ client (flags: --server URL, --project P, --access-key/--secret-key, -o table|js
   queue create NAME [--mode NORMAL|FIFO] [--redrive N]
   queue list | queue show NAME | queue delete NAME
   group create QUEUE NAME | group list QUEUE | group delete QUEUE NAME
+  group redrive QUEUE NAME [--max N]
   send QUEUE [BODY...]           no BODY: one message per line of standard input
   receive QUEUE GROUP [--max N] [--wait S] [--no-ack]
   cluster status

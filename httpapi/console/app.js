@@ -20,15 +20,16 @@ class AuthError extends Error {}
 
 // authHeaders signs a GET of path with the stored admin key, if any: the
 // DMS door takes only signed requests, and the admin endpoints take them too.
-function authHeaders(path) {
+function authHeaders(path, method) {
   const k = sessionStorage.getItem(KEY_STORAGE);
   if (!k) return {};
   const i = k.indexOf(":");
-  return raftmqSign.headers("GET", path, location.host, k.slice(0, i), k.slice(i + 1), new Date());
+  return raftmqSign.headers(method || "GET", path, location.host, k.slice(0, i), k.slice(i + 1), new Date());
 }
 
-async function api(path, asText) {
-  const resp = await fetch(path, { headers: authHeaders(path), cache: "no-store" });
+async function api(path, asText, method) {
+  method = method || "GET";
+  const resp = await fetch(path, { method, headers: authHeaders(path, method), cache: "no-store" });
   if (resp.status === 401 || resp.status === 403) {
     throw new AuthError(resp.status === 401 ? "this node needs an admin key" : "this key is not an admin key");
   }
@@ -265,7 +266,8 @@ function renderDeadLetters(snap) {
         el("td", {}, q.name), el("td", {}, g.name),
         num(g.available_deadletters || 0, g.available_deadletters ? "warn" : ""), num(g.produced_deadletters || 0),
         el("td", {}, String(q.max_consume_count)),
-        el("td", {}, el("button", { type: "button", onclick: () => peek(q, g), disabled: !g.available_deadletters }, "peek"))));
+        el("td", {}, el("button", { type: "button", onclick: () => peek(q, g), disabled: !g.available_deadletters }, "peek"),
+          " ", el("button", { type: "button", class: "redrive", onclick: () => redrive(q, g), disabled: !g.available_deadletters }, "redrive"))));
     }
   }
   if (rows.length === 0) rows.push(el("tr", {}, el("td", { colSpan: 6, class: "muted" }, "no queue of this project has redrive enabled")));
@@ -283,6 +285,23 @@ async function peek(q, g) {
       "/deadletters?max_msgs=10&time_wait=1&ack_wait=15"));
     body.textContent = msgs.length === 0 ? "(none available right now)"
       : msgs.map((m) => JSON.stringify(m.message.body) + "  " + JSON.stringify(m.message.attributes || {})).join("\n");
+  } catch (e) {
+    body.textContent = String(e.message || e);
+  }
+}
+
+// redrive moves every available dead letter of the group back to its
+// normal lane (POST .../deadletters/redrive without a body: all of them).
+async function redrive(q, g) {
+  if (!confirm("Move the dead letters of " + q.name + " / " + g.name + " back to the queue?")) return;
+  const box = document.getElementById("peek");
+  box.hidden = false;
+  document.getElementById("peek-title").textContent = q.name + " / " + g.name;
+  const body = document.getElementById("peek-body");
+  try {
+    const out = await api(dms("/queues/" + encodeURIComponent(q.id) + "/groups/" + encodeURIComponent(g.id) +
+      "/deadletters/redrive"), false, "POST");
+    body.textContent = "redriven: " + out.redriven;
   } catch (e) {
     body.textContent = String(e.message || e);
   }
