@@ -38,8 +38,8 @@ func TestNodeTally_CountsTriesByNodeAndOp(t *testing.T) {
 	n := newNodeTally()
 	a, b, c := "http://a:9000", "http://b:9000", "http://c:9000"
 	n.record(a, OpProduce, 2*time.Millisecond, true, false)
-	n.record(a, OpProduce, 4*time.Millisecond, true, true)  // answered 503
-	n.record(a, OpProduce, 10*time.Second, false, true)     // no answer: not a latency
+	n.record(a, OpProduce, 4*time.Millisecond, true, true) // answered 503
+	n.record(a, OpProduce, 10*time.Second, false, true)    // no answer: not a latency
 	n.record(a, OpAck, 1*time.Millisecond, true, false)
 	n.record(b, OpConsume, 1000*time.Millisecond, true, false)
 	n.record("http://elsewhere:1", OpConsume, time.Millisecond, true, false)
