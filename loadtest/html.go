@@ -190,11 +190,11 @@ func throughputChart(r *Report) string {
 	b.f(`<text x="%d" y="14">messages per second</text>`, padL)
 	for v := 0.0; v <= maxY+ystep/2; v += ystep {
 		b.f(`<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#e5e8ee"/>`, padL, padL+plotW, y(v), y(v))
-		b.f(`<text x="%d" y="%.1f" text-anchor="end">%.0f</text>`, padL-6, y(v)+4, v)
+		b.f(`<text x="%d" y="%.1f" text-anchor="end">%s</text>`, padL-6, y(v)+4, trimFloat(v))
 	}
 	tstep := niceStep(maxT, 8)
 	for t := 0.0; t <= maxT+tstep/100; t += tstep {
-		b.f(`<text x="%.1f" y="%d" text-anchor="middle">%.0f</text>`, x(t), padT+plotH+16, t)
+		b.f(`<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, x(t), padT+plotH+16, trimFloat(t))
 	}
 	b.f(`<text x="%d" y="%d" text-anchor="middle">seconds since start</text>`, padL+plotW/2, chartH-4)
 	for i, p := range r.Phases {

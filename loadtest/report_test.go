@@ -462,3 +462,24 @@ func TestReport_ShowsEachNode(t *testing.T) {
 		t.Errorf("nodes through JSON: %+v, %v", back.Nodes, err)
 	}
 }
+
+// TestThroughputChart_TickLabelsAreDistinct: a short run has ticks a
+// fraction of a second apart and a small rate; every label must still be
+// its own value (no "0 0 1 2 2" from rounding).
+func TestThroughputChart_TickLabelsAreDistinct(t *testing.T) {
+	rep := &Report{Phases: []PhaseReport{{Name: PhaseProduce, DurationS: 2.6,
+		Series: []SecondPoint{{T: 0, Produced: 3}, {T: 1, Produced: 7}, {T: 2, Produced: 5}}}}}
+	svg := throughputChart(rep)
+	for _, anchor := range []string{`text-anchor="middle">`, `text-anchor="end">`} {
+		seen := map[string]bool{}
+		for _, m := range regexp.MustCompile(regexp.QuoteMeta(anchor) + `([^<]*)</text>`).FindAllStringSubmatch(svg, -1) {
+			if m[1] == "" || seen[m[1]] {
+				t.Errorf("tick label %q empty or repeated in:\n%s", m[1], svg)
+			}
+			seen[m[1]] = true
+		}
+		if len(seen) < 3 {
+			t.Errorf("%d tick labels (%s) in:\n%s", len(seen), anchor, svg)
+		}
+	}
+}
