@@ -472,7 +472,7 @@ func TestThroughputChart_TickLabelsAreDistinct(t *testing.T) {
 	svg := throughputChart(rep)
 	for _, anchor := range []string{`text-anchor="middle">`, `text-anchor="end">`} {
 		seen := map[string]bool{}
-		for _, m := range regexp.MustCompile(regexp.QuoteMeta(anchor) + `([^<]*)</text>`).FindAllStringSubmatch(svg, -1) {
+		for _, m := range regexp.MustCompile(regexp.QuoteMeta(anchor)+`([^<]*)</text>`).FindAllStringSubmatch(svg, -1) {
 			if m[1] == "" || seen[m[1]] {
 				t.Errorf("tick label %q empty or repeated in:\n%s", m[1], svg)
 			}
