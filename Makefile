@@ -73,25 +73,28 @@ loadtest: build
 	$(BIN) loadtest --target $(URL) --workload $(WORKLOAD) $(ARGS)
 
 # Docker: an image FROM scratch around the static binary, and a three-node
-# compose cluster on 127.0.0.1:19001..19003.
+# compose cluster on 127.0.0.1:19001..19003 (host ports from RAFTMQ_PORT_1..3
+# when set). COMPOSE is `docker compose` (v2) or `docker-compose` (v1),
+# whichever is installed (scripts/compose.sh); set it to choose.
+COMPOSE ?= scripts/compose.sh
 image: build
 	docker build -t raftmq:dev .
 
 up: image
-	docker-compose up -d
+	$(COMPOSE) up -d
 
 # The same three nodes with a cluster key (docker-compose.secure.yml): gossip,
 # Raft and node-to-node requests authenticated and encrypted. Makes
 # ./cluster.key (mode 0600) on first use.
 up-secure: image
 	@test -f cluster.key || (umask 077; $(BIN) keygen > cluster.key)
-	docker-compose -f docker-compose.yml -f docker-compose.secure.yml up -d
+	$(COMPOSE) -f docker-compose.yml -f docker-compose.secure.yml up -d
 
 down:
-	docker-compose down -v
+	$(COMPOSE) down -v
 
 compose-check: image
-	scripts/compose-check.sh
+	COMPOSE='$(COMPOSE)' scripts/compose-check.sh
 
 # The Prometheus files of deploy/: syntax, and the alert rules' unit tests.
 # Needs promtool (Debian's prometheus package).

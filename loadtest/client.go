@@ -137,7 +137,9 @@ func (c *client) do(ctx context.Context, errs *errorCounts, r request) error {
 		if err := c.sign(req); err != nil {
 			return &ProtocolError{Op: r.op, Err: err}
 		}
+		sent := c.now()
 		err := c.hc.DoTimeout(req, resp, c.timeout)
+		errs.nodes.record(target, r.op, c.now().Sub(sent), err == nil, err != nil || resp.StatusCode() != r.want)
 		if err != nil {
 			last = &TransportError{Op: r.op, Target: target, Err: err}
 			errs.add(ErrorKey{Op: r.op, Code: transportCode(err)})
@@ -238,6 +240,8 @@ type errorCounts struct {
 	m     map[ErrorKey]int64
 	total atomic.Int64
 	onAdd func(n int64) // the phase's per-second series; may be nil
+	// nodes tallies every try by target node; nil (warm-up, setup) for none.
+	nodes *nodeTally
 }
 
 func newErrorCounts(onAdd func(n int64)) *errorCounts {

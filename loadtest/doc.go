@@ -11,7 +11,8 @@
 // per operation: produce, consume, ack, and e2e from the produce timestamp
 // written in each body to delivery),
 // per-second throughput series, errors by operation, status and DMS
-// error_code, the verification pass over every queue (lost: produced with
+// error_code, tries, errors and latency by target node (warm-up phases left
+// out, as from the latency charts), the verification pass over every queue (lost: produced with
 // 201 and never delivered; duplicates: deliveries beyond a message's first;
 // misrouted: delivered from a queue it was not produced to) and the
 // reports: Report.WriteText, WriteJSON, WriteHTML (one self-contained page,

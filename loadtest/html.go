@@ -44,10 +44,12 @@ type latencyRow struct {
 }
 
 var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"rate": rate,
-	"ms":   ms,
-	"f1":   func(f float64) string { return fmt.Sprintf("%.1f", f) },
-	"join": strings.Join,
+	"rate":   humanRate,
+	"ms":     humanMs,
+	"count":  humanCount,
+	"warmup": IsWarmup,
+	"f1":     func(f float64) string { return fmt.Sprintf("%.1f", f) },
+	"join":   strings.Join,
 	"errsum": func(es []ErrorCount) int64 {
 		var n int64
 		for _, e := range es {
@@ -76,12 +78,8 @@ lost {{.R.Verification.Lost}} · duplicates {{.R.Verification.Duplicates}} · er
 
 <h2>Configuration</h2>
 <table>
-<tr><td>queues</td><td class="l">{{.R.Config.Queues}} {{.R.Config.QueueMode}} in project {{.R.Config.Project}}{{if eq .R.Config.Queues 1}}: {{.R.Config.QueueID}}{{else}}, worker k on queue k mod {{.R.Config.Queues}}{{end}}</td></tr>
-<tr><td>producers / consumers</td><td class="l">{{.R.Config.Producers}} / {{.R.Config.Consumers}}</td></tr>
-<tr><td>body size / batch</td><td class="l">{{.R.Config.Size}} bytes / {{.R.Config.Batch}}</td></tr>
-<tr><td>messages / duration / rate</td><td class="l">{{.R.Config.Messages}} / {{f1 .R.Config.DurationS}} s / {{if .R.Config.Rate}}{{.R.Config.Rate}} msg/s{{else}}closed loop{{end}}</td></tr>
-<tr><td>lease (ack_wait)</td><td class="l">{{.R.Config.AckWaitS}} s</td></tr>
-</table>
+{{range .R.Config.Items}}<tr><td>{{.Name}}</td><td class="l">{{.Value}}</td></tr>
+{{end}}</table>
 
 <h2>Throughput over time</h2>
 {{.Throughput}}
@@ -94,10 +92,18 @@ lost {{.R.Verification.Lost}} · duplicates {{.R.Verification.Duplicates}} · er
 
 <h2>Latency (ms)</h2>
 <table><tr><th>phase</th><th>op</th><th>count</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>
-{{range .Rows}}<tr><td>{{.Phase}}</td><td class="l">{{.Op}}</td><td>{{.L.Count}}</td><td>{{ms .L.Mean}}</td><td>{{ms .L.P50}}</td><td>{{ms .L.P90}}</td><td>{{ms .L.P99}}</td><td>{{ms .L.P999}}</td><td>{{ms .L.Max}}</td></tr>
+{{range .Rows}}<tr><td>{{.Phase}}{{if warmup .Phase}} <span class="muted">(warm-up: not charted)</span>{{end}}</td><td class="l">{{.Op}}</td><td>{{.L.Count}}</td><td>{{ms .L.Mean}}</td><td>{{ms .L.P50}}</td><td>{{ms .L.P90}}</td><td>{{ms .L.P99}}</td><td>{{ms .L.P999}}</td><td>{{ms .L.Max}}</td></tr>
 {{end}}</table>
-<p class="muted">produce: one request of up to {{.R.Config.Batch}} messages, send to 201. consume: one request that returned messages. ack: one ordered batch ack. e2e: one message, from the produce timestamp in its body (the intended send time under open loop) to its delivery.</p>
+<p class="muted">produce: one request of up to {{.R.Config.Batch}} messages, send to 201. consume: one request that returned messages. ack: one ordered batch ack. e2e: one message, from the produce timestamp in its body (the intended send time under open loop) to its delivery. The charts leave out the warm-up phases, which pay the new queues' leader elections.</p>
 {{range .Latency}}{{.}}{{end}}
+
+<h2>By node</h2>
+{{if .R.Nodes}}<table><tr><th>node</th><th>op</th><th>requests</th><th>errors</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr>
+{{range .R.Nodes}}<tr><td><b>{{.Target}}</b></td><td class="l">all</td><td>{{.Requests}}</td><td>{{.Errors}}</td><td></td><td></td><td></td><td></td></tr>
+{{range .Ops}}<tr><td></td><td class="l">{{.Op}}</td><td>{{.Requests}}</td><td>{{.Errors}}</td><td>{{ms .Latency.P50}}</td><td>{{ms .Latency.P90}}</td><td>{{ms .Latency.P99}}</td><td>{{ms .Latency.Max}}</td></tr>
+{{end}}{{end}}</table>
+<p class="muted">Every try (retries included) by the node it was sent to, warm-up phases left out. Errors: tries without an answer or answered with an error status. Latency: tries the node answered, from send to answer; consume includes long polls that came back empty.</p>
+{{else}}<p>no request was sent in a measured phase</p>{{end}}
 
 <h2>Errors</h2>
 {{if .R.Errors}}<table><tr><th>op</th><th>status</th><th>code</th><th>count</th></tr>
@@ -116,11 +122,11 @@ lost {{.R.Verification.Lost}} · duplicates {{.R.Verification.Duplicates}} · er
 <tr><td>outcome unknown / of those delivered</td><td>{{.R.Verification.Unconfirmed}} / {{.R.Verification.UnconfirmedDelivered}}</td></tr>
 <tr><td>refused (4xx)</td><td>{{.R.Verification.Rejected}}</td></tr>
 <tr><td>deliveries in the final poll</td><td>{{.R.Verification.FinalPollDeliveries}}</td></tr>
-<tr><td>group available / consumed at the end</td><td>{{.R.Verification.GroupAvailable}} / {{.R.Verification.GroupConsumed}}</td></tr>
+<tr><td>group available / consumed at the end</td><td>{{count .R.Verification.GroupAvailable}} / {{count .R.Verification.GroupConsumed}}</td></tr>
 </table>
 {{if gt (len .R.Queues) 1}}<h3>By queue</h3>
 <table><tr><th>queue</th><th>id</th><th>producers</th><th>consumers</th><th>produced with 201</th><th>delivered</th><th>lost</th><th>duplicates</th><th>group available / consumed at the end</th></tr>
-{{range $i, $q := .R.Queues}}<tr><td>{{$i}}</td><td class="l"><code>{{$q.ID}}</code></td><td>{{$q.Producers}}</td><td>{{$q.Consumers}}</td><td>{{$q.Confirmed}}</td><td>{{$q.Delivered}}</td><td>{{$q.Lost}}</td><td>{{$q.Duplicates}}</td><td>{{$q.GroupAvailable}} / {{$q.GroupConsumed}}</td></tr>
+{{range $i, $q := .R.Queues}}<tr><td>{{$i}}</td><td class="l"><code>{{$q.ID}}</code></td><td>{{$q.Producers}}</td><td>{{$q.Consumers}}</td><td>{{$q.Confirmed}}</td><td>{{$q.Delivered}}</td><td>{{$q.Lost}}</td><td>{{$q.Duplicates}}</td><td>{{count $q.GroupAvailable}} / {{count $q.GroupConsumed}}</td></tr>
 {{end}}</table>{{end}}
 {{if .R.Verification.LostSample}}<p>first lost ids: {{join .R.Verification.LostSample " "}}</p>{{end}}
 </body></html>
@@ -184,11 +190,11 @@ func throughputChart(r *Report) string {
 	b.f(`<text x="%d" y="14">messages per second</text>`, padL)
 	for v := 0.0; v <= maxY+ystep/2; v += ystep {
 		b.f(`<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#e5e8ee"/>`, padL, padL+plotW, y(v), y(v))
-		b.f(`<text x="%d" y="%.1f" text-anchor="end">%.0f</text>`, padL-6, y(v)+4, v)
+		b.f(`<text x="%d" y="%.1f" text-anchor="end">%s</text>`, padL-6, y(v)+4, trimFloat(v))
 	}
 	tstep := niceStep(maxT, 8)
 	for t := 0.0; t <= maxT+tstep/100; t += tstep {
-		b.f(`<text x="%.1f" y="%d" text-anchor="middle">%.0f</text>`, x(t), padT+plotH+16, t)
+		b.f(`<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, x(t), padT+plotH+16, trimFloat(t))
 	}
 	b.f(`<text x="%d" y="%d" text-anchor="middle">seconds since start</text>`, padL+plotW/2, chartH-4)
 	for i, p := range r.Phases {
@@ -266,10 +272,15 @@ func percentileX(p float64) float64 {
 }
 
 // percentileChart draws the percentile spectrum of op, one line per phase,
-// on log-log axes; "" when no phase measured op.
+// on log-log axes; "" when no phase measured op. The warm-up phases are
+// left out: their first requests wait for leader elections, and their
+// scale would flatten every other curve.
 func percentileChart(r *Report, op string) string {
 	minY, maxY := math.Inf(1), math.Inf(-1)
 	for _, p := range r.Phases {
+		if IsWarmup(p.Name) {
+			continue
+		}
 		for _, pt := range p.Percentiles[op] {
 			v := math.Max(pt.Ms, minLatencyMs)
 			minY, maxY = math.Min(minY, v), math.Max(maxY, v)
@@ -305,7 +316,7 @@ func percentileChart(r *Report, op string) string {
 	legend := 0
 	for i, p := range r.Phases {
 		curve := p.Percentiles[op]
-		if len(curve) == 0 {
+		if len(curve) == 0 || IsWarmup(p.Name) {
 			continue
 		}
 		color := palette[i%len(palette)] // a phase has the same colour in every chart

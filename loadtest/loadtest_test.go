@@ -73,6 +73,32 @@ func mustRun(t *testing.T, cfg Config) *Report {
 	return rep
 }
 
+// checkNodes checks the per-node figures of an error-free run against one
+// node: every produce and ack request of the measured phases went to it
+// once, none failed, and each has a latency.
+func checkNodes(t *testing.T, rep *Report, url string) {
+	t.Helper()
+	if len(rep.Nodes) != 1 || rep.Nodes[0].Target != url || rep.Nodes[0].Errors != 0 {
+		t.Fatalf("nodes %+v, want one, %s, without errors", rep.Nodes, url)
+	}
+	var produce, ack int64
+	for _, p := range rep.Phases {
+		if !IsWarmup(p.Name) {
+			produce, ack = produce+p.ProduceRequests, ack+p.AckRequests
+		}
+	}
+	want := map[string]int64{OpProduce: produce, OpAck: ack}
+	for _, o := range rep.Nodes[0].Ops {
+		if n, ok := want[o.Op]; ok && (o.Requests != n || o.Latency.Count != n || !o.Latency.P99.Valid()) {
+			t.Errorf("node %s op %s: %d requests, %d latencies, p99 %v; the measured phases made %d", url, o.Op, o.Requests, o.Latency.Count, o.Latency.P99, n)
+		}
+		delete(want, o.Op)
+	}
+	if len(want) != 0 {
+		t.Errorf("no per-node figures for %v: %+v", want, rep.Nodes[0].Ops)
+	}
+}
+
 // checkQueues checks each queue's report: as many as configured, each used
 // by its share of the workers, every message produced to it delivered from
 // it exactly once, its group drained, and together the run's totals.
@@ -193,6 +219,7 @@ func TestLoadtest_ShortW1OnOneNode(t *testing.T) {
 			t.Errorf("%s = %v", name, m)
 		}
 	}
+	checkNodes(t, rep, url)
 	checkFiles(t, rep)
 	if !strings.Contains(progress.String(), "\r") || !strings.Contains(progress.String(), "msg/s") {
 		t.Errorf("no progress line: %q", progress.String())

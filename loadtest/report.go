@@ -23,6 +23,7 @@ type Report struct {
 	Phases       []PhaseReport `json:"phases"`
 	Queues       []QueueReport `json:"queues"` // every queue the run created, in index order
 	Errors       []ErrorCount  `json:"errors"` // every failed try of the run, by op, status and code
+	Nodes        []NodeReport  `json:"nodes"`  // by target node: tries, errors, latency; warm-up left out
 	ErrorTotal   int64         `json:"error_total"`
 	Verification Verification  `json:"verification"`
 	Fatal        []string      `json:"fatal"`    // why the run failed; empty when it did not
@@ -95,6 +96,11 @@ type PhaseReport struct {
 	Failures    []string                     `json:"failures,omitempty"`
 	TimedOut    bool                         `json:"timed_out"`
 }
+
+// IsWarmup reports whether the phase named name is one of the warm-up
+// phases, which pay the new queues' leader elections: the latency charts
+// and the per-node figures leave them out.
+func IsWarmup(name string) bool { return name == PhaseWarmup || name == PhaseWarmupD }
 
 // Phase returns the phase with the given name, or nil.
 func (r *Report) Phase(name string) *PhaseReport {
@@ -170,6 +176,73 @@ func ms(m Metric) string {
 	return fmt.Sprintf("%.2f", float64(m))
 }
 
+// notMeasured stands in the human summary and the page for a figure the
+// run did not measure (NaN in the summary line, null in report.json).
+const notMeasured = "not measured"
+
+// humanRate and humanMs are rate and ms for people: "not measured"
+// instead of NaN.
+func humanRate(m Metric) string {
+	if !m.Valid() {
+		return notMeasured
+	}
+	return rate(m)
+}
+
+func humanMs(m Metric) string {
+	if !m.Valid() {
+		return notMeasured
+	}
+	return ms(m)
+}
+
+// humanCount is a counter that may be -1 for "not read".
+func humanCount(n int64) string {
+	if n < 0 {
+		return "not read"
+	}
+	return fmt.Sprint(n)
+}
+
+// ConfigItem is one line of the configuration as shown to people.
+type ConfigItem struct{ Name, Value string }
+
+// Items returns the configuration that applies to the workload: the
+// message count only where a phase counts messages (produce, drain, w1,
+// w2), the duration and the rate only where a phase is timed (mixed, w1,
+// w2), the queue's id only when there is one queue.
+func (c ConfigReport) Items() []ConfigItem {
+	counted := c.Workload != WorkloadMixed
+	timed := c.Workload == WorkloadMixed || c.Workload == WorkloadW1 || c.Workload == WorkloadW2
+	queues := fmt.Sprintf("%d %s in project %s", c.Queues, c.QueueMode, c.Project)
+	if c.Queues == 1 && c.QueueID != "" {
+		queues += ": " + c.QueueID
+	} else if c.Queues > 1 {
+		queues += fmt.Sprintf(", worker k on queue k mod %d", c.Queues)
+	}
+	items := []ConfigItem{
+		{"targets", strings.Join(c.Targets, ", ")},
+		{"queues", queues},
+		{"producers / consumers", fmt.Sprintf("%d / %d", c.Producers, c.Consumers)},
+		{"body size / batch", fmt.Sprintf("%d bytes / %d", c.Size, c.Batch)},
+	}
+	if counted {
+		items = append(items, ConfigItem{"messages", fmt.Sprint(c.Messages)})
+	}
+	if timed {
+		items = append(items, ConfigItem{"duration of each timed phase", fmt.Sprintf("%.1f s", c.DurationS)})
+		switch {
+		case c.Workload != WorkloadMixed:
+			items = append(items, ConfigItem{"offered rate", fmt.Sprintf("%.0f msg/s in phase %s; phase %s closed loop", c.Rate, PhaseFixed, PhaseMixed)})
+		case c.Rate > 0:
+			items = append(items, ConfigItem{"offered rate", fmt.Sprintf("%.0f msg/s, open loop", c.Rate)})
+		default:
+			items = append(items, ConfigItem{"offered rate", "closed loop, at maximum"})
+		}
+	}
+	return append(items, ConfigItem{"lease (ack_wait)", fmt.Sprintf("%d s", c.AckWaitS)})
+}
+
 // WriteJSON writes the report as indented JSON.
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
@@ -216,23 +289,24 @@ func (r *Report) WriteFiles(dir string) error {
 // throughput and latencies, errors, the verification and the verdict.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
-	c := r.Config
-	fmt.Fprintf(&b, "raftmq loadtest %s (run %s): %d target(s), %d %s queue(s), %d producers, %d consumers, %d-byte bodies, batch %d, %.1fs\n",
-		c.Workload, r.RunID, len(c.Targets), c.Queues, c.QueueMode, c.Producers, c.Consumers, c.Size, c.Batch, r.ElapsedS)
+	fmt.Fprintf(&b, "raftmq loadtest %s (run %s), %.1fs\n", r.Config.Workload, r.RunID, r.ElapsedS)
+	for _, it := range r.Config.Items() {
+		fmt.Fprintf(&b, "  %-30s %s\n", it.Name, it.Value)
+	}
 	for _, p := range r.Phases {
 		fmt.Fprintf(&b, "\nphase %-12s %6.1fs  produced %d  consumed %d  acked %d", p.Name, p.DurationS, p.Produced, p.Consumed, p.Acked)
 		if p.TargetRate > 0 {
 			fmt.Fprintf(&b, "  (offered %.0f msg/s)", p.TargetRate)
 		}
 		b.WriteString("\n")
-		fmt.Fprintf(&b, "  throughput msg/s: produce %s  consume %s  ack %s\n", rate(p.ProduceMsgsPerS), rate(p.ConsumeMsgsPerS), rate(p.AckMsgsPerS))
+		fmt.Fprintf(&b, "  throughput msg/s: produce %s  consume %s  ack %s\n", humanRate(p.ProduceMsgsPerS), humanRate(p.ConsumeMsgsPerS), humanRate(p.AckMsgsPerS))
 		for _, op := range latencyOps {
 			l := p.Latency[op]
 			if l.Count == 0 {
 				continue
 			}
 			fmt.Fprintf(&b, "  %-8s ms  p50 %8s  p90 %8s  p99 %8s  p99.9 %8s  max %8s  (n=%d)\n",
-				op, ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max), l.Count)
+				op, humanMs(l.P50), humanMs(l.P90), humanMs(l.P99), humanMs(l.P999), humanMs(l.Max), l.Count)
 		}
 		if p.MissedSlots > 0 {
 			fmt.Fprintf(&b, "  %d send slots missed: the producers could not keep up with the offered rate\n", p.MissedSlots)
@@ -250,15 +324,14 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "  %-12s status %3d  %-24s %d\n", e.Op, e.Status, e.Code, e.Count)
 		}
 	}
+	writeNodes(&b, r.Nodes)
 	v := r.Verification
 	fmt.Fprintf(&b, "verification: produced with 201 %d, delivered %d (%d deliveries), lost %d, duplicates %d",
 		v.Confirmed, v.Delivered, v.Deliveries, v.Lost, v.Duplicates)
 	if v.Unconfirmed > 0 {
 		fmt.Fprintf(&b, ", outcome unknown %d (delivered %d)", v.Unconfirmed, v.UnconfirmedDelivered)
 	}
-	if v.GroupAvailable >= 0 {
-		fmt.Fprintf(&b, ", group available at end %d", v.GroupAvailable)
-	}
+	fmt.Fprintf(&b, ", group available at end %s", humanCount(v.GroupAvailable))
 	b.WriteString("\n")
 	if v.Misrouted > 0 {
 		fmt.Fprintf(&b, "  %d deliveries came from a queue the message was not produced to\n", v.Misrouted)
@@ -283,6 +356,23 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeNodes writes, for each node the clients talked to, its tries and
+// errors, and by operation the latency of the tries it answered.
+func writeNodes(b *strings.Builder, nodes []NodeReport) {
+	if len(nodes) == 0 {
+		return
+	}
+	b.WriteString("by node (every try, warm-up left out; latency of answered tries, consume with empty long polls):\n")
+	fmt.Fprintf(b, "  %-28s %-9s %9s %7s %10s %10s %10s\n", "node", "op", "requests", "errors", "p50 ms", "p99 ms", "max ms")
+	for _, n := range nodes {
+		fmt.Fprintf(b, "  %-28s %-9s %9d %7d\n", n.Target, "all", n.Requests, n.Errors)
+		for _, o := range n.Ops {
+			fmt.Fprintf(b, "  %-28s %-9s %9d %7d %10s %10s %10s\n", "", o.Op, o.Requests, o.Errors,
+				humanMs(o.Latency.P50), humanMs(o.Latency.P99), humanMs(o.Latency.Max))
+		}
+	}
 }
 
 // writeQueues writes one line per queue when there are several, so that an

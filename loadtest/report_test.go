@@ -277,7 +277,7 @@ func TestReport_ShowsEachQueue(t *testing.T) {
 	if err := rep.WriteHTML(&page); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"2 NORMAL queue(s)", "queue  0 q-zero: producers 2, consumers 1, produced with 201 6, delivered 6, lost 0",
+	for _, want := range []string{"2 NORMAL in project", "queue  0 q-zero: producers 2, consumers 1, produced with 201 6, delivered 6, lost 0",
 		"queue  1 q-one: producers 1, consumers 1, produced with 201 4, delivered 3, lost 1"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text has no %q:\n%s", want, text.String())
@@ -305,5 +305,181 @@ func TestReport_ShowsEachQueue(t *testing.T) {
 	rep.WriteHTML(&page)
 	if strings.Contains(text.String(), "q-zero") || strings.Contains(page.String(), "By queue") {
 		t.Error("a one-queue run lists its queue separately")
+	}
+}
+
+// TestReport_HumanTablesSayNotMeasured: a produce-only run has no consume
+// or ack rate and read no group counters; the text and the page say so in
+// words, and NaN appears only in the machine-read summary line.
+func TestReport_HumanTablesSayNotMeasured(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	cfg := Config{Targets: []string{"http://127.0.0.1:9000"}, Workload: WorkloadProduce, NoWarmup: true,
+		Now: func() time.Time { return start }}.Resolved()
+	ph := newPhaseRun(cfg.Plan()[0], 0, start, cfg)
+	ph.produced.Add(10)
+	ph.produceReqs.Add(1)
+	storeMax(&ph.lastProduced, start.Add(time.Second).UnixNano())
+	ph.hist[OpProduce].Record(3 * time.Millisecond)
+	ph.end = start.Add(time.Second)
+	rep := &Report{RunID: "r", Started: start, Config: ConfigReport{Workload: WorkloadProduce, Queues: 1},
+		Phases: []PhaseReport{ph.report(start)}, Verification: Verification{GroupAvailable: -1, GroupConsumed: -1}}
+	rep.Summary = summarise(rep)
+	if !strings.Contains(rep.Summary.Line(), "NaN") {
+		t.Fatalf("the summary line lost its NaN: %s", rep.Summary.Line())
+	}
+	var text, page bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]string{"text": text.String(), "page": strings.ReplaceAll(page.String(), rep.Summary.Line(), "")} {
+		if strings.Contains(s, "NaN") {
+			t.Errorf("the %s shows NaN:\n%s", name, s)
+		}
+		for _, want := range []string{"not measured", "not read"} {
+			if !strings.Contains(s, want) {
+				t.Errorf("the %s does not say %q:\n%s", name, want, s)
+			}
+		}
+	}
+}
+
+// TestReport_LatencyChartsLeaveOutTheWarmup: the warm-up's latencies (leader
+// elections, seconds) are in the table, marked, but in no chart: no curve,
+// no legend, no axis stretched to reach them.
+func TestReport_LatencyChartsLeaveOutTheWarmup(t *testing.T) {
+	rep := sampleReport(t)
+	start := rep.Started
+	cfg := Config{Targets: []string{"http://127.0.0.1:9000"}, Workload: WorkloadW1, Now: func() time.Time { return start }}.Resolved()
+	warm := newPhaseRun(cfg.Plan()[0], 0, start, cfg)
+	if warm.spec.Name != PhaseWarmup {
+		t.Fatalf("first phase %s", warm.spec.Name)
+	}
+	warm.hist[OpProduce].Record(1500 * time.Millisecond)
+	warm.end = start.Add(2 * time.Second)
+	rep.Phases = append([]PhaseReport{warm.report(start)}, rep.Phases...)
+
+	chart := percentileChart(rep, OpProduce)
+	if chart == "" || strings.Contains(chart, ">"+PhaseWarmup+"<") {
+		t.Errorf("the produce chart draws the warm-up:\n%s", chart)
+	}
+	if !strings.Contains(chart, ">"+PhaseProduce+"<") {
+		t.Errorf("the produce chart lacks phase produce:\n%s", chart)
+	}
+	// sampleReport's produce latencies stay under 100 ms: the axis ends there.
+	if strings.Contains(chart, ">1000<") {
+		t.Errorf("the axis reaches the warm-up's 1.5 s:\n%s", chart)
+	}
+	var page bytes.Buffer
+	if err := rep.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), "<td>warmup <span class=\"muted\">(warm-up: not charted)</span></td>") {
+		t.Error("the latency table does not mark the warm-up row")
+	}
+	if !IsWarmup(PhaseWarmup) || !IsWarmup(PhaseWarmupD) || IsWarmup(PhaseProduce) {
+		t.Error("IsWarmup")
+	}
+}
+
+// TestConfigReport_ItemsApplyToTheWorkload: each workload shows the
+// settings it uses and no other.
+func TestConfigReport_ItemsApplyToTheWorkload(t *testing.T) {
+	names := func(c ConfigReport) map[string]string {
+		m := map[string]string{}
+		for _, it := range c.Items() {
+			m[it.Name] = it.Value
+		}
+		return m
+	}
+	base := ConfigReport{Targets: []string{"http://a"}, Queues: 1, QueueMode: "NORMAL", Project: "p", QueueID: "q1",
+		Messages: 500, DurationS: 30, Producers: 8, Consumers: 8, Size: 1024, Batch: 10, AckWaitS: 30}
+	for _, tc := range []struct {
+		workload   string
+		rate       float64
+		has, hasnt []string
+		rateWant   string
+	}{
+		{WorkloadProduce, 0, []string{"messages"}, []string{"duration of each timed phase", "offered rate"}, ""},
+		{WorkloadDrain, 0, []string{"messages"}, []string{"duration of each timed phase", "offered rate"}, ""},
+		{WorkloadMixed, 0, []string{"duration of each timed phase", "offered rate"}, []string{"messages"}, "closed loop, at maximum"},
+		{WorkloadMixed, 700, []string{"duration of each timed phase", "offered rate"}, []string{"messages"}, "700 msg/s, open loop"},
+		{WorkloadW1, 2000, []string{"messages", "duration of each timed phase", "offered rate"}, nil, "2000 msg/s in phase mixed-fixed; phase mixed closed loop"},
+	} {
+		c := base
+		c.Workload, c.Rate = tc.workload, tc.rate
+		got := names(c)
+		for _, n := range append(tc.has, "targets", "queues", "producers / consumers", "body size / batch", "lease (ack_wait)") {
+			if _, ok := got[n]; !ok {
+				t.Errorf("%s rate %v: no %q in %v", tc.workload, tc.rate, n, got)
+			}
+		}
+		for _, n := range tc.hasnt {
+			if _, ok := got[n]; ok {
+				t.Errorf("%s rate %v: shows %q, which does not apply", tc.workload, tc.rate, n)
+			}
+		}
+		if tc.rateWant != "" && got["offered rate"] != tc.rateWant {
+			t.Errorf("%s rate %v: offered rate %q, want %q", tc.workload, tc.rate, got["offered rate"], tc.rateWant)
+		}
+		if got["queues"] != "1 NORMAL in project p: q1" {
+			t.Errorf("queues %q", got["queues"])
+		}
+	}
+}
+
+// TestReport_ShowsEachNode: the text and the page have a row per node and
+// per operation, and report.json keeps them.
+func TestReport_ShowsEachNode(t *testing.T) {
+	rep := sampleReport(t)
+	n := newNodeTally()
+	n.record("http://n1:9000", OpProduce, 2*time.Millisecond, true, false)
+	n.record("http://n2:9000", OpProduce, 0, false, true)
+	rep.Nodes = n.list([]string{"http://n1:9000", "http://n2:9000"})
+	var text, page, js bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	for _, re := range []string{`(?m)^  http://n1:9000\s+all\s+1\s+0$`, `(?m)^\s+produce\s+1\s+0\s+2\.00\s+2\.00\s+2\.00$`,
+		`(?m)^  http://n2:9000\s+all\s+1\s+1$`, `(?m)^\s+produce\s+1\s+1\s+not measured\s+not measured\s+not measured$`} {
+		if !regexp.MustCompile(re).MatchString(text.String()) {
+			t.Errorf("text lacks %s:\n%s", re, text.String())
+		}
+	}
+	if !strings.Contains(page.String(), "<h2>By node</h2>") || !strings.Contains(page.String(), "<td><b>http://n2:9000</b></td><td class=\"l\">all</td><td>1</td><td>1</td>") {
+		t.Errorf("the page has no per-node table")
+	}
+	var back Report
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Nodes) != 2 || back.Nodes[1].Errors != 1 || back.Nodes[0].Ops[0].Latency.Count != 1 {
+		t.Errorf("nodes through JSON: %+v, %v", back.Nodes, err)
+	}
+}
+
+// TestThroughputChart_TickLabelsAreDistinct: a short run has ticks a
+// fraction of a second apart and a small rate; every label must still be
+// its own value (no "0 0 1 2 2" from rounding).
+func TestThroughputChart_TickLabelsAreDistinct(t *testing.T) {
+	rep := &Report{Phases: []PhaseReport{{Name: PhaseProduce, DurationS: 2.6,
+		Series: []SecondPoint{{T: 0, Produced: 3}, {T: 1, Produced: 7}, {T: 2, Produced: 5}}}}}
+	svg := throughputChart(rep)
+	for _, anchor := range []string{`text-anchor="middle">`, `text-anchor="end">`} {
+		seen := map[string]bool{}
+		for _, m := range regexp.MustCompile(regexp.QuoteMeta(anchor)+`([^<]*)</text>`).FindAllStringSubmatch(svg, -1) {
+			if m[1] == "" || seen[m[1]] {
+				t.Errorf("tick label %q empty or repeated in:\n%s", m[1], svg)
+			}
+			seen[m[1]] = true
+		}
+		if len(seen) < 3 {
+			t.Errorf("%d tick labels (%s) in:\n%s", len(seen), anchor, svg)
+		}
 	}
 }

@@ -31,6 +31,7 @@ type runner struct {
 	nextProducer atomic.Uint32
 	current      atomic.Pointer[phaseRun]
 	setupErrs    *errorCounts
+	nodes        *nodeTally // tries by node in every phase but the warm-up
 
 	mu    sync.Mutex
 	fatal []string
@@ -48,7 +49,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	cfg = cfg.Resolved()
-	r := &runner{cfg: cfg, ledger: newLedger(cfg.Queues), runID: newRunID(), setupErrs: newErrorCounts(nil)}
+	r := &runner{cfg: cfg, ledger: newLedger(cfg.Queues), runID: newRunID(), setupErrs: newErrorCounts(nil), nodes: newNodeTally()}
 	r.project = cfg.Project
 	if r.project == "" {
 		r.project = "lt-" + r.runID
@@ -86,6 +87,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r.teardown()
 	r.verify(ctx, rep, fcs)
+	rep.Nodes = r.nodes.list(targets)
 	rep.Finished = cfg.Now()
 	rep.ElapsedS = rep.Finished.Sub(rep.Started).Seconds()
 	r.judge(ctx, rep)
@@ -273,6 +275,9 @@ func (r *runner) teardown() {
 // queueOf(k) and target k (modulo each count).
 func (r *runner) runPhase(ctx context.Context, index int, spec PhaseSpec, runStart time.Time) PhaseReport {
 	ph := newPhaseRun(spec, index, r.cfg.Now(), r.cfg)
+	if !IsWarmup(spec.Name) {
+		ph.errs.nodes = r.nodes
+	}
 	r.current.Store(ph)
 	var wg sync.WaitGroup
 	if spec.Kind == KindProduce || spec.Kind == KindMixed {

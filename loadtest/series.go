@@ -1,6 +1,8 @@
 package loadtest
 
 import (
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -45,6 +47,101 @@ func (s *series) list(d time.Duration) []SecondPoint {
 	copy(out, s.points)
 	for i := len(s.points); i < n; i++ {
 		out[i].T = i
+	}
+	return out
+}
+
+// NodeReport is what the run's clients saw of one target node: the tries
+// sent to it, those that failed, and by operation the latency of the tries
+// it answered. Warm-up phases are left out, as from the latency charts.
+type NodeReport struct {
+	Target   string         `json:"target"`
+	Requests int64          `json:"requests"` // tries sent to the node, retries included
+	Errors   int64          `json:"errors"`   // tries without an answer or answered with an error status
+	Ops      []NodeOpReport `json:"ops"`      // by operation, in name order
+}
+
+// NodeOpReport is one operation's tries on one node. Latency is that of each
+// try the node answered, from send to answer; for consume it includes the
+// long polls that came back empty.
+type NodeOpReport struct {
+	Op       string         `json:"op"`
+	Requests int64          `json:"requests"`
+	Errors   int64          `json:"errors"`
+	Latency  LatencySummary `json:"latency"`
+}
+
+// nodeTally counts tries by target node and operation; concurrency-safe. A
+// nil *nodeTally records nothing.
+type nodeTally struct {
+	mu sync.Mutex
+	m  map[nodeOpKey]*nodeOpTally
+}
+
+type nodeOpKey struct{ target, op string }
+
+type nodeOpTally struct {
+	requests, errors int64
+	hist             *Histogram
+}
+
+func newNodeTally() *nodeTally { return &nodeTally{m: map[nodeOpKey]*nodeOpTally{}} }
+
+// record adds one try of op sent to target that took d; answered says the
+// node answered (its latency is recorded), failed that the try counts as an
+// error (no answer, or another status than the one wanted).
+func (t *nodeTally) record(target, op string, d time.Duration, answered, failed bool) {
+	if t == nil {
+		return
+	}
+	k := nodeOpKey{target, op}
+	t.mu.Lock()
+	o := t.m[k]
+	if o == nil {
+		o = &nodeOpTally{hist: NewHistogram()}
+		t.m[k] = o
+	}
+	o.requests++
+	if failed {
+		o.errors++
+	}
+	t.mu.Unlock()
+	if answered {
+		o.hist.Record(d)
+	}
+}
+
+// list returns one NodeReport per target, in the order of targets (a
+// target no try went to has zero counts), then any other target tried.
+func (t *nodeTally) list(targets []string) []NodeReport {
+	out := []NodeReport{}
+	if t == nil {
+		return out
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	index := map[string]int{}
+	for _, target := range targets {
+		index[target] = len(out)
+		out = append(out, NodeReport{Target: target, Ops: []NodeOpReport{}})
+	}
+	keys := make([]nodeOpKey, 0, len(t.m))
+	for k := range t.m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b nodeOpKey) int { return strings.Compare(a.op, b.op) })
+	for _, k := range keys {
+		i, ok := index[k.target]
+		if !ok {
+			i = len(out)
+			index[k.target] = i
+			out = append(out, NodeReport{Target: k.target, Ops: []NodeOpReport{}})
+		}
+		o := t.m[k]
+		n := &out[i]
+		n.Requests += o.requests
+		n.Errors += o.errors
+		n.Ops = append(n.Ops, NodeOpReport{Op: k.op, Requests: o.requests, Errors: o.errors, Latency: o.hist.Summary()})
 	}
 	return out
 }

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Brings the docker-compose cluster up, produces, consumes and acks through
 # each node, stops one container, shows service continuing, and tears the
-# cluster down. Exits non-zero on any failure. Needs docker and docker-compose.
+# cluster down. Exits non-zero on any failure. Needs docker and Docker
+# Compose, v2 (`docker compose`) or v1 (`docker-compose`): COMPOSE names the
+# command, scripts/compose.sh (either one) by default. The host ports are
+# those of docker-compose.yml: RAFTMQ_PORT_1..3, 19001..19003 when unset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-COMPOSE=${COMPOSE:-docker-compose}
-PORTS=(19001 19002 19003)
+COMPOSE=${COMPOSE:-scripts/compose.sh}
+P1=${RAFTMQ_PORT_1:-19001} P2=${RAFTMQ_PORT_2:-19002} P3=${RAFTMQ_PORT_3:-19003}
+PORTS=("$P1" "$P2" "$P3")
 P=compose-check
 
 cleanup() { $COMPOSE down -v --remove-orphans >/dev/null 2>&1 || true; }
@@ -33,8 +37,8 @@ echo "compose-check: starting three nodes"
 $COMPOSE up -d >/dev/null
 for p in "${PORTS[@]}"; do retry 120 ready "$p" || fail "node on port $p not ready"; done
 
-Q=$(retry 20 req POST 19001 /v1.0/$P/queues '{"name":"q1"}' | json 'd["id"]') || fail "create queue"
-G=$(retry 20 req POST 19002 /v1.0/$P/queues/$Q/groups '{"groups":[{"name":"g1"}]}' | json 'd["groups"][0]["id"]') || fail "create group"
+Q=$(retry 20 req POST "$P1" /v1.0/$P/queues '{"name":"q1"}' | json 'd["id"]') || fail "create queue"
+G=$(retry 20 req POST "$P2" /v1.0/$P/queues/$Q/groups '{"groups":[{"name":"g1"}]}' | json 'd["groups"][0]["id"]') || fail "create group"
 
 produce() { retry 20 req POST "$1" /v1.0/$P/queues/$Q/messages "{\"messages\":[{\"body\":\"$2\"}]}" >/dev/null; }
 # drain PORT COUNT: consume and ack through PORT until COUNT messages came
@@ -59,15 +63,15 @@ echo "compose-check: produce, consume and ack work through every node"
 
 echo "compose-check: stopping n1"
 $COMPOSE kill n1 >/dev/null
-for p in 19002 19003; do
+for p in "$P2" "$P3"; do
   for k in 1 2 3; do produce "$p" "after-$p-$k" || fail "produce through $p with n1 down"; done
 done
-drain 19002 3
-drain 19003 3
+drain "$P2" 3
+drain "$P3" 3
 echo "compose-check: service continues with n1 down"
 
 $COMPOSE start n1 >/dev/null
-retry 120 ready 19001 || fail "n1 did not come back"
-produce 19001 "back" || fail "produce through restarted n1"
-drain 19001 1
+retry 120 ready "$P1" || fail "n1 did not come back"
+produce "$P1" "back" || fail "produce through restarted n1"
+drain "$P1" 1
 echo "compose-check: PASS"
