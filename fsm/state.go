@@ -54,7 +54,9 @@ type State struct {
 	now    int64  // largest Header.Now applied (unix ms)
 	log    seqLog[entry]
 	groups map[GroupID]*group
-	order  []GroupID // the keys of groups, sorted: housekeeping and snapshots walk this
+	order  []GroupID  // the keys of groups, sorted: housekeeping and snapshots walk this
+	txn    txnState   // half messages (txn.go)
+	dedup  dedupState // deduplication ids (dedup.go)
 
 	// readyEvents counts events that may have made a message ready (an
 	// enqueue, a release, an expiry, a dead-lettering). FSM compares it
@@ -95,7 +97,7 @@ func (s *State) Offsets() (first, next uint64) {
 // programming error, not an outcome.
 func (s *State) Apply(index uint64, c Command) Result {
 	switch c.(type) {
-	case *Enqueue, *Lease, *Ack, *Tick, *Forget:
+	case *Enqueue, *Lease, *Ack, *Tick, *Forget, *TxnCheck, *TxnEnd:
 	default:
 		// Checked before anything changes: Decode and this switch disagree.
 		panic(fmt.Sprintf("fsm: apply: no handler for %T", c))
@@ -105,6 +107,8 @@ func (s *State) Apply(index uint64, c Command) Result {
 	s.now = max(s.now, h.Now)
 	var tr TickResult
 	s.housekeep(&h.Policy, &tr)
+	s.txnHousekeep(&h.Policy)
+	s.dedup.expire(s.now)
 	switch c := c.(type) {
 	case *Enqueue:
 		return s.enqueue(c)
@@ -114,6 +118,10 @@ func (s *State) Apply(index uint64, c Command) Result {
 		return s.ack(c)
 	case *Tick:
 		return tr
+	case *TxnCheck:
+		return s.txnCheck(c)
+	case *TxnEnd:
+		return s.txnEnd(c)
 	default: // *Forget, as checked above
 		s.forget(c.(*Forget).Group)
 		return ForgetResult{}
@@ -223,6 +231,12 @@ func (s *State) trimDeadLetters(tr *TickResult) {
 }
 
 func (s *State) enqueue(c *Enqueue) EnqueueResult {
+	switch {
+	case c.HalfCheckMs > 0:
+		return s.enqueueHalf(c)
+	case c.DedupIDs != nil:
+		return s.enqueueDedup(c)
+	}
 	res := EnqueueResult{FirstOffset: s.log.end(), Count: len(c.Messages)}
 	for _, m := range c.Messages {
 		s.log.push(entry{producedAt: s.now, msg: m})
@@ -421,10 +435,10 @@ func hasTag(tags []string, t string) bool {
 func (s *State) at(g *group, dl bool, off uint64) Delivery {
 	if dl {
 		e := g.dl.at(off)
-		return Delivery{Offset: off, ProducedAt: e.producedAt, DeadLetteredAt: e.deadAt, OriginalOffset: e.orig, Message: e.msg}
+		return Delivery{Offset: off, ProducedAt: e.producedAt, DeadLetteredAt: e.deadAt, OriginalOffset: e.orig, Message: e.msg, HalfID: s.halfIDOf(e.orig)}
 	}
 	e := s.log.at(off)
-	return Delivery{Offset: off, ProducedAt: e.producedAt, OriginalOffset: off, Message: e.msg}
+	return Delivery{Offset: off, ProducedAt: e.producedAt, OriginalOffset: off, Message: e.msg, HalfID: s.halfIDOf(off)}
 }
 
 // ack settles c.Items in order; see Ack and AckResult.
