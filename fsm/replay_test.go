@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -32,6 +33,9 @@ type replayCounts struct {
 	reasons                                          map[Reason]int
 	expired, deadLettered, trimmed, forgets, back    int
 	trimmedMsgs                                      int
+	// transactional messages and deduplication ids
+	halves, checked, committed, rolledBack, staleEnds int
+	dedupHits, dedupStored                            int
 }
 
 // generate builds a log of n commands (plus configuration entries) by
@@ -40,6 +44,7 @@ type replayCounts struct {
 func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *State, replayCounts) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	trng := rand.New(rand.NewPCG(seed, 0x7478))
 	ref := NewState()
 	groups := []GroupID{"g-a", "g-b", "g-c"}
 	var (
@@ -54,6 +59,7 @@ func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *
 		counts  = replayCounts{reasons: map[Reason]int{}}
 		now     = int64(1_700_000_000_000)
 		idx     uint64
+		ends    []TxnEnd // handles of half messages seen, current or not
 	)
 	// Bodies are slices of one random text: messages are immutable, and
 	// filling each byte by byte would dominate the test's time.
@@ -86,57 +92,64 @@ func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *
 			continue
 		}
 		var c Command
-		switch r := rng.IntN(100); {
-		case r < 20:
-			msgs := make([]Message, 1+rng.IntN(10))
-			for i := range msgs {
-				size := 1 + rng.IntN(600)
-				at := rng.IntN(len(text) - size)
-				msgs[i].Body = text[at : at+size : at+size]
-				if rng.IntN(3) == 0 {
-					msgs[i].Attributes = []byte(`{"k":"v"}`)
+		// Transactional and deduplicating commands come from their own
+		// generator, at the clock of the last command, so that the rest of
+		// the log is what it was before they existed.
+		if trng.IntN(100) < 6 {
+			c = genTxn(trng, Header{Now: now, Policy: pol}, text, ends)
+		} else {
+			switch r := rng.IntN(100); {
+			case r < 20:
+				msgs := make([]Message, 1+rng.IntN(10))
+				for i := range msgs {
+					size := 1 + rng.IntN(600)
+					at := rng.IntN(len(text) - size)
+					msgs[i].Body = text[at : at+size : at+size]
+					if rng.IntN(3) == 0 {
+						msgs[i].Attributes = []byte(`{"k":"v"}`)
+					}
+					// RocketMQ additions: tags, sharding keys, delayed delivery.
+					if rng.IntN(3) == 0 {
+						msgs[i].Tag = [...]string{"", "A", "B"}[rng.IntN(3)]
+						msgs[i].Key = [...]string{"", "k1", "k2"}[rng.IntN(3)]
+						msgs[i].Props = []byte("KEYS:x|")
+					}
+					if rng.IntN(6) == 0 {
+						msgs[i].DeliverAt = now + rng.Int64N(3000)
+					}
 				}
-				// RocketMQ additions: tags, sharding keys, delayed delivery.
-				if rng.IntN(3) == 0 {
-					msgs[i].Tag = [...]string{"", "A", "B"}[rng.IntN(3)]
-					msgs[i].Key = [...]string{"", "k1", "k2"}[rng.IntN(3)]
-					msgs[i].Props = []byte("KEYS:x|")
+				c = &Enqueue{Header: hdr(), Messages: msgs}
+			case r < 52:
+				maxBytes := MaxLeaseBytes
+				if rng.IntN(4) == 0 {
+					maxBytes = rng.IntN(2000)
 				}
-				if rng.IntN(6) == 0 {
-					msgs[i].DeliverAt = now + rng.Int64N(3000)
+				l := &Lease{Header: hdr(), Group: groups[rng.IntN(len(groups))], Max: 1 + rng.IntN(16),
+					MaxBytes: maxBytes, AckWaitMs: 50 + rng.Int64N(1500), DeadLetter: rng.IntN(5) == 0}
+				switch rng.IntN(6) {
+				case 0:
+					l.Tags = []string{"A"}
+				case 1:
+					l.Tags = []string{"A", "B"}
+				case 2, 3:
+					l.Ordered = true
 				}
-			}
-			c = &Enqueue{Header: hdr(), Messages: msgs}
-		case r < 52:
-			maxBytes := MaxLeaseBytes
-			if rng.IntN(4) == 0 {
-				maxBytes = rng.IntN(2000)
-			}
-			l := &Lease{Header: hdr(), Group: groups[rng.IntN(len(groups))], Max: 1 + rng.IntN(16),
-				MaxBytes: maxBytes, AckWaitMs: 50 + rng.Int64N(1500), DeadLetter: rng.IntN(5) == 0}
-			switch rng.IntN(6) {
-			case 0:
-				l.Tags = []string{"A"}
-			case 1:
-				l.Tags = []string{"A", "B"}
-			case 2, 3:
-				l.Ordered = true
-			}
-			c = l
-		case r < 86:
-			key := lastKey
-			if rng.IntN(10) < 3 {
-				key = keys[rng.IntN(len(keys))]
-			}
-			c = genAck(rng, hdr(), key, fresh[key], stale[key], stale[keys[rng.IntN(len(keys))]])
-		case r < 99:
-			c = &Tick{Header: hdr()}
-		default:
-			if rng.IntN(4) == 0 {
-				c = &Forget{Header: hdr(), Group: groups[rng.IntN(len(groups))]}
-				counts.forgets++
-			} else {
+				c = l
+			case r < 86:
+				key := lastKey
+				if rng.IntN(10) < 3 {
+					key = keys[rng.IntN(len(keys))]
+				}
+				c = genAck(rng, hdr(), key, fresh[key], stale[key], stale[keys[rng.IntN(len(keys))]])
+			case r < 99:
 				c = &Tick{Header: hdr()}
+			default:
+				if rng.IntN(4) == 0 {
+					c = &Forget{Header: hdr(), Group: groups[rng.IntN(len(groups))]}
+					counts.forgets++
+				} else {
+					c = &Tick{Header: hdr()}
+				}
 			}
 		}
 		data, err := Encode(c)
@@ -147,6 +160,7 @@ func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *
 		res := ref.Apply(idx, c)
 		steps = append(steps, step{index: idx, cmd: c, data: data})
 		results = append(results, res)
+		ends = countTxn(&counts, c, res, ends)
 		switch res := res.(type) {
 		case EnqueueResult:
 			counts.enqueued += res.Count
@@ -375,6 +389,13 @@ func checkCoverage(t *testing.T, pol Policy, c replayCounts) {
 		{"dead-letter trims", pol.MaxConsumeCount == 0 || c.trimmed > 0},
 		{"forgets", c.forgets > 0},
 		{"clock back", c.back > 0},
+		{"half messages", c.halves > 50},
+		{"checks", c.checked > 0},
+		{"commits", c.committed > 10},
+		{"rollbacks", c.rolledBack > 10},
+		{"stale commit or rollback", c.staleEnds > 10},
+		{"deduplicated", c.dedupHits > 50},
+		{"deduplication ids stored", c.dedupStored > 50},
 	}
 	if pol.MaxConsumeCount > 0 {
 		checks = append(checks,
@@ -388,4 +409,70 @@ func checkCoverage(t *testing.T, pol Policy, c replayCounts) {
 			t.Errorf("generated log has no (or too few) %s", ck.what)
 		}
 	}
+}
+
+// genTxn builds a transactional or deduplicating command: a publish of half
+// messages, a check, a commit or rollback of a handle seen (maybe stale), or
+// an Enqueue with deduplication ids from a small pool, so that most repeat.
+func genTxn(rng *rand.Rand, h Header, text []byte, ends []TxnEnd) Command {
+	msgs := func(n int) []Message {
+		ms := make([]Message, n)
+		for i := range ms {
+			at := rng.IntN(len(text) - 100)
+			ms[i].Body = text[at : at+1+rng.IntN(100)]
+		}
+		return ms
+	}
+	switch r := rng.IntN(10); {
+	case r < 3:
+		return &Enqueue{Header: h, Messages: msgs(1 + rng.IntN(2)), HalfCheckMs: 1 + rng.Int64N(200)}
+	case r < 5:
+		return &TxnCheck{Header: h, Max: 1 + rng.IntN(16), MaxBytes: MaxLeaseBytes}
+	case r < 8 && len(ends) > 0:
+		e := ends[rng.IntN(len(ends))]
+		e.Header, e.Commit = h, rng.IntN(2) == 0
+		return &e
+	}
+	ms := msgs(1 + rng.IntN(4))
+	ids := make([]string, len(ms))
+	for i := range ids {
+		if rng.IntN(8) != 0 {
+			ids[i] = fmt.Sprintf("d%d", rng.IntN(60))
+		}
+	}
+	return &Enqueue{Header: h, Messages: ms, DedupIDs: ids}
+}
+
+// countTxn records what a transactional or deduplicating command did and
+// returns the handles seen so far (bounded).
+func countTxn(c *replayCounts, cmd Command, res Result, ends []TxnEnd) []TxnEnd {
+	switch res := res.(type) {
+	case EnqueueResult:
+		for i := range res.Halves {
+			ends = append(ends, TxnEnd{HalfID: res.FirstHalf + uint64(i)})
+		}
+		c.halves += res.Halves
+		if res.Dedup != nil {
+			c.dedupHits += res.Dedup.Duplicates
+			c.dedupStored += res.Count
+		}
+	case TxnCheckResult:
+		for _, d := range res.Halves {
+			ends = append(ends, TxnEnd{HalfID: d.HalfID, Gen: d.Gen})
+		}
+		c.checked += len(res.Halves)
+	case TxnEndResult:
+		switch {
+		case !res.OK:
+			c.staleEnds++
+		case cmd.(*TxnEnd).Commit:
+			c.committed++
+		default:
+			c.rolledBack++
+		}
+	}
+	if len(ends) > 200 {
+		ends = append(ends[:0:0], ends[len(ends)-100:]...)
+	}
+	return ends
 }
