@@ -282,6 +282,9 @@ type commandAnswer struct {
 	Ack     *fsm.AckResult     `json:"ack,omitempty"`
 	Tick    *fsm.TickResult    `json:"tick,omitempty"`
 	Forget  bool               `json:"forget,omitempty"`
+
+	TxnCheck *fsm.TxnCheckResult `json:"txn_check,omitempty"`
+	TxnEnd   *fsm.TxnEndResult   `json:"txn_end,omitempty"`
 }
 
 func (a commandAnswer) result() (fsm.Result, error) {
@@ -296,6 +299,10 @@ func (a commandAnswer) result() (fsm.Result, error) {
 		return *a.Tick, nil
 	case a.Forget:
 		return fsm.ForgetResult{}, nil
+	case a.TxnCheck != nil:
+		return *a.TxnCheck, nil
+	case a.TxnEnd != nil:
+		return *a.TxnEnd, nil
 	}
 	return nil, fmt.Errorf("%w: empty command answer", ErrUnavailable)
 }
@@ -310,6 +317,10 @@ func answerOf(res fsm.Result) commandAnswer {
 		return commandAnswer{Ack: &r}
 	case fsm.TickResult:
 		return commandAnswer{Tick: &r}
+	case fsm.TxnCheckResult:
+		return commandAnswer{TxnCheck: &r}
+	case fsm.TxnEndResult:
+		return commandAnswer{TxnEnd: &r}
 	}
 	return commandAnswer{Forget: true}
 }
