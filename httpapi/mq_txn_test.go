@@ -15,7 +15,7 @@ import (
 // and the partitions' stamps, so that check times pass without waiting.
 type skewedClock struct{ offset atomic.Int64 }
 
-func (c *skewedClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *skewedClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *skewedClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // startTxnEnv is startMQEnv on a clock the test can move.
