@@ -98,8 +98,9 @@ func (n *Node) TxnCheck(ctx context.Context, q Queue, limit int, wait time.Durat
 func (n *Node) txnCheckOnce(ctx context.Context, q Queue, limit int) ([]HalfDelivery, int64, error) {
 	var out []HalfDelivery
 	var next int64
+	budget := fsm.MaxLeaseBytes // for the whole answer, as a consume's
 	start := int(n.rr.Add(1) % uint64(q.Partitions))
-	for k := 0; k < q.Partitions && len(out) < limit; k++ {
+	for k := 0; k < q.Partitions && len(out) < limit && budget > 0; k++ {
 		i := (start + k) % q.Partitions
 		if r, ok := n.host.Get(PartitionID(q.ID, i)); ok {
 			var at int64
@@ -115,7 +116,7 @@ func (n *Node) txnCheckOnce(ctx context.Context, q Queue, limit int) ([]HalfDeli
 				continue
 			}
 		}
-		res, err := n.partitionCall(ctx, q, i, &fsm.TxnCheck{Max: limit - len(out), MaxBytes: fsm.MaxLeaseBytes})
+		res, err := n.partitionCall(ctx, q, i, &fsm.TxnCheck{Max: limit - len(out), MaxBytes: budget})
 		if err != nil {
 			if len(out) > 0 {
 				return out, 0, nil // the handed-out ones must reach the producer
@@ -128,6 +129,7 @@ func (n *Node) txnCheckOnce(ctx context.Context, q Queue, limit int) ([]HalfDeli
 		}
 		for _, h := range tr.Halves {
 			out = append(out, HalfDelivery{Partition: i, HalfDelivery: h})
+			budget -= h.Message.Size()
 		}
 	}
 	return out, next, nil

@@ -290,3 +290,14 @@ func TestDedup_CapForgetsOldest(t *testing.T) {
 		t.Fatalf("the oldest id should be forgotten, the next remembered: %+v %+v", res, res.Dedup)
 	}
 }
+
+// fuzzTxnSeedState holds a pending half message, a committed one and a
+// deduplication id: a snapshot version 3 for FuzzState to start from.
+func fuzzTxnSeedState() *State {
+	s := NewState()
+	h := Header{Now: 1000, Policy: normal}
+	open := s.Apply(1, &Enqueue{Header: h, Messages: []Message{{Body: []byte("o")}, {Body: []byte("c")}}, HalfCheckMs: 10}).(EnqueueResult)
+	s.Apply(2, &TxnEnd{Header: h, HalfID: open.FirstHalf + 1, Commit: true})
+	s.Apply(3, &Enqueue{Header: h, Messages: []Message{{Body: []byte("d")}}, DedupIDs: []string{"x"}})
+	return s
+}
