@@ -162,8 +162,15 @@ func (t *txnState) find(halfID uint64) (int, bool) {
 // messages no longer retained.
 func (s *State) txnHousekeep(p *Policy) {
 	t := &s.txn
+	// Halves are in publish order, so in produce-time order (the clock
+	// never goes back): the old ones are a prefix, and a command costs
+	// nothing here when none is old.
 	if cutoff, ok := retentionCutoff(s.now, p.RetentionMs); ok {
-		t.halves = slices.DeleteFunc(t.halves, func(h *half) bool { return h.producedAt < cutoff })
+		k := 0
+		for k < len(t.halves) && t.halves[k].producedAt < cutoff {
+			k++
+		}
+		t.halves = dropFront(t.halves, k)
 	}
 	k := 0
 	for k < len(t.aliases) && t.aliases[k].off < s.log.base {

@@ -76,8 +76,12 @@ func readTxnAndDedup(r *decoder, s *State) {
 		h.checkMs = r.varint()
 		h.checkAt = r.varint()
 		h.msg = readMessage(r, true)
-		if r.err == nil && h.checkMs <= 0 {
+		switch {
+		case r.err != nil:
+		case h.checkMs <= 0:
 			r.fail("half message without a check time")
+		case len(t.halves) > 0 && h.producedAt < t.halves[len(t.halves)-1].producedAt:
+			r.fail("half messages out of publish order")
 		}
 		t.halves = append(t.halves, h)
 	}
