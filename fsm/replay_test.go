@@ -44,7 +44,7 @@ type replayCounts struct {
 func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *State, replayCounts) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	trng := rand.New(rand.NewPCG(seed, 0x7478))
+	trng := rand.New(rand.NewPCG(seed, 0x7478)) // transactional and deduplicating commands
 	ref := NewState()
 	groups := []GroupID{"g-a", "g-b", "g-c"}
 	var (
@@ -93,63 +93,66 @@ func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *
 		}
 		var c Command
 		// Transactional and deduplicating commands come from their own
-		// generator, at the clock of the last command, so that the rest of
-		// the log is what it was before they existed.
-		if trng.IntN(100) < 6 {
+		// generator, at the clock of the last command and without drawing
+		// from rng, so that the rest of the log is what it was without them.
+		txn := trng.IntN(100) < 6
+		r := 0
+		if !txn {
+			r = rng.IntN(100)
+		}
+		switch {
+		case txn:
 			c = genTxn(trng, Header{Now: now, Policy: pol}, text, ends)
-		} else {
-			switch r := rng.IntN(100); {
-			case r < 20:
-				msgs := make([]Message, 1+rng.IntN(10))
-				for i := range msgs {
-					size := 1 + rng.IntN(600)
-					at := rng.IntN(len(text) - size)
-					msgs[i].Body = text[at : at+size : at+size]
-					if rng.IntN(3) == 0 {
-						msgs[i].Attributes = []byte(`{"k":"v"}`)
-					}
-					// RocketMQ additions: tags, sharding keys, delayed delivery.
-					if rng.IntN(3) == 0 {
-						msgs[i].Tag = [...]string{"", "A", "B"}[rng.IntN(3)]
-						msgs[i].Key = [...]string{"", "k1", "k2"}[rng.IntN(3)]
-						msgs[i].Props = []byte("KEYS:x|")
-					}
-					if rng.IntN(6) == 0 {
-						msgs[i].DeliverAt = now + rng.Int64N(3000)
-					}
+		case r < 20:
+			msgs := make([]Message, 1+rng.IntN(10))
+			for i := range msgs {
+				size := 1 + rng.IntN(600)
+				at := rng.IntN(len(text) - size)
+				msgs[i].Body = text[at : at+size : at+size]
+				if rng.IntN(3) == 0 {
+					msgs[i].Attributes = []byte(`{"k":"v"}`)
 				}
-				c = &Enqueue{Header: hdr(), Messages: msgs}
-			case r < 52:
-				maxBytes := MaxLeaseBytes
-				if rng.IntN(4) == 0 {
-					maxBytes = rng.IntN(2000)
+				// RocketMQ additions: tags, sharding keys, delayed delivery.
+				if rng.IntN(3) == 0 {
+					msgs[i].Tag = [...]string{"", "A", "B"}[rng.IntN(3)]
+					msgs[i].Key = [...]string{"", "k1", "k2"}[rng.IntN(3)]
+					msgs[i].Props = []byte("KEYS:x|")
 				}
-				l := &Lease{Header: hdr(), Group: groups[rng.IntN(len(groups))], Max: 1 + rng.IntN(16),
-					MaxBytes: maxBytes, AckWaitMs: 50 + rng.Int64N(1500), DeadLetter: rng.IntN(5) == 0}
-				switch rng.IntN(6) {
-				case 0:
-					l.Tags = []string{"A"}
-				case 1:
-					l.Tags = []string{"A", "B"}
-				case 2, 3:
-					l.Ordered = true
+				if rng.IntN(6) == 0 {
+					msgs[i].DeliverAt = now + rng.Int64N(3000)
 				}
-				c = l
-			case r < 86:
-				key := lastKey
-				if rng.IntN(10) < 3 {
-					key = keys[rng.IntN(len(keys))]
-				}
-				c = genAck(rng, hdr(), key, fresh[key], stale[key], stale[keys[rng.IntN(len(keys))]])
-			case r < 99:
+			}
+			c = &Enqueue{Header: hdr(), Messages: msgs}
+		case r < 52:
+			maxBytes := MaxLeaseBytes
+			if rng.IntN(4) == 0 {
+				maxBytes = rng.IntN(2000)
+			}
+			l := &Lease{Header: hdr(), Group: groups[rng.IntN(len(groups))], Max: 1 + rng.IntN(16),
+				MaxBytes: maxBytes, AckWaitMs: 50 + rng.Int64N(1500), DeadLetter: rng.IntN(5) == 0}
+			switch rng.IntN(6) {
+			case 0:
+				l.Tags = []string{"A"}
+			case 1:
+				l.Tags = []string{"A", "B"}
+			case 2, 3:
+				l.Ordered = true
+			}
+			c = l
+		case r < 86:
+			key := lastKey
+			if rng.IntN(10) < 3 {
+				key = keys[rng.IntN(len(keys))]
+			}
+			c = genAck(rng, hdr(), key, fresh[key], stale[key], stale[keys[rng.IntN(len(keys))]])
+		case r < 99:
+			c = &Tick{Header: hdr()}
+		default:
+			if rng.IntN(4) == 0 {
+				c = &Forget{Header: hdr(), Group: groups[rng.IntN(len(groups))]}
+				counts.forgets++
+			} else {
 				c = &Tick{Header: hdr()}
-			default:
-				if rng.IntN(4) == 0 {
-					c = &Forget{Header: hdr(), Group: groups[rng.IntN(len(groups))]}
-					counts.forgets++
-				} else {
-					c = &Tick{Header: hdr()}
-				}
 			}
 		}
 		data, err := Encode(c)
