@@ -80,7 +80,7 @@ func (n *Node) TxnCheck(ctx context.Context, q Queue, limit int, wait time.Durat
 		}
 		pause := min(left, txnPollStep)
 		if next > 0 {
-			pause = min(pause, max(time.Until(time.UnixMilli(next)), time.Millisecond))
+			pause = min(pause, next)
 		}
 		t := time.NewTimer(pause)
 		select {
@@ -94,10 +94,11 @@ func (n *Node) TxnCheck(ctx context.Context, q Queue, limit int, wait time.Durat
 
 // txnCheckOnce asks each partition once, skipping those whose local replica
 // has nothing due (so that an idle check-back writes nothing to the log). It
-// returns the earliest check time the local replicas know of, or 0.
-func (n *Node) txnCheckOnce(ctx context.Context, q Queue, limit int) ([]HalfDelivery, int64, error) {
+// returns how long until the earliest check time the local replicas know of
+// (by the clock the partitions stamp), or 0 when they know of none.
+func (n *Node) txnCheckOnce(ctx context.Context, q Queue, limit int) ([]HalfDelivery, time.Duration, error) {
 	var out []HalfDelivery
-	var next int64
+	var next time.Duration
 	budget := fsm.MaxLeaseBytes // for the whole answer, as a consume's
 	start := int(n.rr.Add(1) % uint64(q.Partitions))
 	for k := 0; k < q.Partitions && len(out) < limit && budget > 0; k++ {
@@ -109,9 +110,9 @@ func (n *Node) txnCheckOnce(ctx context.Context, q Queue, limit int) ([]HalfDeli
 			if !pending {
 				continue
 			}
-			if at > r.Now() {
-				if next == 0 || at < next {
-					next = at
+			if now := r.Now(); at > now {
+				if d := time.Duration(at-now) * time.Millisecond; next == 0 || d < next {
+					next = d
 				}
 				continue
 			}

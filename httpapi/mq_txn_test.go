@@ -158,3 +158,26 @@ func (e *env) wantProduced(project, qid string, want int64) {
 		e.t.Fatalf("produced_messages %d, want %d", q.Produced, want)
 	}
 }
+
+// A check-back long poll wakes when a half message becomes due.
+func TestRocketMQ_TransactionalCheckBackLongPoll(t *testing.T) {
+	e, clk := startTxnEnv(t)
+	e.createQueue(mqInst, `{"name":"TopicW"}`)
+	tp := e.mqClient(mqAK, mqSecret).GetTransProducer(mqInst, "TopicW", "GID_P")
+	pub, err := tp.PublishMessage(mq.PublishMessageRequest{MessageBody: "soon", TransCheckImmunityTime: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(9500 * time.Millisecond)
+	start := time.Now()
+	hs, err := mqHalfPop(t, tp, 16, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); len(hs) != 1 || hs[0].MessageId != pub.MessageId || d > 4*time.Second {
+		t.Fatalf("check-back after %v: %+v", d, hs)
+	}
+	if hs[0].ConsumedTimes != 1 {
+		t.Fatalf("ConsumedTimes %d, want 1 (the first check)", hs[0].ConsumedTimes)
+	}
+}
