@@ -95,10 +95,13 @@ func (n *Node) TxnCheck(ctx context.Context, q Queue, limit int, wait time.Durat
 // txnCheckOnce asks each partition once, skipping those whose local replica
 // has nothing due (so that an idle check-back writes nothing to the log). It
 // returns how long until the earliest check time the local replicas know of
-// (by the clock the partitions stamp), or 0 when they know of none.
+// (by the clock the partitions stamp), or 0 when they know of none. A
+// partition that cannot be reached is passed over; its error is returned
+// only when no other partition handed anything out.
 func (n *Node) txnCheckOnce(ctx context.Context, q Queue, limit int) ([]HalfDelivery, time.Duration, error) {
 	var out []HalfDelivery
 	var next time.Duration
+	var failed error
 	budget := fsm.MaxLeaseBytes // for the whole answer, as a consume's
 	start := int(n.rr.Add(1) % uint64(q.Partitions))
 	for k := 0; k < q.Partitions && len(out) < limit && budget > 0; k++ {
@@ -119,10 +122,8 @@ func (n *Node) txnCheckOnce(ctx context.Context, q Queue, limit int) ([]HalfDeli
 		}
 		res, err := n.partitionCall(ctx, q, i, &fsm.TxnCheck{Max: limit - len(out), MaxBytes: budget})
 		if err != nil {
-			if len(out) > 0 {
-				return out, 0, nil // the handed-out ones must reach the producer
-			}
-			return nil, 0, err
+			failed = err
+			continue
 		}
 		tr, ok := res.(fsm.TxnCheckResult)
 		if !ok {
@@ -132,6 +133,9 @@ func (n *Node) txnCheckOnce(ctx context.Context, q Queue, limit int) ([]HalfDeli
 			out = append(out, HalfDelivery{Partition: i, HalfDelivery: h})
 			budget -= h.Message.Size()
 		}
+	}
+	if len(out) == 0 && failed != nil {
+		return nil, 0, failed
 	}
 	return out, next, nil
 }
