@@ -56,6 +56,9 @@ type Verdict struct {
 	OverDelivered       int // delivered more than max_consume_count times
 	MissingDeadLetter   int // failed max_consume_count times, never seen in the dead letters
 	FIFOOrder           int // a FIFO first delivery out of offset order
+	CommittedLost       int // a transactional message committed (204), never delivered to some group
+	RolledBackDelivered int // a transactional message never committed (rolled back or left open), delivered
+	DedupStoredTwice    int // a message with a dedup_id stored twice (two ids answered, or acked twice in a group)
 	DupExplained        int
 	DupUnexplained      int
 
@@ -70,7 +73,8 @@ func (v *Verdict) Failed() bool {
 // otherViolations sums every safety counter but Lost and DupUnexplained.
 func (v *Verdict) otherViolations() int {
 	return v.LostAck + v.Unexpected + v.AckedTwice + v.RedeliveredAfterAck + v.OverlappingLeases + v.AcceptedExpired +
-		v.AcceptedSuperseded + v.AckPrefix + v.OverDelivered + v.MissingDeadLetter + v.FIFOOrder
+		v.AcceptedSuperseded + v.AckPrefix + v.OverDelivered + v.MissingDeadLetter + v.FIFOOrder +
+		v.CommittedLost + v.RolledBackDelivered + v.DedupStoredTwice
 }
 
 func (v *Verdict) bad(counter *int, format string, args ...any) {
@@ -118,6 +122,8 @@ func Check(ops []Op, cfg CheckConfig) Verdict {
 		hasOff bool
 	}
 	prod := map[string]produced{}
+	txn := collectTxn(ops)
+	dedup := checkDedupAnswers(ops, &v)
 	type key struct{ queue, group, value string }
 	delivs := map[key][]deliv{}
 	marks := map[string][]ackMark{} // handler -> acks naming it
@@ -135,6 +141,9 @@ func Check(ops []Op, cfg CheckConfig) Verdict {
 				v.ProducedError += len(op.Values)
 			}
 			for k, val := range op.Values {
+				if old, seen := prod[val]; seen && old.op.Outcome == OK {
+					continue // a deduplicating retry: the first 201 stands
+				}
 				p := produced{op: op}
 				if k < len(op.IDs) {
 					_, p.offset, p.hasOff = ParseMessageID(op.IDs[k])
@@ -174,7 +183,9 @@ func Check(ops []Op, cfg CheckConfig) Verdict {
 	for k, ds := range delivs {
 		sort.SliceStable(ds, func(i, j int) bool { return ds[i].op.Ret < ds[j].op.Ret })
 		p, ok := prod[k.value]
-		if !ok || p.op.Outcome == Error || p.op.Queue != k.queue {
+		if t, isTxn := txn[k.value]; isTxn {
+			t.delivered(&v, k.queue, k.group, k.value, ds[0].op.Index)
+		} else if !ok || p.op.Outcome == Error || p.op.Queue != k.queue {
 			v.bad(&v.Unexpected, "%s/%s: delivered %q, never produced to this queue (op %d)", k.queue, k.group, k.value, ds[0].op.Index)
 		}
 		successes, normal := 0, 0
@@ -233,6 +244,9 @@ func Check(ops []Op, cfg CheckConfig) Verdict {
 		}
 		if successes > 1 {
 			v.bad(&v.AckedTwice, "%s/%s %q: %d successful acks", k.queue, k.group, k.value, successes)
+			if dedup[k.value] {
+				v.bad(&v.DedupStoredTwice, "%s/%s %q: a deduplicated message acked %d times", k.queue, k.group, k.value, successes)
+			}
 		}
 		if cfg.MaxConsumeCount > 0 && normal > cfg.MaxConsumeCount {
 			v.bad(&v.OverDelivered, "%s/%s %q: delivered %d times, max_consume_count %d", k.queue, k.group, k.value, normal, cfg.MaxConsumeCount)
@@ -287,6 +301,7 @@ func Check(ops []Op, cfg CheckConfig) Verdict {
 			}
 		}
 	}
+	checkCommitted(&v, txn, cfg, func(queue, group, value string) bool { return len(delivs[key{queue, group, value}]) > 0 })
 	// FIFO: first deliveries of each group come in offset order.
 	for q, fifo := range cfg.FIFO {
 		if !fifo {

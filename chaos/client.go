@@ -85,11 +85,26 @@ type queueRef struct {
 }
 
 func (c *client) produce(ctx context.Context, proc string, node *Proc, q queueRef, values []string) Op {
+	return c.produceWith(ctx, proc, node, q, values, false)
+}
+
+// produceDedup is produce with each value as its message's dedup_id.
+func (c *client) produceDedup(ctx context.Context, proc string, node *Proc, q queueRef, values []string) Op {
+	return c.produceWith(ctx, proc, node, q, values, true)
+}
+
+func (c *client) produceWith(ctx context.Context, proc string, node *Proc, q queueRef, values []string, dedup bool) Op {
 	msgs := make([]map[string]any, len(values))
 	for i, v := range values {
 		msgs[i] = map[string]any{"body": v}
+		if dedup {
+			msgs[i]["dedup_id"] = v
+		}
 	}
 	op := Op{Kind: KindProduce, Proc: proc, Node: node.ID, Queue: q.Name, Values: values, Call: c.h.Now()}
+	if dedup {
+		op.DedupIDs = values
+	}
 	a := c.do(ctx, node, "POST", "/queues/"+q.ID+"/messages", map[string]any{"messages": msgs, "returnId": true}, 6*time.Second)
 	op.Ret, op.Status, op.Outcome, op.Err = c.h.Now(), a.status, a.outcome(), a.errText()
 	if op.Outcome == OK {

@@ -9,7 +9,8 @@
 // namespace, iptables rules and tc qdiscs inside node namespaces), the node
 // processes (Proc), the history (History, one monotonic clock,
 // history.jsonl), the workload (producers, consumers with the FAULTS.md ack
-// mix, a dead-letter consumer, the final drain from every node), the
+// mix, a dead-letter consumer, a transactional producer with its check-back
+// (RocketMQ door), a producer with dedup_ids, the final drain from every node), the
 // nemeses (T0-T4, T6-T8; the power-loss file system is chaos/powerfs) and
 // the checkers (Check, LeaseEps). Run ties them
 // together and returns a Report.
@@ -30,7 +31,9 @@
 // touches the root namespace's iptables, and traffic goes only to the
 // private subnet it created. Produce values are unique per attempt and never
 // resent, so each value has at most one copy and the checkers can key by
-// value. Every loop is bounded in count and time.
+// value; the one exception is the deduplicating producer, which resends a
+// batch with the same dedup_ids after an unknown outcome, and whose values
+// must still have one copy. Every loop is bounded in count and time.
 //
 // Concurrency: History is safe for concurrent use; everything else is driven
 // by Run. Linux only; needs root (ip netns, iptables; tc and sch_netem for

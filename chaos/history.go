@@ -26,6 +26,11 @@ const (
 	KindConsume = "consume"
 	KindAck     = "ack"
 	KindNemesis = "nemesis"
+
+	// RocketMQ transactional messages (one value per op).
+	KindTxnPublish = "txn_publish" // a half message published
+	KindTxnEnd     = "txn_end"     // a commit (Commit) or rollback of Handle
+	KindTxnCheck   = "txn_check"   // a check-back pop: Values and Handles of the half messages offered
 )
 
 // Delivery is one message of a consume answer.
@@ -60,6 +65,12 @@ type Op struct {
 
 	Values []string `json:"values,omitempty"` // produce: one per message
 	IDs    []string `json:"ids,omitempty"`    // produce: message ids (returnId)
+	// DedupIDs are the dedup_ids sent with Values (a retry after an unknown
+	// outcome resends the same values with the same ids).
+	DedupIDs []string `json:"dedup_ids,omitempty"`
+
+	Handles []string `json:"handles,omitempty"` // txn_publish, txn_check: the half messages' handles
+	Commit  bool     `json:"commit,omitempty"`  // txn_end: commit, not rollback
 
 	Deliveries []Delivery `json:"deliveries,omitempty"` // consume
 	AckWaitMs  int64      `json:"ack_wait_ms,omitempty"`

@@ -40,7 +40,8 @@ type Config struct {
 // DefaultConfig is a full run of scenario, scaled to a 2-core host.
 func DefaultConfig(scenario string) Config {
 	return Config{Scenario: scenario, Duration: 3 * time.Minute, Partitions: 6,
-		Workload: Workload{Rate: 100, FIFORate: 3, Producers: 8, Consumers: 2, AckWait: 15, TimeWait: 3, PoisonEvery: 97},
+		Workload: Workload{Rate: 100, FIFORate: 3, Producers: 8, Consumers: 2, AckWait: 15, TimeWait: 3, PoisonEvery: 97,
+			TxnRate: 4, DedupRate: 10},
 		Schedule: DefaultSchedule(), Settle: 10 * time.Second, DrainTimeout: 150 * time.Second}
 }
 

@@ -23,6 +23,11 @@ type Workload struct {
 	// message, which consumers always fail: it reaches the dead letters after
 	// max_consume_count deliveries. 0 disables.
 	PoisonEvery int
+	// TxnRate is half messages/s published through the RocketMQ door to the
+	// NORMAL queue (committed or rolled back, some left to the check-back);
+	// DedupRate is messages/s produced with a dedup_id and retried after an
+	// unknown outcome. 0 disables either.
+	TxnRate, DedupRate float64
 }
 
 // groupNames are the consumer groups of each queue; both must see every message.
@@ -68,6 +73,7 @@ func sleepOr(ch chan struct{}, d time.Duration) bool {
 }
 
 func (w *workload) start(ctx context.Context) {
+	w.startExtras(ctx)
 	for k := range w.cfg.Producers {
 		w.wg.Add(1)
 		go w.producer(ctx, k)

@@ -10,7 +10,9 @@
 // handshake and framing of raftauth.go and secureconn.go, the sealed internal
 // requests of rpcauth.go); and the broker operations the HTTP layer calls
 // (Node: create queues and groups, produce, consume with long poll, ordered
-// ack across partitions, counters).
+// ack across partitions, counters; txn.go: half messages, their check-back
+// across partitions, commit and rollback, and deduplicated produces routed
+// by the hash of each dedup id).
 //
 // Does not own: HTTP formats and validation (httpapi), Raft mechanics
 // (partition), queue semantics (fsm).

@@ -285,6 +285,9 @@ type commandAnswer struct {
 	Forget  bool               `json:"forget,omitempty"`
 	Redrive *fsm.RedriveResult `json:"redrive,omitempty"`
 	Extend  *fsm.ExtendResult  `json:"extend,omitempty"`
+
+	TxnCheck *fsm.TxnCheckResult `json:"txn_check,omitempty"`
+	TxnEnd   *fsm.TxnEndResult   `json:"txn_end,omitempty"`
 }
 
 func (a commandAnswer) result() (fsm.Result, error) {
@@ -303,6 +306,10 @@ func (a commandAnswer) result() (fsm.Result, error) {
 		return *a.Redrive, nil
 	case a.Extend != nil:
 		return *a.Extend, nil
+	case a.TxnCheck != nil:
+		return *a.TxnCheck, nil
+	case a.TxnEnd != nil:
+		return *a.TxnEnd, nil
 	}
 	return nil, fmt.Errorf("%w: empty command answer", ErrUnavailable)
 }
@@ -321,6 +328,10 @@ func answerOf(res fsm.Result) commandAnswer {
 		return commandAnswer{Redrive: &r}
 	case fsm.ExtendResult:
 		return commandAnswer{Extend: &r}
+	case fsm.TxnCheckResult:
+		return commandAnswer{TxnCheck: &r}
+	case fsm.TxnEndResult:
+		return commandAnswer{TxnEnd: &r}
 	}
 	return commandAnswer{Forget: true}
 }

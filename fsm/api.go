@@ -57,6 +57,14 @@ type Header struct {
 type Enqueue struct {
 	Header
 	Messages []Message
+
+	// HalfCheckMs > 0 stores the messages as half (transactional) messages,
+	// each first due for the producer's check-back HalfCheckMs after the
+	// publish (see TxnCheck and TxnEnd). Enqueue version 3.
+	HalfCheckMs int64
+	// DedupIDs, when not nil, has one deduplication id per message ("" =
+	// none); see dedup.go. Not with HalfCheckMs. Enqueue version 3.
+	DedupIDs []string
 }
 
 // Lease leases up to Max ready messages (whose sizes sum to at most MaxBytes)
@@ -122,7 +130,21 @@ type Result interface{ isResult() }
 // EnqueueResult gives the offsets assigned to an Enqueue's messages, in order.
 type EnqueueResult struct {
 	FirstOffset uint64 // offsets are FirstOffset, FirstOffset+1, ...
-	Count       int
+	Count       int    // messages stored in the log
+
+	// Dedup is set when the Enqueue had DedupIDs. (A pointer keeps the
+	// result comparable.)
+	Dedup *DedupOutcome `json:",omitempty"`
+	// With HalfCheckMs: the half messages stored, HalfIDs FirstHalf,
+	// FirstHalf+1, ..., each at generation 0.
+	FirstHalf uint64 `json:",omitempty"`
+	Halves    int    `json:",omitempty"`
+}
+
+// DedupOutcome says where each message of an Enqueue with DedupIDs is.
+type DedupOutcome struct {
+	Offsets    []uint64 // message i's offset: its first one's for a duplicate
+	Duplicates int      // messages not stored because their id was remembered
 }
 
 // Delivery is one leased message.
@@ -141,6 +163,18 @@ type Delivery struct {
 	// DeadLetteredAt is when the message was dead-lettered (unix ms); 0 in the
 	// normal lane. (Added by the fsm implementation.)
 	DeadLetteredAt int64
+	// HalfID is, for a committed transactional message, the HalfID it had
+	// as a half message (its message id is made from it); 0 otherwise.
+	HalfID uint64 `json:",omitempty"`
+}
+
+// IDOffset is what the message's id is made of: its HalfID for a committed
+// transactional message, else its offset in the partition's log.
+func (d Delivery) IDOffset() uint64 {
+	if d.HalfID != 0 {
+		return d.HalfID
+	}
+	return d.OriginalOffset
 }
 
 // LeaseResult lists the leased messages, in the order they should be returned.

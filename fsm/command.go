@@ -13,11 +13,13 @@ import (
 type Type uint8
 
 const (
-	TypeEnqueue Type = 1 // append messages to the partition
-	TypeLease   Type = 2 // lease ready messages to a consumer group
-	TypeAck     Type = 3 // ordered ack: stop at the first failed item
-	TypeTick    Type = 4 // housekeeping only: settle expired leases, trim by retention
-	TypeForget  Type = 5 // delete a group's state and dead letters
+	TypeEnqueue  Type = 1 // append messages to the partition
+	TypeLease    Type = 2 // lease ready messages to a consumer group
+	TypeAck      Type = 3 // ordered ack: stop at the first failed item
+	TypeTick     Type = 4 // housekeeping only: settle expired leases, trim by retention
+	TypeForget   Type = 5 // delete a group's state and dead letters
+	TypeTxnCheck Type = 6 // hand out half messages due for the producer's check-back
+	TypeTxnEnd   Type = 7 // commit or roll back a half message
 
 	// FlagIgnorable marks a command that an older binary may skip instead of
 	// halting. Only for commands whose absence cannot change queue contents.
@@ -41,6 +43,10 @@ func (t Type) String() string {
 		return "redrive"
 	case TypeExtend:
 		return "extend"
+	case TypeTxnCheck:
+		return "txn_check"
+	case TypeTxnEnd:
+		return "txn_end"
 	}
 	return fmt.Sprintf("type(%#02x)", uint8(t))
 }
@@ -73,6 +79,7 @@ func (r Reason) String() string {
 const (
 	encodingVersion  = 1
 	encodingVersion2 = 2
+	encodingVersion3 = 3 // Enqueue only: HalfCheckMs and DedupIDs
 )
 
 // Command is one entry of a partition's Raft log. It is implemented by
@@ -90,6 +97,8 @@ var (
 	_ Command = (*Ack)(nil)
 	_ Command = (*Tick)(nil)
 	_ Command = (*Forget)(nil)
+	_ Command = (*TxnCheck)(nil)
+	_ Command = (*TxnEnd)(nil)
 )
 
 func (*Enqueue) Type() Type { return TypeEnqueue }
@@ -134,6 +143,16 @@ var (
 //	Enqueue:  header, uvarint n, n × (bytes Body, optional bytes Attributes, string Tag, string Key, varint DeliverAt, optional bytes Props)
 //	Lease:    as version 1 with flags bit 1: Ordered, then uvarint n, n × string Tag
 //
+// Version 3 (Enqueue only, when HalfCheckMs or DedupIDs is used):
+//
+//	Enqueue:  as version 2, then varint HalfCheckMs (≥ 0), uvarint k (0 or n), k × string DedupID
+//	          (not both a HalfCheckMs and ids)
+//
+// Types 6 and 7 (version 1):
+//
+//	TxnCheck: header, uvarint Max, uvarint MaxBytes
+//	TxnEnd:   header, uvarint HalfID, uvarint Gen, byte flags (bit 0: Commit)
+//
 // A version 2 entry that version 1 could have expressed is refused by
 // Decode, so that the encoding stays canonical.
 //
@@ -151,8 +170,16 @@ func AppendEncode(b []byte, c Command) ([]byte, error) {
 		if c == nil {
 			break
 		}
-		v2 := !plainMessages(c.Messages)
-		b = append(b, byte(TypeEnqueue), versionByte(v2))
+		v3 := c.HalfCheckMs != 0 || len(c.DedupIDs) > 0
+		if err := checkEnqueueV3(c); err != nil {
+			return nil, err
+		}
+		v2 := v3 || !plainMessages(c.Messages)
+		vb := versionByte(v2)
+		if v3 {
+			vb = encodingVersion3
+		}
+		b = append(b, byte(TypeEnqueue), vb)
 		b = appendHeader(b, &c.Header)
 		b = binary.AppendUvarint(b, uint64(len(c.Messages)))
 		for _, m := range c.Messages {
@@ -164,6 +191,9 @@ func AppendEncode(b []byte, c Command) ([]byte, error) {
 				b = binary.AppendVarint(b, m.DeliverAt)
 				b = appendOptBytes(b, m.Props)
 			}
+		}
+		if v3 {
+			b = appendEnqueueV3(b, c)
 		}
 		return b, nil
 	case *Lease:
@@ -221,6 +251,8 @@ func AppendEncode(b []byte, c Command) ([]byte, error) {
 		b = appendHeader(b, &c.Header)
 		b = appendBytes(b, []byte(c.Group))
 		return b, nil
+	case *TxnCheck, *TxnEnd:
+		return appendTxn(b, c)
 	}
 	if out, ok, err := appendLater(b, c); ok {
 		return out, err
@@ -240,14 +272,15 @@ func Decode(b []byte) (Command, error) {
 	}
 	t, v := Type(b[0]), b[1]
 	switch t {
-	case TypeEnqueue, TypeLease, TypeAck, TypeTick, TypeForget, TypeRedrive, TypeExtend:
+	case TypeEnqueue, TypeLease, TypeAck, TypeTick, TypeForget, TypeRedrive, TypeExtend, TypeTxnCheck, TypeTxnEnd:
 	default:
 		if t&FlagIgnorable != 0 {
 			return nil, fmt.Errorf("%w: type %#02x", ErrIgnorable, uint8(t))
 		}
 		return nil, fmt.Errorf("%w: unknown command type %#02x", ErrCorrupt, uint8(t))
 	}
-	v2 := v == encodingVersion2 && (t == TypeEnqueue || t == TypeLease)
+	v3 := v == encodingVersion3 && t == TypeEnqueue
+	v2 := (v == encodingVersion2 && (t == TypeEnqueue || t == TypeLease)) || v3
 	if v != encodingVersion && !v2 {
 		return nil, fmt.Errorf("%w: %v: unknown version %d", ErrCorrupt, t, v)
 	}
@@ -285,7 +318,10 @@ func Decode(b []byte) (Command, error) {
 			}
 			e.Messages = append(e.Messages, m)
 		}
-		if v2 && r.err == nil && plainMessages(e.Messages) {
+		switch {
+		case v3:
+			r.enqueueV3(e)
+		case v2 && r.err == nil && plainMessages(e.Messages):
 			r.fail("version 2 without version 2 fields")
 		}
 		c = e
@@ -337,6 +373,8 @@ func Decode(b []byte) (Command, error) {
 		r.header(&f.Header)
 		f.Group = GroupID(r.bytes())
 		c = f
+	case TypeTxnCheck, TypeTxnEnd:
+		c = r.txn(t)
 	default: // the commands of redrive.go
 		c = decodeLater(t, r)
 	}

@@ -12,8 +12,8 @@
 // above the floor, and per offset its delivery and failure counts, first
 // delivery time and latest delivery id.
 //
-// Commands (api.go): Enqueue, Lease, Ack, Tick, Forget, and (redrive.go)
-// Redrive and Extend. Encode and Decode
+// Commands (api.go, redrive.go, txn.go): Enqueue, Lease, Ack, Tick, Forget,
+// Redrive, Extend, TxnCheck, TxnEnd. Encode and Decode
 // give each one a log entry of one type byte, one version byte and a compact
 // binary body (see Encode). State.Apply applies a command at a Raft index;
 // FSM does the same for raft.Log entries. WriteTo and ReadFrom write and read
@@ -47,6 +47,14 @@
 //     so the delay survives failover and snapshots; an Ordered Lease delivers
 //     a message only when every earlier message with its Key is settled. One
 //     Lease passes over at most maxLeaseSkips messages.
+//   - Transactional messages (txn.go; Enqueue version 3 with HalfCheckMs,
+//     TxnCheck, TxnEnd): half messages are kept beside the log, seen by no
+//     lane or counter, until TxnEnd commits one (appended to the log then)
+//     or rolls it back; TxnCheck hands out those whose check time passed,
+//     each with a new generation, and only the newest generation ends one.
+//   - Idempotent produce (dedup.go; Enqueue version 3 with DedupIDs): an id
+//     stored less than DedupWindowMs before is not stored again; the table
+//     is bounded by the window and MaxDedupIDs.
 //   - Ack is ordered: items that successfully ack a live delivery settle it;
 //     the first other item stops the walk (the reason says why), and from
 //     there every item naming a live delivery of the group and lane is

@@ -12,7 +12,7 @@ import (
 // encodes back to the very same bytes (the format is canonical), and that
 // the FSM applies any entry, decodable or not, without panicking.
 func FuzzDecode(f *testing.F) {
-	for _, g := range golden {
+	for _, g := range append(golden, goldenTxn...) {
 		b, err := hex.DecodeString(g.hex)
 		if err != nil {
 			f.Fatal(err)
@@ -55,7 +55,7 @@ func FuzzDecode(f *testing.F) {
 // snapshot it accepts is canonical (it writes back the same bytes) and
 // consistent (the invariants hold and commands apply without panicking).
 func FuzzState(f *testing.F) {
-	for _, s := range []*State{NewState(), fuzzSeedState()} {
+	for _, s := range []*State{NewState(), fuzzSeedState(), fuzzTxnSeedState()} {
 		var b bytes.Buffer
 		if _, err := s.WriteTo(&b); err != nil {
 			f.Fatal(err)

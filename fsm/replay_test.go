@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -33,6 +34,9 @@ type replayCounts struct {
 	expired, deadLettered, trimmed, forgets, back    int
 	trimmedMsgs                                      int
 	redriven, extended, extendFailed                 int
+	// transactional messages and deduplication ids
+	halves, checked, committed, rolledBack, staleEnds int
+	dedupHits, dedupStored                            int
 }
 
 // generate builds a log of n commands (plus configuration entries) by
@@ -42,6 +46,7 @@ func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	rng2 := rand.New(rand.NewPCG(seed+1, seed))
+	trng := rand.New(rand.NewPCG(seed, 0x7478)) // transactional and deduplicating commands
 	ref := NewState()
 	groups := []GroupID{"g-a", "g-b", "g-c"}
 	var (
@@ -56,6 +61,7 @@ func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *
 		counts  = replayCounts{reasons: map[Reason]int{}}
 		now     = int64(1_700_000_000_000)
 		idx     uint64
+		ends    []TxnEnd // handles of half messages seen, current or not
 	)
 	// Bodies are slices of one random text: messages are immutable, and
 	// filling each byte by byte would dominate the test's time.
@@ -99,6 +105,13 @@ func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *
 			c = genExtend(rng2, hdr(), key, fresh[key], stale[key])
 		case r < 4:
 			c = &Redrive{Header: hdr(), Group: groups[rng2.IntN(len(groups))], Max: rng2.IntN(4)}
+		}
+		if c == nil && trng.IntN(100) < 6 {
+			// Transactional and deduplicating commands likewise.
+			// At the state's clock or later: the generator's own clock
+			// steps back now and then, and half messages fall due only
+			// as the state's clock moves on.
+			c = genTxn(trng, Header{Now: max(now, ref.Now()) + trng.Int64N(60), Policy: pol}, text, ends)
 		}
 		switch r := rng.IntN(100); {
 		case c != nil:
@@ -162,6 +175,7 @@ func generate(t *testing.T, seed uint64, pol Policy, n int) ([]step, []Result, *
 		res := ref.Apply(idx, c)
 		steps = append(steps, step{index: idx, cmd: c, data: data})
 		results = append(results, res)
+		ends = countTxn(&counts, c, res, ends)
 		switch res := res.(type) {
 		case EnqueueResult:
 			counts.enqueued += res.Count
@@ -428,6 +442,13 @@ func checkCoverage(t *testing.T, pol Policy, c replayCounts) {
 		{"forgets", c.forgets > 0},
 		{"clock back", c.back > 0},
 		{"lease extensions", c.extended > 0 && c.extendFailed > 0},
+		{"half messages", c.halves > 50},
+		{"checks", c.checked > 0},
+		{"commits", c.committed > 10},
+		{"rollbacks", c.rolledBack > 10},
+		{"stale commit or rollback", c.staleEnds > 10},
+		{"deduplicated", c.dedupHits > 50},
+		{"deduplication ids stored", c.dedupStored > 50},
 	}
 	if pol.MaxConsumeCount > 0 {
 		checks = append(checks,
@@ -445,4 +466,70 @@ func checkCoverage(t *testing.T, pol Policy, c replayCounts) {
 			t.Errorf("generated log has no (or too few) %s", ck.what)
 		}
 	}
+}
+
+// genTxn builds a transactional or deduplicating command: a publish of half
+// messages, a check, a commit or rollback of a handle seen (maybe stale), or
+// an Enqueue with deduplication ids from a small pool, so that most repeat.
+func genTxn(rng *rand.Rand, h Header, text []byte, ends []TxnEnd) Command {
+	msgs := func(n int) []Message {
+		ms := make([]Message, n)
+		for i := range ms {
+			at := rng.IntN(len(text) - 100)
+			ms[i].Body = text[at : at+1+rng.IntN(100)]
+		}
+		return ms
+	}
+	switch r := rng.IntN(10); {
+	case r < 3:
+		return &Enqueue{Header: h, Messages: msgs(1 + rng.IntN(2)), HalfCheckMs: 1 + rng.Int64N(50)}
+	case r < 6:
+		return &TxnCheck{Header: h, Max: 1 + rng.IntN(16), MaxBytes: MaxLeaseBytes}
+	case r < 8 && len(ends) > 0:
+		e := ends[rng.IntN(len(ends))]
+		e.Header, e.Commit = h, rng.IntN(2) == 0
+		return &e
+	}
+	ms := msgs(1 + rng.IntN(4))
+	ids := make([]string, len(ms))
+	for i := range ids {
+		if rng.IntN(8) != 0 {
+			ids[i] = fmt.Sprintf("d%d", rng.IntN(60))
+		}
+	}
+	return &Enqueue{Header: h, Messages: ms, DedupIDs: ids}
+}
+
+// countTxn records what a transactional or deduplicating command did and
+// returns the handles seen so far (bounded).
+func countTxn(c *replayCounts, cmd Command, res Result, ends []TxnEnd) []TxnEnd {
+	switch res := res.(type) {
+	case EnqueueResult:
+		for i := range res.Halves {
+			ends = append(ends, TxnEnd{HalfID: res.FirstHalf + uint64(i)})
+		}
+		c.halves += res.Halves
+		if res.Dedup != nil {
+			c.dedupHits += res.Dedup.Duplicates
+			c.dedupStored += res.Count
+		}
+	case TxnCheckResult:
+		for _, d := range res.Halves {
+			ends = append(ends, TxnEnd{HalfID: d.HalfID, Gen: d.Gen})
+		}
+		c.checked += len(res.Halves)
+	case TxnEndResult:
+		switch {
+		case !res.OK:
+			c.staleEnds++
+		case cmd.(*TxnEnd).Commit:
+			c.committed++
+		default:
+			c.rolledBack++
+		}
+	}
+	if len(ends) > 200 {
+		ends = append(ends[:0:0], ends[len(ends)-100:]...)
+	}
+	return ends
 }

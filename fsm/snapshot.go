@@ -13,11 +13,12 @@ import (
 // a new version; ReadFrom refuses versions it does not know.
 const (
 	snapshotMagic   = "RMQP"
-	snapshotVersion = 2
+	snapshotVersion = 3
 )
 
 // Snapshot layout (version 2; ReadFrom also reads version 1, which lacks
-// the fields marked v2). Integers are encoding/binary varints (zig-zag
+// the fields marked v2, and version 3, which is version 2 followed by the
+// transactional and deduplication state: see txn_snapshot.go). Integers are encoding/binary varints (zig-zag
 // for signed ones, marked "varint"); "bytes" and "optional bytes" are as in
 // Encode. Offsets inside a lane are written as gaps, so that sortedness is
 // built in and the bytes are canonical: one state has exactly one encoding.
@@ -48,9 +49,14 @@ const (
 // map order and of the history that led to the state. It implements
 // io.WriterTo.
 func (s *State) WriteTo(w io.Writer) (int64, error) {
-	sw := &snapWriter{w: w, buf: make([]byte, 0, 64<<10), v2: s.needsV2()}
+	v3 := s.needsV3()
+	sw := &snapWriter{w: w, buf: make([]byte, 0, 64<<10), v2: v3 || s.needsV2()}
 	sw.buf = append(sw.buf, snapshotMagic...)
-	sw.buf = append(sw.buf, versionByte(sw.v2))
+	if v3 {
+		sw.buf = append(sw.buf, 3)
+	} else {
+		sw.buf = append(sw.buf, versionByte(sw.v2))
+	}
 	sw.uvarint(s.index)
 	sw.varint(s.now)
 	sw.uvarint(s.log.base)
@@ -88,6 +94,9 @@ func (s *State) WriteTo(w io.Writer) (int64, error) {
 			sw.message(e.msg)
 		}
 		sw.lane(g.dlLane, g.dl.base)
+	}
+	if v3 {
+		sw.txnAndDedup(s)
 	}
 	sw.flush()
 	return sw.n, sw.err
@@ -233,10 +242,10 @@ func parseSnapshot(b []byte) (*State, error) {
 		return nil, fmt.Errorf("bad magic")
 	}
 	v := b[len(snapshotMagic)]
-	if v != 1 && v != snapshotVersion {
+	if v < 1 || v > snapshotVersion {
 		return nil, fmt.Errorf("unknown version %d", v)
 	}
-	v2 := v == 2
+	v2 := v >= 2
 	r := &decoder{b: b[len(snapshotMagic)+1:]}
 	s := NewState()
 	s.index = r.uvarint()
@@ -308,10 +317,17 @@ func parseSnapshot(b []byte) (*State, error) {
 			s.order = append(s.order, id)
 		}
 	}
+	if v == 3 {
+		readTxnAndDedup(r, s)
+	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("%d trailing bytes", len(r.b))
 	}
-	if r.err == nil && v2 && !s.needsV2() {
+	switch {
+	case r.err != nil:
+	case v == 3 && !s.needsV3():
+		r.fail("version 3 for a state version 2 can express")
+	case v == 2 && !s.needsV2():
 		r.fail("version 2 for a state version 1 can express")
 	}
 	if r.err != nil {

@@ -54,7 +54,9 @@ type State struct {
 	now    int64  // largest Header.Now applied (unix ms)
 	log    seqLog[entry]
 	groups map[GroupID]*group
-	order  []GroupID // the keys of groups, sorted: housekeeping and snapshots walk this
+	order  []GroupID  // the keys of groups, sorted: housekeeping and snapshots walk this
+	txn    txnState   // half messages (txn.go)
+	dedup  dedupState // deduplication ids (dedup.go)
 
 	// delays lists messages enqueued not yet due (delay.go): derived from
 	// the log, not part of the replicated state or the snapshot.
@@ -100,7 +102,7 @@ func (s *State) Offsets() (first, next uint64) {
 // programming error, not an outcome.
 func (s *State) Apply(index uint64, c Command) Result {
 	switch c.(type) {
-	case *Enqueue, *Lease, *Ack, *Tick, *Forget, *Redrive, *Extend:
+	case *Enqueue, *Lease, *Ack, *Tick, *Forget, *Redrive, *Extend, *TxnCheck, *TxnEnd:
 	default:
 		// Checked before anything changes: Decode and this switch disagree.
 		panic(fmt.Sprintf("fsm: apply: no handler for %T", c))
@@ -110,6 +112,8 @@ func (s *State) Apply(index uint64, c Command) Result {
 	s.now = max(s.now, h.Now)
 	var tr TickResult
 	s.housekeep(&h.Policy, &tr)
+	s.txnHousekeep(&h.Policy)
+	s.dedup.expire(s.now)
 	switch c := c.(type) {
 	case *Enqueue:
 		return s.enqueue(c)
@@ -123,6 +127,10 @@ func (s *State) Apply(index uint64, c Command) Result {
 		return s.redrive(c)
 	case *Extend:
 		return s.extend(c)
+	case *TxnCheck:
+		return s.txnCheck(c)
+	case *TxnEnd:
+		return s.txnEnd(c)
 	default: // *Forget, as checked above
 		s.forget(c.(*Forget).Group)
 		return ForgetResult{}
@@ -232,6 +240,12 @@ func (s *State) trimDeadLetters(tr *TickResult) {
 }
 
 func (s *State) enqueue(c *Enqueue) EnqueueResult {
+	switch {
+	case c.HalfCheckMs > 0:
+		return s.enqueueHalf(c)
+	case c.DedupIDs != nil:
+		return s.enqueueDedup(c)
+	}
 	res := EnqueueResult{FirstOffset: s.log.end(), Count: len(c.Messages)}
 	for i, m := range c.Messages {
 		s.log.push(entry{producedAt: s.now, msg: m})
@@ -431,10 +445,10 @@ func hasTag(tags []string, t string) bool {
 func (s *State) at(g *group, dl bool, off uint64) Delivery {
 	if dl {
 		e := g.dl.at(off)
-		return Delivery{Offset: off, ProducedAt: e.producedAt, DeadLetteredAt: e.deadAt, OriginalOffset: e.orig, Message: e.msg}
+		return Delivery{Offset: off, ProducedAt: e.producedAt, DeadLetteredAt: e.deadAt, OriginalOffset: e.orig, Message: e.msg, HalfID: s.halfIDOf(e.orig)}
 	}
 	e := s.log.at(off)
-	return Delivery{Offset: off, ProducedAt: e.producedAt, OriginalOffset: off, Message: e.msg}
+	return Delivery{Offset: off, ProducedAt: e.producedAt, OriginalOffset: off, Message: e.msg, HalfID: s.halfIDOf(off)}
 }
 
 // ack settles c.Items in order; see Ack and AckResult.

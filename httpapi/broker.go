@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"time"
 
 	"raftmq/cluster"
 	"raftmq/fsm"
@@ -59,6 +60,18 @@ type Broker interface {
 	// entry is judged on its own. An error (ErrUnavailable) means an
 	// outcome is unknown.
 	Extend(ctx context.Context, q cluster.Queue, groupID string, deadLetter bool, entries []cluster.ExtendEntry) ([]cluster.ExtendFailure, error)
+
+	// ProduceDedup is Produce with a deduplication id per message ("" =
+	// none): a duplicate's ref is its first one's; dups counts them.
+	ProduceDedup(ctx context.Context, q cluster.Queue, msgs []fsm.Message, ids []string) (refs []cluster.MessageRef, dups int, err error)
+	// ProduceHalf stores a RocketMQ half message, due for a check after checkMs.
+	ProduceHalf(ctx context.Context, q cluster.Queue, msg fsm.Message, checkMs int64) (cluster.HalfRef, error)
+	// TxnCheck hands out up to limit half messages due for a check, waiting
+	// up to wait for the first.
+	TxnCheck(ctx context.Context, q cluster.Queue, limit int, wait time.Duration) ([]cluster.HalfDelivery, error)
+	// TxnEnd commits or rolls back a half message at generation gen; false
+	// when that is not its newest generation or it is no longer pending.
+	TxnEnd(ctx context.Context, q cluster.Queue, ref cluster.HalfRef, gen uint64, commit bool) (bool, error)
 
 	// HandlerKey is the cluster-wide secret that signs handlers (32 bytes);
 	// ok is false until the node has joined a cluster.

@@ -96,6 +96,10 @@ func (s *Server) produce(rc *fasthttp.RequestCtx, p pathParams) error {
 		return err
 	}
 	msgs, returnID := req.msgs, req.returnID
+	ids, err := parseDedupIDs(rc.PostBody(), len(msgs))
+	if err != nil {
+		return err
+	}
 	ctx, cancel := s.requestContext(0)
 	defer cancel()
 	q, err := s.lookupQueue(ctx, p)
@@ -105,12 +109,9 @@ func (s *Server) produce(rc *fasthttp.RequestCtx, p pathParams) error {
 	if err := s.applyDelays(q, msgs, req.delaysMs); err != nil {
 		return err
 	}
-	refs, err := s.broker.Produce(ctx, q, msgs)
+	refs, err := s.produceRefs(ctx, q, msgs, ids)
 	if err != nil {
 		return err
-	}
-	if len(refs) != len(msgs) {
-		return fmt.Errorf("produce: %d refs for %d messages", len(refs), len(msgs))
 	}
 	qid, ok := parseUUID(q.ID)
 	if returnID && !ok {

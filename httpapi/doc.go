@@ -26,6 +26,9 @@
 //     forged one is handler_invalid, one minted for another queue, group or
 //     door (normal versus dead letter) is handler_foreign. Whether a delivery
 //     is still live is the state machine's decision, not this package's.
+//   - RocketMQ transactional messages (mq_txn.go): __TransCheckT on publish,
+//     trans=pop and trans=commit|rollback, with half-message handles of
+//     their own kind (kindTransaction); DMS dedup_id (dms_dedup.go).
 //   - Message bodies: kept as the exact JSON text sent and written back byte
 //     for byte, never re-encoded; message ids (messageID).
 //   - The 413 for a body over Config.MaxRequestBodySize, answered through

@@ -26,9 +26,10 @@ const (
 	kindDMS           receiptKind = 1 // DMS consume, acked by .../ack
 	kindDMSDeadLetter receiptKind = 2 // DMS dead-letter consume, acked by .../deadletters/ack
 	kindRocketMQ      receiptKind = 3 // RocketMQ ReceiptHandle (reserved for the RocketMQ door)
+	kindTransaction   receiptKind = 4 // RocketMQ half message: offset is its HalfID, delivery id its generation
 )
 
-func (k receiptKind) known() bool { return k >= kindDMS && k <= kindRocketMQ }
+func (k receiptKind) known() bool { return k >= kindDMS && k <= kindTransaction }
 
 // receipt is the decoded content of a handler.
 type receipt struct {

@@ -148,11 +148,18 @@ func (s *Server) mqServe(rc *fasthttp.RequestCtx, rest string) error {
 	if len(project) > 64 || !validName(project) {
 		return mqInvalid("ns must be 1-64 characters of [A-Za-z0-9_-]")
 	}
-	switch method {
-	case fasthttp.MethodPost:
+	trans := string(rc.QueryArgs().Peek("trans"))
+	switch {
+	case method == fasthttp.MethodPost:
 		return s.mqPublish(rc, project, topic)
-	case fasthttp.MethodGet:
+	case method == fasthttp.MethodGet && trans == "pop":
+		return s.mqTransPop(rc, project, topic)
+	case method == fasthttp.MethodGet:
 		return s.mqConsume(rc, project, topic)
+	case trans == "commit" || trans == "rollback":
+		return s.mqTransEnd(rc, project, topic, trans == "commit")
+	case trans != "":
+		return mqInvalid("trans=%s is not supported here", trans)
 	default:
 		return s.mqAck(rc, project, topic)
 	}

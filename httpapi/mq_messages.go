@@ -190,6 +190,12 @@ func (s *Server) mqPublish(rc *fasthttp.RequestCtx, project, topic string) error
 	if err != nil {
 		return err
 	}
+	if secs, half, err := halfCheckSeconds(msg.Props); err != nil || half {
+		if err != nil {
+			return err
+		}
+		return s.mqPublishHalf(rc, project, topic, msg, text, secs)
+	}
 	ctx, cancel := s.requestContext(0)
 	defer cancel()
 	q, qid, err := s.mqQueue(ctx, project, topic)
@@ -363,7 +369,7 @@ func (s *Server) mqConsume(rc *fasthttp.RequestCtx, project, topic string) error
 	for i, d := range ds {
 		text := mqBodyText(d.Message.Body)
 		out.Messages[i] = mqMessageXML{
-			ID: messageID(qid, d.Partition, d.Offset),
+			ID: messageID(qid, d.Partition, d.IDOffset()),
 			ReceiptHandle: receipt{
 				kind: kindRocketMQ, queue: qid, group: gid, partition: uint32(d.Partition),
 				offset: d.Offset, deliveryID: d.DeliveryID, expiresAt: d.ExpiresAt,

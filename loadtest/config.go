@@ -108,6 +108,10 @@ type Config struct {
 	// phases, so that the new queues' partition leader elections (the first
 	// produce to a new queue waits for them) are not measured.
 	NoWarmup bool
+	// DedupIDs gives every message a dedup_id (unique to the run, producer
+	// and sequence number), so that produces retried after an unknown
+	// outcome are stored once (loadtest/dedup.go).
+	DedupIDs bool
 
 	// Progress receives a live progress line (carriage returns, no
 	// newlines) about once a second; nil for none.

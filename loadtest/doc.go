@@ -14,7 +14,9 @@
 // error_code, tries, errors and latency by target node (warm-up phases left
 // out, as from the latency charts), the verification pass over every queue (lost: produced with
 // 201 and never delivered; duplicates: deliveries beyond a message's first;
-// misrouted: delivered from a queue it was not produced to) and the
+// misrouted: delivered from a queue it was not produced to; with
+// Config.DedupIDs every message carries a dedup_id, so retried produces are
+// stored once and duplicates count what is left) and the
 // reports: Report.WriteText, WriteJSON, WriteHTML (one self-contained page,
 // inline SVG, no script, no network) and Summary.Line. It does not own
 // flags or exit codes (cmd/raftmq loadtest) nor starting clusters

@@ -47,6 +47,7 @@ type ConfigReport struct {
 	QueueID   string   `json:"queue_id"` // the first queue's; Report.Queues has every queue's
 	GroupID   string   `json:"group_id"` // the first queue's group
 	AckWaitS  int      `json:"ack_wait_s"`
+	DedupIDs  bool     `json:"dedup_ids,omitempty"` // every message carried a dedup_id
 }
 
 // QueueReport is one of the run's queues: its ids, how many producers and

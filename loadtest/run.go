@@ -169,7 +169,7 @@ func (r *runner) configReport() ConfigReport {
 	return ConfigReport{
 		Targets: c.Targets, Workload: c.Workload, Messages: c.Messages, DurationS: c.Duration.Seconds(),
 		Queues: c.Queues, Producers: c.Producers, Consumers: c.Consumers, Size: c.Size, Batch: c.Batch, Rate: c.Rate,
-		QueueMode: c.QueueMode, Project: r.project, AckWaitS: DefaultAckWait,
+		QueueMode: c.QueueMode, Project: r.project, AckWaitS: DefaultAckWait, DedupIDs: c.DedupIDs,
 	}
 }
 
@@ -336,7 +336,7 @@ func (r *runner) produceLoop(ctx context.Context, ph *phaseRun, pid uint32, home
 			return
 		}
 		n = min(n, limit-k)
-		buf = appendProduce(buf[:0], pid, seq, int(n), at, r.cfg.Size)
+		buf = r.appendBatch(buf[:0], pid, seq, int(n), at)
 		r.ledger.Sent(q.index, pid, seq, int(n), false)
 		ph.produceReqs.Add(1)
 		first := seq

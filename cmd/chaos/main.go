@@ -116,6 +116,8 @@ func printReport(r *chaos.Report) {
 		v.Lost, v.LostAck, v.Unexpected, v.AckedTwice, v.RedeliveredAfterAck, v.OverlappingLeases, r.LeaseEpsMs)
 	fmt.Printf("   accepted expired %d, accepted superseded %d, ack prefix %d, over-delivered %d, missing dead letter %d, FIFO order %d,\n",
 		v.AcceptedExpired, v.AcceptedSuperseded, v.AckPrefix, v.OverDelivered, v.MissingDeadLetter, v.FIFOOrder)
+	fmt.Printf("   committed lost %d, rolled back delivered %d, dedup stored twice %d,\n",
+		v.CommittedLost, v.RolledBackDelivered, v.DedupStoredTwice)
 	fmt.Printf("   duplicates explained %d / unexplained %d; replicas compared %d, digest problems %d, raft entries %d, elections %d; recovery p50 %.2fs p99 %.2fs\n",
 		v.DupExplained, v.DupUnexplained, r.ReplicasCompared, len(r.DigestMismatches), r.RaftEntries, r.Elections, r.RecoveryP50S, r.RecoveryP99S)
 	for _, s := range append(append(append([]string{}, r.DrainLeft...), r.DigestMismatches...), r.NemesisErrors...) {

@@ -23,6 +23,7 @@ func bodyValue(s string) json.RawMessage {
 
 func (c *cmdClient) send(args []string) error {
 	fs := c.flags("send", "QUEUE [BODY...]  (no BODY: one message per line of standard input)")
+	dedup := fs.String("dedup-prefix", "", "give message i the dedup_id PREFIX-i, so that running the same send again within 5 minutes stores nothing twice")
 	pos, err := c.parse(fs, args, -1)
 	if err != nil {
 		return err
@@ -51,7 +52,7 @@ func (c *cmdClient) send(args []string) error {
 	var ids []string
 	for len(bodies) > 0 {
 		n := min(len(bodies), maxSendBatch)
-		got, err := c.produce(q, bodies[:n])
+		got, err := c.produce(q, bodies[:n], dedupIDs(*dedup, len(ids), n))
 		ids = append(ids, got...)
 		if err != nil {
 			if len(ids) > 0 {
@@ -68,17 +69,36 @@ func (c *cmdClient) send(args []string) error {
 	return err
 }
 
-// produce sends one batch and returns the ids of the messages stored.
-func (c *cmdClient) produce(q queueInfo, bodies []string) ([]string, error) {
+// dedupIDs returns the dedup_ids of n messages from the first-th on, or nil
+// without a prefix.
+func dedupIDs(prefix string, first, n int) []string {
+	if prefix == "" {
+		return nil
+	}
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = prefix + "-" + strconv.Itoa(first+i)
+	}
+	return ids
+}
+
+// produce sends one batch (with dedup, when not nil, a dedup_id per message)
+// and returns the ids of the messages stored.
+func (c *cmdClient) produce(q queueInfo, bodies, dedup []string) ([]string, error) {
 	type msg struct {
-		Body json.RawMessage `json:"body"`
+		Body    json.RawMessage `json:"body"`
+		DedupID string          `json:"dedup_id,omitempty"`
 	}
 	req := struct {
 		Messages []msg `json:"messages"`
 		ReturnID bool  `json:"returnId"`
 	}{ReturnID: true}
-	for _, b := range bodies {
-		req.Messages = append(req.Messages, msg{bodyValue(b)})
+	for i, b := range bodies {
+		m := msg{Body: bodyValue(b)}
+		if dedup != nil {
+			m.DedupID = dedup[i]
+		}
+		req.Messages = append(req.Messages, m)
 	}
 	var out struct {
 		Messages []struct {

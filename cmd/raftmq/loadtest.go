@@ -47,6 +47,7 @@ func (l *LoadtestCmd) ParseFlags(args []string, now time.Time) error {
 	fs.StringVar(&c.QueueMode, "queue-mode", c.QueueMode, "NORMAL or FIFO")
 	fs.StringVar(&c.Project, "project", "", "DMS project (default: lt-<run id>, one of the run's own)")
 	fs.DurationVar(&c.PhaseTimeout, "phase-timeout", c.PhaseTimeout, "bound of each count-bounded phase (produce, drain, verify)")
+	fs.BoolVar(&c.DedupIDs, "dedup-ids", false, "give every message a dedup_id, so that a produce retried after an unknown outcome is stored once (the report's duplicates then count what is left)")
 	fs.BoolVar(&c.NoWarmup, "no-warmup", false, "leave out the warm-up (one batch per producer, drained, before the measured phases)")
 	fs.StringVar(&c.CAFile, "ca", "", "PEM CA bundle that verifies https:// targets (default: the system pool)")
 	fs.StringVar(&c.AccessKey, "access-key", os.Getenv("RAFTMQ_ACCESS_KEY"), "access key that signs every request, for nodes with --credentials; a * key, unless --project names one it may use (or RAFTMQ_ACCESS_KEY)")
