@@ -201,8 +201,11 @@ func (n *Node) partitionStats(ctx context.Context, q Queue, i int, group string)
 		if lr, ok := n.host.Get(pid); ok {
 			view = lr
 		}
-		// A read changes nothing: any failure may be retried.
-		return retryable(n.callWatched(ctx, target, rpcStats, body, &a, watchOf(view)))
+		// A read changes nothing: any failure may be retried, and a leader
+		// that does not answer within readAttempt is asked no longer.
+		rctx, cancel := context.WithTimeout(ctx, n.readAttempt())
+		defer cancel()
+		return retryable(n.callWatched(rctx, target, rpcStats, body, &a, watchOf(view)))
 	})
 	if err != nil {
 		return statsAnswer{}, unavailable(err)

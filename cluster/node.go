@@ -179,7 +179,7 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log, raftL: ln, keys: keys, replay: newReplayCache(time.Now(), maxReplayCache), cat: newCatalogue(log), stop: make(chan struct{}), failed: make(chan struct{})}
 	n.peers.tls = cfg.PeerTLS
-	n.peers.dial = n.electionTimeout()
+	n.peers.dial = max(n.electionTimeout(), minPeerDial)
 	n.cfg.RaftAddr = adv.String()
 	n.cfg.HTTPAddr = httpAdv.String()
 	n.members, err = startMembership(membershipConfig{

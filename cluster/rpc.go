@@ -287,6 +287,17 @@ func (n *Node) electionTimeout() time.Duration {
 	return time.Second // hashicorp/raft's default
 }
 
+// readAttempt bounds one attempt of an idempotent read from a leader (it
+// answers in one heartbeat round): two election timeouts, after which the
+// read is tried again, on the next leader if there is one by then.
+func (n *Node) readAttempt() time.Duration {
+	return max(2*n.electionTimeout(), minPeerDial)
+}
+
+// minPeerDial is the least time a dial to a peer is given (tests shrink the
+// election timeout far below what a loaded machine needs to connect).
+const minPeerDial = 500 * time.Millisecond
+
 // forwardBudget is how long a peer is given to carry out a forwarded step
 // (it is told, and answers "not leader" or "outcome unknown" by then): as
 // long as a local proposal waits for an election.

@@ -187,25 +187,47 @@ func TestCluster_ReadyWaitsForItsPartitionsLeaders(t *testing.T) {
 	}
 }
 
-// TestCluster_ForwardToFrozenLeaderFailsOver: a consume that a follower
-// forwards to a leader that has stopped answering (frozen with SIGSTOP: its
-// sockets stay open and swallow the request, as a killed container's address
-// does) is answered within about an election, not after the 30 s read
-// timeout: the follower gives up the wait once its replica sees the next
-// leader, answers 503 (the lease's outcome is unknown, so it is not sent
-// again), and the client's retry is served by the new leader. A counters
-// read in the meantime (idempotent) is retried on the new leader at once.
+// TestCluster_ForwardToFrozenLeaderFailsOver: a node that holds no replica
+// of a partition forwards every lease and read to its leader. When that
+// leader stops answering (frozen with SIGSTOP: its sockets stay open and
+// swallow requests, as a killed container's address does, so no reset ever
+// comes), a consume is answered within a bound tied to the election
+// timeout, not after the 30 s read timeout: a lease whose outcome is
+// unknown is answered 503 and not sent again, and the client's retry is
+// served by the new leader. A counters read meanwhile (idempotent) is
+// retried on the new leader.
 func TestCluster_ForwardToFrozenLeaderFailsOver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
-	c := clustertest.StartCluster(t, binPath, 3)
+	c := clustertest.StartCluster(t, binPath, 4, "--partitions", "1")
 	cl := newDMSClient(t, "proj", baseURLs(c)...)
-	q := cl.createQueue("fifo", map[string]any{"queue_mode": "FIFO"})
+	q := cl.createQueue("one", nil)
 	g := cl.createGroup(q, "workers")
 	var leader string
-	waitFor(t, 20*time.Second, "a leader of the FIFO partition", func() error {
+	var replicas []string
+	waitFor(t, 20*time.Second, "a leader of the partition", func() error {
 		st, err := getStatus(c.Nodes[0].URL())
+		if err != nil {
+			return err
+		}
+		for _, p := range st.Partitions {
+			if p.QueueID == q && p.Leader != "" {
+				leader, replicas = p.Leader, p.Replicas
+				return nil
+			}
+		}
+		return fmt.Errorf("no leader yet")
+	})
+	via := slices.IndexFunc(c.Nodes, func(p *clustertest.Process) bool { return !slices.Contains(replicas, p.NodeID) })
+	if via < 0 {
+		t.Fatalf("every node holds a replica: %v", replicas)
+	}
+	if err := produceBatch(cl, via, q, 5, "m"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the leader settled", func() error {
+		st, err := getStatus(c.Node(replicas[1]).URL())
 		if err != nil {
 			return err
 		}
@@ -215,19 +237,7 @@ func TestCluster_ForwardToFrozenLeaderFailsOver(t *testing.T) {
 				return nil
 			}
 		}
-		return fmt.Errorf("no leader yet")
-	})
-	via := slices.IndexFunc(c.Nodes, func(p *clustertest.Process) bool { return p.NodeID != leader })
-	if err := produceBatch(cl, via, q, 5, "m"); err != nil {
-		t.Fatal(err)
-	}
-	// The follower has applied the messages: it will forward a lease.
-	waitFor(t, 10*time.Second, "the follower counting the messages", func() error {
-		got, err := readCounters(cl, via, q, g)
-		if err == nil && got.available != 5 {
-			err = fmt.Errorf("available %d", got.available)
-		}
-		return err
+		return fmt.Errorf("no leader")
 	})
 	c.Node(leader).Freeze(t)
 	const bound = 12 * time.Second // an election is 1–3 s; the read timeout was 30 s
@@ -249,6 +259,9 @@ func TestCluster_ForwardToFrozenLeaderFailsOver(t *testing.T) {
 		c.Nodes[via].NodeID, leader, len(ds), err, took, statsTook, statsErr)
 	if took > bound {
 		t.Fatalf("consume through %s answered after %v (bound %v)", c.Nodes[via].NodeID, took, bound)
+	}
+	if statsErr != nil {
+		t.Fatalf("counters through %s were not read again from the new leader: %v", c.Nodes[via].NodeID, statsErr)
 	}
 	if statsTook > bound {
 		t.Fatalf("counters through %s answered after %v (bound %v)", c.Nodes[via].NodeID, statsTook, bound)
