@@ -356,7 +356,12 @@ func (n *Node) Close() error {
 		n.Handoff()
 		close(n.stop)
 		n.wg.Wait()
-		err = errors.Join(n.host.Close(), n.meta.Close(), n.mux.Close())
+		// The partitions and the metadata group stop at once: each may
+		// wait up to partition.ShutdownWait for peers that are gone.
+		hostErr := make(chan error, 1)
+		go func() { hostErr <- n.host.Close() }()
+		metaErr := n.meta.Close()
+		err = errors.Join(<-hostErr, metaErr, n.mux.Close())
 		n.members.Leave()
 	})
 	return err

@@ -301,7 +301,7 @@ func TestServe_SIGTERMWithoutQuorumExitsInTime(t *testing.T) {
 		return nil
 	})
 	start := time.Now()
-	code := last.Stop(t, 30*time.Second)
+	code := last.Stop(t, shutdownTimeout+3*time.Second)
 	t.Logf("%s exited %d, %v after SIGTERM", last.NodeID, code, time.Since(start))
 	if code != 0 {
 		t.Fatalf("%s exited %d after SIGTERM", last.NodeID, code)
