@@ -21,7 +21,11 @@ const leaderRetryPoll = 100 * time.Millisecond
 
 // leaderTry is what one attempt of the leader-wait loop is told.
 type leaderTry struct {
-	hint     string    // the leader named by the last refusal; "" when none
+	hint string // the leader named by the last refusal; "" when none
+	// avoid is the node the last attempt was sent to when it failed
+	// without an answer (not reachable, or silent too long): whoever still
+	// names it leader is not followed until the next attempt succeeds.
+	avoid    string
 	n        int       // attempts made before this one
 	deadline time.Time // when the loop gives up
 }
@@ -65,11 +69,11 @@ func (n *Node) untilLeader(ctx context.Context, watch func() <-chan struct{}, at
 		case errors.As(err, &nl):
 			hops++
 			t.hint = nl.LeaderID
-			if t.hint == target {
-				t.hint = "" // the target names itself but does not serve yet
+			if t.hint == target || t.hint == t.avoid {
+				t.hint = "" // the target names itself but does not serve yet, or a lost leader
 			}
 		case errors.Is(err, errNotSent):
-			t.hint = ""
+			t.hint, t.avoid = "", target
 		default:
 			return err
 		}

@@ -118,6 +118,9 @@ type Node struct {
 	rpcRefusals logLimiter
 
 	rr atomic.Uint64 // round-robin cursor for produce and consume
+	// leaders caches, for partitions this node holds no replica of, the
+	// node that last carried out a forwarded step (partition id → node id).
+	leaders sync.Map
 	// consumePasses counts the passes consumes made over their queue's
 	// partitions: how often long polls woke up.
 	consumePasses atomic.Uint64

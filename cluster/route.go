@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"raftmq/fsm"
@@ -52,30 +53,61 @@ func (n *Node) onPartitionLeader(ctx context.Context, q Queue, i int, step func(
 			if target == n.cfg.NodeID && r.Leader() != n.cfg.NodeID {
 				target = "" // a stale hint: this replica knows it does not lead
 			}
-			if target == "" {
+			if target == "" && r.Leader() != t.avoid {
 				target = r.Leader()
 			}
 			if target == "" {
 				// This replica knows no leader: an election is in progress,
 				// or this node no longer hears its group (its Raft traffic
 				// is lost) while its peers do. Ask them too.
-				target = n.lookupLeader(ctx, q, i, r.LeadershipChanged(), min(leaderLookupWait, time.Until(t.deadline)))
+				target = n.lookupLeader(ctx, q, i, r.LeadershipChanged(), t.avoid, min(leaderLookupWait, time.Until(t.deadline)))
 			}
 		} else if target == "" {
-			if reps := n.cat.replicasOf(q.ID, i); len(reps) > 0 {
-				target = reps[t.n%len(reps)]
-			}
+			target = n.remoteLeader(ctx, q, i, t)
 		}
 		switch {
 		case local && target == n.cfg.NodeID:
 			return target, step(r, target)
 		case target != "" && target != n.cfg.NodeID:
-			return target, step(nil, target)
+			err := step(nil, target)
+			if !local {
+				n.noteLeader(pid, target, err)
+			}
+			return target, err
 		case local:
 			return "", fmt.Errorf("%w: no leader of partition %s known", errNoLeaderYet, pid)
 		}
 		return "", fmt.Errorf("%w: no replica of partition %s known", errNoLeaderYet, pid)
 	})
+}
+
+// remoteLeader is the node to try for partition i of q when this node holds
+// no replica of it and has no hint: the one that carried out the last step
+// forwarded from here, else the leader the replicas name (lookupLeader),
+// else the replicas in turn.
+func (n *Node) remoteLeader(ctx context.Context, q Queue, i int, t leaderTry) string {
+	pid := PartitionID(q.ID, i)
+	if id, ok := n.leaders.Load(pid); ok && t.n == 0 {
+		return id.(string)
+	}
+	if id := n.lookupLeader(ctx, q, i, nil, t.avoid, min(leaderLookupWait, time.Until(t.deadline))); id != "" {
+		return id
+	}
+	reps := slices.DeleteFunc(n.cat.replicasOf(q.ID, i), func(id string) bool { return id == t.avoid })
+	if len(reps) > 0 {
+		return reps[(t.n+int(n.rr.Add(1)))%len(reps)]
+	}
+	return ""
+}
+
+// noteLeader remembers id as the leader of pid after a step it carried out,
+// and forgets it after one it did not.
+func (n *Node) noteLeader(pid, id string, err error) {
+	if err == nil {
+		n.leaders.Store(pid, id)
+	} else {
+		n.leaders.CompareAndDelete(pid, id)
+	}
 }
 
 // leaderLookupWait is how long one lookup waits for a peer to learn of a
@@ -88,7 +120,7 @@ const leaderLookupWait = time.Second
 // learns of meanwhile (changed is closed), or "" when nobody named one in
 // time. The question changes nothing, so an answer that never comes costs
 // only time.
-func (n *Node) lookupLeader(ctx context.Context, q Queue, i int, changed <-chan struct{}, wait time.Duration) string {
+func (n *Node) lookupLeader(ctx context.Context, q Queue, i int, changed <-chan struct{}, avoid string, wait time.Duration) string {
 	if wait <= 0 {
 		return ""
 	}
@@ -119,12 +151,13 @@ func (n *Node) lookupLeader(ctx context.Context, q Queue, i int, changed <-chan 
 		select {
 		case id := <-answers:
 			// A peer that names this node has not noticed yet that it
-			// stepped down (this replica knows no leader): no answer.
-			if id != "" && id != n.cfg.NodeID {
+			// stepped down (this replica knows no leader): no answer. Nor
+			// is one that names the leader just lost (avoid).
+			if id != "" && id != n.cfg.NodeID && id != avoid {
 				return id
 			}
 		case <-changed:
-			if r, ok := n.host.Get(pid); ok {
+			if r, ok := n.host.Get(pid); ok && r.Leader() != avoid {
 				return r.Leader()
 			}
 			return ""

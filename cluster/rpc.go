@@ -288,10 +288,10 @@ func (n *Node) electionTimeout() time.Duration {
 }
 
 // readAttempt bounds one attempt of an idempotent read from a leader (it
-// answers in one heartbeat round): two election timeouts, after which the
+// answers in one heartbeat round): an election timeout, after which the
 // read is tried again, on the next leader if there is one by then.
 func (n *Node) readAttempt() time.Duration {
-	return max(2*n.electionTimeout(), minPeerDial)
+	return max(n.electionTimeout(), minPeerDial)
 }
 
 // minPeerDial is the least time a dial to a peer is given (tests shrink the
