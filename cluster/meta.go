@@ -201,7 +201,7 @@ func (n *Node) proposeMeta(ctx context.Context, cmd *metaCommand) (metaResult, e
 	}
 	var res metaResult
 	err := n.untilLeader(ctx, n.meta.LeadershipChanged, func(t leaderTry) (string, error) {
-		leader := n.metaTarget(t.hint)
+		leader := n.metaTarget(t)
 		var err error
 		switch {
 		case leader == n.cfg.NodeID:
@@ -219,12 +219,16 @@ func (n *Node) proposeMeta(ctx context.Context, cmd *metaCommand) (metaResult, e
 }
 
 // metaTarget is the node a catalogue request goes to: the hinted leader,
-// else the one this node's member of the metadata group knows.
-func (n *Node) metaTarget(hint string) string {
-	if hint != "" && hint != n.cfg.NodeID {
-		return hint
+// else the one this node's member of the metadata group knows, unless that
+// is the node that has just failed to answer.
+func (n *Node) metaTarget(t leaderTry) string {
+	if t.hint != "" && t.hint != n.cfg.NodeID {
+		return t.hint
 	}
-	return n.meta.Leader()
+	if l := n.meta.Leader(); l != t.avoid {
+		return l
+	}
+	return ""
 }
 
 // forwardMeta sends a catalogue command to the metadata leader, then makes
@@ -275,14 +279,17 @@ func (n *Node) syncCatalogue(ctx context.Context) error {
 	var idx uint64
 	local := false
 	err := n.untilLeader(ctx, n.meta.LeadershipChanged, func(t leaderTry) (string, error) {
-		leader := n.metaTarget(t.hint)
+		leader := n.metaTarget(t)
 		switch {
 		case leader == n.cfg.NodeID && n.meta.IsLeader():
 			local = true // a serving leader has applied every committed entry
 			return leader, nil
 		case leader != "" && leader != n.cfg.NodeID:
-			// The question changes nothing: any failure may be retried.
-			return leader, retryable(n.call(ctx, leader, rpcMetaIndex, nil, &idx))
+			// The question changes nothing: any failure may be retried,
+			// and a leader silent for a read attempt is asked no longer.
+			rctx, cancel := context.WithTimeout(ctx, n.readAttempt())
+			defer cancel()
+			return leader, retryable(n.call(rctx, leader, rpcMetaIndex, nil, &idx))
 		}
 		return leader, fmt.Errorf("%w: no serving metadata leader", errNoLeaderYet)
 	})
