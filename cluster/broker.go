@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"sync"
 	"time"
 
 	"raftmq/fsm"
@@ -127,27 +128,29 @@ func (n *Node) DeleteGroup(ctx context.Context, project, queueID, groupID string
 	return nil
 }
 
-// QueueStats sums the queue's counters over its partitions.
+// QueueStats sums the queue's counters over its partitions, each read from
+// its leader (partitionStats).
 func (n *Node) QueueStats(ctx context.Context, q Queue) (QueueStats, error) {
+	as, err := n.allPartitionStats(ctx, q, "")
+	if err != nil {
+		return QueueStats{}, err
+	}
 	var st QueueStats
-	for i := range q.Partitions {
-		a, err := n.partitionStats(ctx, q, i, "")
-		if err != nil {
-			return QueueStats{}, err
-		}
+	for _, a := range as {
 		st.Produced += a.Produced
 	}
 	return st, nil
 }
 
-// GroupStats sums a group's counters over the queue's partitions.
+// GroupStats sums a group's counters over the queue's partitions, each read
+// from its leader (partitionStats).
 func (n *Node) GroupStats(ctx context.Context, q Queue, groupID string) (fsm.GroupStats, error) {
+	as, err := n.allPartitionStats(ctx, q, groupID)
+	if err != nil {
+		return fsm.GroupStats{}, err
+	}
 	var sum fsm.GroupStats
-	for i := range q.Partitions {
-		a, err := n.partitionStats(ctx, q, i, groupID)
-		if err != nil {
-			return fsm.GroupStats{}, err
-		}
+	for _, a := range as {
 		g := a.Group
 		sum.Produced += g.Produced
 		sum.Consumed += g.Consumed
@@ -158,31 +161,70 @@ func (n *Node) GroupStats(ctx context.Context, q Queue, groupID string) (fsm.Gro
 	return sum, nil
 }
 
-// partitionStats reads a partition's counters from the local replica (a
-// follower's view may lag its leader's a little) or, when this node holds
-// none, from a node that does.
+// allPartitionStats reads every partition's counters at once; it fails when
+// one partition cannot be read.
+func (n *Node) allPartitionStats(ctx context.Context, q Queue, group string) ([]statsAnswer, error) {
+	out := make([]statsAnswer, q.Partitions)
+	errs := make([]error, q.Partitions)
+	var wg sync.WaitGroup
+	for i := range q.Partitions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], errs[i] = n.partitionStats(ctx, q, i, group)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// partitionStats reads a partition's counters from its leader, after the
+// leader confirmed it still leads (partition.Node.VerifyLeader): a
+// linearizable read, so a read that starts after a produce or an ack was
+// answered counts it. A follower's state may lag by the entries in flight,
+// so followers are never read: while no leader can be reached the answer is
+// ErrUnavailable.
 func (n *Node) partitionStats(ctx context.Context, q Queue, i int, group string) (statsAnswer, error) {
 	pid := PartitionID(q.ID, i)
 	var a statsAnswer
-	if r, ok := n.host.Get(pid); ok {
-		now := r.Now()
-		r.Read(func(s *fsm.State) {
-			a.Produced = s.Produced()
-			a.Group = s.StatsAt(fsm.GroupID(group), now)
-		})
-		return a, nil
-	}
-	body, _ := json.Marshal(statsRequest{Partition: pid, Group: group})
-	var err error
-	for _, id := range n.cat.replicasOf(q.ID, i) {
-		if err = n.call(ctx, id, rpcStats, body, &a); err == nil {
-			return a, nil
+	err := n.onPartitionLeader(ctx, q, i, func(r *partition.Replica, target string) error {
+		if r != nil {
+			var err error
+			a, err = leaderStats(ctx, r, group)
+			return err
 		}
+		body, _ := json.Marshal(statsRequest{Partition: pid, Group: group, Leader: true})
+		var view leaderView
+		if lr, ok := n.host.Get(pid); ok {
+			view = lr
+		}
+		// A read changes nothing: any failure may be retried, and a leader
+		// that does not answer within readAttempt is asked no longer.
+		rctx, cancel := context.WithTimeout(ctx, n.readAttempt())
+		defer cancel()
+		return retryable(n.callWatched(rctx, target, rpcStats, body, &a, watchOf(view)))
+	})
+	if err != nil {
+		return statsAnswer{}, unavailable(err)
 	}
-	if err == nil {
-		err = fmt.Errorf("partition %s has no replicas", pid)
+	return a, nil
+}
+
+// leaderStats reads r's counters once r confirmed it leads.
+func leaderStats(ctx context.Context, r *partition.Replica, group string) (statsAnswer, error) {
+	var a statsAnswer
+	if err := r.VerifyLeader(ctx); err != nil {
+		return a, err
 	}
-	return statsAnswer{}, unavailable(err)
+	now := r.Now()
+	r.Read(func(s *fsm.State) {
+		a.Produced = s.Produced()
+		a.Group = s.StatsAt(fsm.GroupID(group), now)
+	})
+	return a, nil
 }
 
 // Produce stores msgs in one partition, so that a request's messages are

@@ -27,6 +27,11 @@
 // replicas are started before CreateQueue returns, so the queue is usable at
 // once. An ordered ack is applied partition by partition in request order and
 // stops at the first failure; later entries are released for redelivery.
+// Counters are read from each partition's leader once it confirmed it leads,
+// never from a follower. Every request that needs a group's leader goes
+// through one retry loop (untilLeader, leaderwait.go); a step whose outcome
+// is unknown (the leader was lost while it was in flight) is never sent
+// again.
 //
 // Concurrency: Node's methods are safe for concurrent use.
 package cluster

@@ -194,53 +194,57 @@ func (n *Node) keyLoop() {
 }
 
 // proposeMeta commits a catalogue command through the metadata leader: here
-// when this node leads, else forwarded in one hop.
+// when this node leads, else forwarded in one hop (untilLeader's loop).
 func (n *Node) proposeMeta(ctx context.Context, cmd *metaCommand) (metaResult, error) {
-	deadline := time.Now().Add(n.cfg.Raft.LeaderWait)
-	for {
-		ch := n.meta.LeadershipChanged()
-		leader := n.meta.Leader()
+	if err := cmd.validate(); err != nil {
+		return metaResult{}, err
+	}
+	var res metaResult
+	err := n.untilLeader(ctx, n.meta.LeadershipChanged, func(t leaderTry) (string, error) {
+		leader := n.metaTarget(t)
+		var err error
 		switch {
 		case leader == n.cfg.NodeID:
-			res, err := n.proposeMetaLocal(ctx, cmd)
-			var nl *partition.NotLeaderError
-			if !errors.As(err, &nl) {
-				if err == nil {
-					n.reconcile()
-				}
-				return res, err
+			if res, err = n.proposeMetaLocal(ctx, cmd); err == nil {
+				n.reconcile()
 			}
 		case leader != "":
-			if err := cmd.validate(); err != nil {
-				return metaResult{}, err
-			}
-			b, err := json.Marshal(cmd)
-			if err != nil {
-				return metaResult{}, err
-			}
-			var a metaAnswer
-			err = n.call(ctx, leader, rpcMeta, b, &a)
-			var nl *partition.NotLeaderError
-			if err == nil {
-				// Make our own catalogue catch up, so the caller's next
-				// request through this node sees what it just created.
-				_ = n.syncCatalogue(ctx)
-				return metaResult{Queue: a.Queue, Groups: a.Groups}, nil
-			}
-			if !errors.As(err, &nl) && !errors.Is(err, errNotSent) {
-				return metaResult{}, err
-			}
+			res, err = n.forwardMeta(ctx, leader, cmd)
+		default:
+			err = fmt.Errorf("%w: no metadata leader", errNoLeaderYet)
 		}
-		if time.Now().After(deadline) {
-			return metaResult{}, fmt.Errorf("%w: no metadata leader", ErrUnavailable)
-		}
-		select {
-		case <-ch:
-		case <-time.After(100 * time.Millisecond):
-		case <-ctx.Done():
-			return metaResult{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
-		}
+		return leader, err
+	})
+	return res, err
+}
+
+// metaTarget is the node a catalogue request goes to: the hinted leader,
+// else the one this node's member of the metadata group knows, unless that
+// is the node that has just failed to answer.
+func (n *Node) metaTarget(t leaderTry) string {
+	if t.hint != "" && t.hint != n.cfg.NodeID {
+		return t.hint
 	}
+	if l := n.meta.Leader(); l != t.avoid {
+		return l
+	}
+	return ""
+}
+
+// forwardMeta sends a catalogue command to the metadata leader, then makes
+// this node's catalogue catch up, so that the caller's next request through
+// this node sees what it just created.
+func (n *Node) forwardMeta(ctx context.Context, leader string, cmd *metaCommand) (metaResult, error) {
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return metaResult{}, err
+	}
+	var a metaAnswer
+	if err := n.callWatched(ctx, leader, rpcMeta, b, &a, n.meta); err != nil {
+		return metaResult{}, err
+	}
+	_ = n.syncCatalogue(ctx)
+	return metaResult{Queue: a.Queue, Groups: a.Groups}, nil
 }
 
 // proposeMetaLocal proposes on this node's member of the metadata group.
@@ -272,29 +276,27 @@ func (n *Node) proposeMetaLocal(ctx context.Context, cmd *metaCommand) (metaResu
 // it before answering 404; when the leader cannot be asked it returns
 // ErrUnavailable, never a guess.
 func (n *Node) syncCatalogue(ctx context.Context) error {
-	deadline := time.Now().Add(n.cfg.Raft.LeaderWait)
-	for {
-		ch := n.meta.LeadershipChanged()
-		leader := n.meta.Leader()
+	var idx uint64
+	local := false
+	err := n.untilLeader(ctx, n.meta.LeadershipChanged, func(t leaderTry) (string, error) {
+		leader := n.metaTarget(t)
 		switch {
 		case leader == n.cfg.NodeID && n.meta.IsLeader():
-			return nil // a serving leader has applied every committed entry
+			local = true // a serving leader has applied every committed entry
+			return leader, nil
 		case leader != "" && leader != n.cfg.NodeID:
-			var idx uint64
-			if err := n.call(ctx, leader, rpcMetaIndex, nil, &idx); err == nil {
-				return n.waitCatalogue(ctx, idx)
-			}
+			// The question changes nothing: any failure may be retried,
+			// and a leader silent for a read attempt is asked no longer.
+			rctx, cancel := context.WithTimeout(ctx, n.readAttempt())
+			defer cancel()
+			return leader, retryable(n.call(rctx, leader, rpcMetaIndex, nil, &idx))
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: cannot reach the metadata leader", ErrUnavailable)
-		}
-		select {
-		case <-ch:
-		case <-time.After(100 * time.Millisecond):
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
-		}
+		return leader, fmt.Errorf("%w: no serving metadata leader", errNoLeaderYet)
+	})
+	if err != nil || local {
+		return err
 	}
+	return n.waitCatalogue(ctx, idx)
 }
 
 // waitCatalogue waits up to 2 s until the local catalogue has applied idx,
@@ -334,10 +336,32 @@ func (n *Node) catchUpLoop() {
 	})
 }
 
-// Ready reports whether the node has a metadata leader, has caught up with
-// its catalogue, and has the handler key.
+// Ready reports whether the node can serve its requests: it has caught up
+// with the catalogue and holds the handler key, and the metadata group and
+// every partition the catalogue places on this node have a leader this node
+// knows (itself only once it serves). While a group is electing, requests
+// that need it would wait or answer 503, so the node says so.
 func (n *Node) Ready() bool {
-	return n.caughtUp.Load() && n.meta.Leader() != "" && n.cat.key() != nil
+	if !n.caughtUp.Load() || n.cat.key() == nil || !n.knowsLeader(n.meta) {
+		return false
+	}
+	for _, p := range n.cat.placements() {
+		if !slices.Contains(p.Replicas, n.cfg.NodeID) {
+			continue
+		}
+		r, ok := n.host.Get(p.ID)
+		if !ok || !n.knowsLeader(r.Node) {
+			return false
+		}
+	}
+	return true
+}
+
+// knowsLeader reports whether this node's member of a group knows a leader
+// that serves: another node, or this one once its barrier has completed.
+func (n *Node) knowsLeader(g *partition.Node) bool {
+	l := g.Leader()
+	return l != "" && (l != n.cfg.NodeID || g.IsLeader())
 }
 
 // HandlerKey is the cluster-wide handler signing key.

@@ -118,6 +118,9 @@ type Node struct {
 	rpcRefusals logLimiter
 
 	rr atomic.Uint64 // round-robin cursor for produce and consume
+	// leaders caches, for partitions this node holds no replica of, the
+	// node that last carried out a forwarded step (partition id → node id).
+	leaders sync.Map
 	// consumePasses counts the passes consumes made over their queue's
 	// partitions: how often long polls woke up.
 	consumePasses atomic.Uint64
@@ -179,6 +182,7 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log, raftL: ln, keys: keys, replay: newReplayCache(time.Now(), maxReplayCache), cat: newCatalogue(log), stop: make(chan struct{}), failed: make(chan struct{})}
 	n.peers.tls = cfg.PeerTLS
+	n.peers.dial = max(n.electionTimeout(), minPeerDial)
 	n.cfg.RaftAddr = adv.String()
 	n.cfg.HTTPAddr = httpAdv.String()
 	n.members, err = startMembership(membershipConfig{
@@ -355,7 +359,12 @@ func (n *Node) Close() error {
 		n.Handoff()
 		close(n.stop)
 		n.wg.Wait()
-		err = errors.Join(n.host.Close(), n.meta.Close(), n.mux.Close())
+		// The partitions and the metadata group stop at once: each may
+		// wait up to partition.ShutdownWait for peers that are gone.
+		hostErr := make(chan error, 1)
+		go func() { hostErr <- n.host.Close() }()
+		metaErr := n.meta.Close()
+		err = errors.Join(<-hostErr, metaErr, n.mux.Close())
 		n.members.Leave()
 	})
 	return err

@@ -112,7 +112,10 @@ func (n *Node) rpcKeys() *keyring {
 // peers holds one HTTP client per peer address. Clients never retry on their
 // own: a consume leases messages, so a silent retry could lose them.
 type peers struct {
-	tls     *tls.Config // Config.PeerTLS; nil for plain HTTP
+	tls *tls.Config // Config.PeerTLS; nil for plain HTTP
+	// dial bounds a connection attempt: a peer that does not accept one
+	// within an election timeout is treated as down.
+	dial    time.Duration
 	mu      sync.Mutex
 	clients map[string]*fasthttp.HostClient
 }
@@ -144,6 +147,9 @@ func (p *peers) client(addr string) *fasthttp.HostClient {
 			WriteTimeout:              10 * time.Second,
 			MaxResponseBodySize:       8 << 20,
 			DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
+				if p.dial > 0 && (timeout <= 0 || timeout > p.dial) {
+					timeout = p.dial
+				}
 				c, err := fasthttp.DialTimeout(addr, timeout)
 				if err != nil {
 					return nil, fmt.Errorf("%w: %w", errNotSent, err)
@@ -156,8 +162,33 @@ func (p *peers) client(addr string) *fasthttp.HostClient {
 	return c
 }
 
-// call sends op to the node with id and decodes a JSON answer into out.
+// call sends op to the node with id and decodes a JSON answer into out. It
+// waits at most forwardDeadline (or until ctx ends).
 func (n *Node) call(ctx context.Context, nodeID, op string, body []byte, out any) error {
+	return n.callWatched(ctx, nodeID, op, body, out, nil)
+}
+
+// leaderView is this node's view of a group's leadership (a local replica,
+// or the metadata group's member).
+type leaderView interface {
+	Leader() string
+	LeadershipChanged() <-chan struct{}
+}
+
+// errPeerLost reports that the wait for a peer's answer was abandoned: the
+// peer stopped leading the group (this node's replica names another
+// leader) or gossip found it dead. Whether it acted on the request is
+// unknown.
+var errPeerLost = errors.New("cluster: peer lost while the request was in flight")
+
+// callWatched is call for a request to a group's leader: while it waits for
+// the answer it watches view (may be nil) and gossip, and stops waiting
+// with errPeerLost (wrapped in ErrUnavailable and
+// partition.ErrOutcomeUnknown) once view names another leader than nodeID,
+// or than the one it named when the request was sent, or once gossip finds
+// nodeID dead. A killed or frozen leader therefore costs about an election
+// rather than a read timeout.
+func (n *Node) callWatched(ctx context.Context, nodeID, op string, body []byte, out any, view leaderView) error {
 	mem, ok := n.members.Member(nodeID)
 	if !ok || mem.HTTPAddr == "" {
 		return fmt.Errorf("%w: %w: node %q unknown", ErrUnavailable, errNotSent, nodeID)
@@ -170,23 +201,27 @@ func (n *Node) call(ctx context.Context, nodeID, op string, body []byte, out any
 	if err != nil {
 		return fmt.Errorf("%w: %w: %w", ErrUnavailable, errNotSent, err)
 	}
+	timeout := n.forwardDeadline()
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	if timeout <= 0 {
+		return fmt.Errorf("%w: %w: deadline passed", ErrUnavailable, errNotSent)
+	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(n.peers.scheme() + mem.HTTPAddr + InternalPathPrefix + op)
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.Set(InternalAuthHeader, auth)
 	req.Header.Set("X-Raftmq-From", n.cfg.NodeID)
 	req.SetBodyRaw(sealed)
-	timeout := 35 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
+	err = n.exchange(n.peers.client(mem.HTTPAddr), req, resp, timeout, nodeID, view)
+	if errors.Is(err, errPeerLost) {
+		return fmt.Errorf("%w: %w: %w", ErrUnavailable, partition.ErrOutcomeUnknown, err)
 	}
-	if timeout <= 0 {
-		return fmt.Errorf("%w: %w: deadline passed", ErrUnavailable, errNotSent)
-	}
-	if err := n.peers.client(mem.HTTPAddr).DoTimeout(req, resp, timeout); err != nil {
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	if err != nil {
 		if errors.Is(err, errNotSent) {
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
@@ -207,6 +242,74 @@ func (n *Node) call(ctx context.Context, nodeID, op string, body []byte, out any
 		return fmt.Errorf("%w: bad answer from %s: %w", ErrUnavailable, nodeID, err)
 	}
 	return nil
+}
+
+// exchange sends req and waits for resp, at most timeout. With a view it
+// also gives up (errPeerLost) when the peer is lost (see callWatched); req
+// and resp then belong to the request still in flight, which releases them
+// when it ends.
+func (n *Node) exchange(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration, nodeID string, view leaderView) error {
+	if view == nil {
+		return hc.DoTimeout(req, resp, timeout)
+	}
+	done := make(chan error, 1)
+	go func() { done <- hc.DoTimeout(req, resp, timeout) }()
+	sentTo := view.Leader()
+	for {
+		vc, mc := view.LeadershipChanged(), n.members.Changed()
+		if l := view.Leader(); l != "" && l != nodeID && l != sentTo {
+			go releaseWhenDone(done, req, resp)
+			return fmt.Errorf("%w: %s leads now, not %s", errPeerLost, l, nodeID)
+		}
+		if m, ok := n.members.Member(nodeID); ok && !m.Alive {
+			go releaseWhenDone(done, req, resp)
+			return fmt.Errorf("%w: %s is dead", errPeerLost, nodeID)
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-vc:
+		case <-mc:
+		}
+	}
+}
+
+func releaseWhenDone(done <-chan error, req *fasthttp.Request, resp *fasthttp.Response) {
+	<-done
+	fasthttp.ReleaseRequest(req)
+	fasthttp.ReleaseResponse(resp)
+}
+
+// electionTimeout is the Raft election timeout in force.
+func (n *Node) electionTimeout() time.Duration {
+	if n.cfg.Raft.ElectionTimeout > 0 {
+		return n.cfg.Raft.ElectionTimeout
+	}
+	return time.Second // hashicorp/raft's default
+}
+
+// readAttempt bounds one attempt of an idempotent read from a leader (it
+// answers in one heartbeat round): an election timeout, after which the
+// read is tried again, on the next leader if there is one by then.
+func (n *Node) readAttempt() time.Duration {
+	return max(n.electionTimeout(), minPeerDial)
+}
+
+// minPeerDial is the least time a dial to a peer is given (tests shrink the
+// election timeout far below what a loaded machine needs to connect).
+const minPeerDial = 500 * time.Millisecond
+
+// forwardBudget is how long a peer is given to carry out a forwarded step
+// (it is told, and answers "not leader" or "outcome unknown" by then): as
+// long as a local proposal waits for an election.
+func (n *Node) forwardBudget() time.Duration { return n.cfg.Raft.LeaderWait }
+
+// forwardDeadline is how long this node waits for a peer's answer: the
+// peer's budget and an election timeout for the answer's way back. A peer
+// silent for longer is taken for dead (a killed container's address
+// swallows packets: no reset ever comes).
+func (n *Node) forwardDeadline() time.Duration {
+	return n.forwardBudget() + n.electionTimeout()
 }
 
 // HandleInternal serves one node-to-node request (op is the path after
@@ -274,6 +377,9 @@ type metaAnswer struct {
 type commandRequest struct {
 	Partition string `json:"partition"`
 	Command   []byte `json:"command"`
+	// BudgetMs is how long the sender waits for the answer, less the way
+	// back: the leader gives up on the command by then (0: no bound).
+	BudgetMs int64 `json:"budget_ms,omitempty"`
 }
 
 // commandAnswer carries exactly one result.
@@ -340,6 +446,9 @@ func answerOf(res fsm.Result) commandAnswer {
 type statsRequest struct {
 	Partition string `json:"partition"`
 	Group     string `json:"group,omitempty"`
+	// Leader asks for a linearizable read: only the leader answers, after
+	// confirming it still leads; any other replica answers "not leader".
+	Leader bool `json:"leader,omitempty"`
 }
 
 type statsAnswer struct {
@@ -426,6 +535,11 @@ func (n *Node) serveInternal(ctx context.Context, op string, body []byte) (any, 
 		if !ok {
 			return nil, &partition.NotLeaderError{Group: req.Partition}
 		}
+		if req.BudgetMs > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(req.BudgetMs)*time.Millisecond)
+			defer cancel()
+		}
 		res, err := r.Do(ctx, cmd)
 		if err != nil {
 			return nil, err
@@ -440,6 +554,9 @@ func (n *Node) serveInternal(ctx context.Context, op string, body []byte) (any, 
 		if !ok {
 			return nil, &partition.NotLeaderError{Group: req.Partition}
 		}
+		if req.Leader {
+			return leaderStats(ctx, r, req.Group)
+		}
 		var a statsAnswer
 		now := r.Now()
 		r.Read(func(s *fsm.State) {
@@ -449,4 +566,19 @@ func (n *Node) serveInternal(ctx context.Context, op string, body []byte) (any, 
 		return a, nil
 	}
 	return nil, &badRPCError{"unknown operation " + op}
+}
+
+// noView is the leaderView of a group this node holds no member of: it
+// never names a leader, so only gossip can end the wait early.
+type noView struct{}
+
+func (noView) Leader() string                     { return "" }
+func (noView) LeadershipChanged() <-chan struct{} { return nil }
+
+// watchOf is view, or noView when there is none.
+func watchOf(view leaderView) leaderView {
+	if view == nil {
+		return noView{}
+	}
+	return view
 }

@@ -76,8 +76,9 @@ type Broker interface {
 	// HandlerKey is the cluster-wide secret that signs handlers (32 bytes);
 	// ok is false until the node has joined a cluster.
 	HandlerKey() (key []byte, ok bool)
-	// Ready reports whether the node belongs to a cluster with a metadata
-	// leader and has applied the catalogue.
+	// Ready reports whether the node can serve: it has applied the
+	// catalogue, and the metadata group and every partition it holds have
+	// a leader it knows.
 	Ready() bool
 	// Status describes the cluster for GET /v1/cluster.
 	Status() cluster.Status

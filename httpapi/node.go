@@ -12,8 +12,8 @@ func (s *Server) health(rc *fasthttp.RequestCtx) error {
 	return nil
 }
 
-// ready answers 200 once the node belongs to a cluster with a metadata
-// leader and has applied the catalogue, 503 10250005 before.
+// ready answers 200 while the node can serve its requests (Broker.Ready),
+// 503 10250005 otherwise.
 func (s *Server) ready(rc *fasthttp.RequestCtx) error {
 	if !s.broker.Ready() {
 		return &apiError{status: 503, code: codeUnavailable, msg: "node not ready"}

@@ -22,7 +22,13 @@
 // *NotLeaderError (errors.Is ErrNotLeader) with the leader's node id when
 // known; during an election a proposal waits up to RaftConfig.LeaderWait.
 // ErrOutcomeUnknown means the entry was handed to Raft and leadership was lost:
-// it may or may not commit.
+// it may or may not commit. VerifyLeader confirms leadership with a
+// majority, after which reading the local state is a linearizable read.
+//
+// Stopping: Close waits for hashicorp/raft's Shutdown at most ShutdownWait
+// (a goroutine blocked on a peer that never answers would hold it for the
+// transport's timeout); past it the store is left open and
+// ErrShutdownTimeout returned, for the process to exit.
 //
 // Concurrency: every exported method is safe for concurrent use. Concurrent
 // proposals are batched by hashicorp/raft into shared log writes (one fsync

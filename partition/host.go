@@ -181,18 +181,22 @@ func (h *Host) Close() error {
 	h.mu.Unlock()
 	close(h.stop)
 	h.wg.Wait()
-	var first error
+	// At once: each may wait up to ShutdownWait for a peer that is gone.
+	errs := make(chan error, len(rs))
 	for _, r := range rs {
-		if err := r.Close(); err != nil && first == nil {
-			first = err
-		}
+		go func() { errs <- r.Close() }()
 	}
-	if h.wal != nil {
-		if err := h.wal.Close(); err != nil && first == nil {
-			first = err
-		}
+	var all []error
+	for range rs {
+		all = append(all, <-errs)
 	}
-	return first
+	err := errors.Join(all...)
+	if h.wal != nil && !errors.Is(err, ErrShutdownTimeout) {
+		// A replica whose Raft did not stop may still write to the log:
+		// it stays open for the process to exit (every write is synced).
+		err = errors.Join(err, h.wal.Close())
+	}
+	return err
 }
 
 // housekeeping proposes a Tick on each partition this node leads when a lease

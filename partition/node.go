@@ -516,16 +516,25 @@ func (n *Node) TransferLeadership() error {
 
 // Close stops the group member and closes its stores. It does not hand off
 // leadership; call TransferLeadership first for a graceful stop.
+//
+// hashicorp/raft's Shutdown waits for every goroutine of the group, and one
+// may be blocked in an RPC to a peer that never answers (up to the
+// transport's timeout, again for each such peer); Close waits for it at
+// most ShutdownWait and then returns ErrShutdownTimeout, leaving the store
+// open (a goroutine still running may write to it) for the process to exit.
 func (n *Node) Close() error {
 	if !n.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	err := n.raft.Shutdown().Error()
+	err := n.awaitShutdown()
 	n.raft.DeregisterObserver(n.observer)
 	close(n.done)
 	n.wg.Wait()
 	if c, ok := n.trans.(io.Closer); ok {
 		c.Close()
+	}
+	if errors.Is(err, ErrShutdownTimeout) {
+		return err
 	}
 	if n.store.close != nil {
 		if cerr := n.store.close(); err == nil {
@@ -533,4 +542,25 @@ func (n *Node) Close() error {
 		}
 	}
 	return err
+}
+
+// ShutdownWait bounds how long Close waits for hashicorp/raft to stop.
+const ShutdownWait = 5 * time.Second
+
+// ErrShutdownTimeout reports that a group's Raft did not stop within
+// ShutdownWait; its store was left open.
+var ErrShutdownTimeout = errors.New("partition: raft did not stop in time")
+
+func (n *Node) awaitShutdown() error {
+	done := make(chan error, 1)
+	f := n.raft.Shutdown()
+	go func() { done <- f.Error() }()
+	t := time.NewTimer(ShutdownWait)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("partition %s: %w (%v)", n.name, ErrShutdownTimeout, ShutdownWait)
+	}
 }

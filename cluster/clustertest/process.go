@@ -120,6 +120,22 @@ func (p *Process) Kill(t testing.TB) {
 	p.signal(t, syscall.SIGKILL, 10*time.Second)
 }
 
+// Freeze sends SIGSTOP: the process keeps its sockets open but answers
+// nothing, as a host whose address swallows packets (a killed container):
+// no connection is ever reset. Kill, and the test's cleanup, still end it.
+func (p *Process) Freeze(t testing.TB) {
+	t.Helper()
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		t.Fatalf("%s: not started", p.NodeID)
+	}
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("%s: SIGSTOP: %v", p.NodeID, err)
+	}
+}
+
 // Stop sends SIGTERM and waits up to d for a graceful exit; it returns the exit code.
 func (p *Process) Stop(t testing.TB, d time.Duration) int {
 	t.Helper()

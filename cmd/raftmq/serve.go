@@ -257,25 +257,43 @@ func (m *Main) Run(ctx context.Context) error {
 		node.Close()
 		return fmt.Errorf("http server: %w", err)
 	case <-node.Failed():
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		srv.Shutdown(sctx)
-		node.Close()
+		stopWithin(log, shutdownTimeout, func(sctx context.Context) error {
+			return errors.Join(srv.Shutdown(sctx), node.Close())
+		})
 		return node.Err()
 	}
 	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
 	// Hand off leadership while still serving, so forwarded and retried
 	// requests find the new leaders, then drain HTTP, then stop Raft.
-	node.Handoff()
-	err = errors.Join(srv.Shutdown(sctx), node.Close())
-	if err != nil {
-		// The process still exits 0: the state on disk is safe whatever
-		// did not close cleanly.
-		log.Warn("shutdown incomplete", "err", err)
-		return nil
+	if stopWithin(log, shutdownTimeout, func(sctx context.Context) error {
+		node.Handoff()
+		return errors.Join(srv.Shutdown(sctx), node.Close())
+	}) {
+		log.Info("raftmq node stopped")
 	}
-	log.Info("raftmq node stopped")
 	return nil
+}
+
+// stopWithin runs stop and waits for it at most d; it reports whether stop
+// finished without error. A node that lost its quorum can keep hashicorp/raft
+// busy with elections and RPCs to dead peers far longer than an
+// orchestrator waits before SIGKILL; past d the process exits anyway, as a
+// kill would: everything acknowledged is already on disk. The process exits
+// 0 either way, since the state on disk is safe whatever did not close.
+func stopWithin(log *slog.Logger, d time.Duration, stop func(context.Context) error) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- stop(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Warn("shutdown incomplete", "err", err)
+			return false
+		}
+		return true
+	case <-ctx.Done():
+		log.Warn("shutdown did not finish in time; exiting anyway", "bound", d)
+		return false
+	}
 }
