@@ -62,6 +62,10 @@ func (c *metaCommand) validate() error {
 			return invalid(c.Op, "group id of %d bytes", len(c.GroupID))
 		}
 		return nil
+	case opSetReplicas:
+		return c.validateSetReplicas()
+	case opSetNode:
+		return c.validateSetNode()
 	}
 	return &InvalidCommandError{Op: string(c.Op), Reason: "unknown operation"}
 }

@@ -29,6 +29,10 @@ type memberMeta struct {
 	// state, or it has seen a leader). A node that sees a joined member never
 	// bootstraps a new cluster.
 	Joined bool `json:"joined,omitempty"`
+	// Inc is the incarnation of the node's data directory, drawn when it
+	// was created: a node that comes back empty under an old id has a new
+	// one, so it is a new member even if its id was removed.
+	Inc string `json:"inc,omitempty"`
 }
 
 // Member is a node as membership knows it.
@@ -39,6 +43,10 @@ type Member struct {
 	GossipAddr string
 	Alive      bool
 	Joined     bool
+	Inc        string
+	// DownSince is when gossip last found the node failed (zero while it
+	// is alive).
+	DownSince time.Time
 }
 
 // membership tracks the cluster's nodes through memberlist gossip. It keeps
@@ -168,9 +176,16 @@ func (m *membership) update(n *memberlist.Node, alive bool) {
 		m.log.Warn("gossip: ignoring node with bad metadata", "node", n.Name)
 		return
 	}
-	mem := Member{ID: meta.ID, HTTPAddr: meta.HTTPAddr, RaftAddr: meta.RaftAddr, GossipAddr: n.Address(), Alive: alive, Joined: meta.Joined}
+	mem := Member{ID: meta.ID, HTTPAddr: meta.HTTPAddr, RaftAddr: meta.RaftAddr, GossipAddr: n.Address(), Alive: alive, Joined: meta.Joined, Inc: meta.Inc}
 	m.mu.Lock()
 	old, had := m.members[mem.ID]
+	switch {
+	case alive:
+	case had && !old.Alive:
+		mem.DownSince = old.DownSince
+	default:
+		mem.DownSince = time.Now()
+	}
 	m.members[mem.ID] = mem
 	if !had || old != mem {
 		close(m.changed)

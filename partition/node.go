@@ -487,6 +487,20 @@ func (n *Node) AddVoter(id, addr string) error {
 	return n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.cfg.ApplyTimeout).Error()
 }
 
+// AddNonvoter adds a member that receives the log but does not vote (or
+// leaves a voter as it is); only the leader can.
+func (n *Node) AddNonvoter(id, addr string) error {
+	return n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.cfg.ApplyTimeout).Error()
+}
+
+// DemoteVoter makes a voter a non-voter; only the leader can.
+func (n *Node) DemoteVoter(id string) error {
+	return n.raft.DemoteVoter(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error()
+}
+
+// LastIndex is the index of the last entry in this member's log.
+func (n *Node) LastIndex() uint64 { return n.raft.LastIndex() }
+
 // TransferLeadershipTo hands leadership to the given voter, if this node leads.
 func (n *Node) TransferLeadershipTo(id, addr string) error {
 	if n.raft.State() != raft.Leader {
