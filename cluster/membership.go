@@ -65,6 +65,10 @@ type membership struct {
 	changed chan struct{}
 }
 
+// deadNodeReclaim is how long a node must have been dead before its id may
+// come back from another address.
+const deadNodeReclaim = 5 * time.Second
+
 // membershipConfig holds what starting gossip needs.
 type membershipConfig struct {
 	Self       memberMeta
@@ -99,6 +103,9 @@ func startMembership(cfg membershipConfig) (*membership, error) {
 		mc.PushPullInterval = 2 * time.Second
 	}
 	mc.Name = cfg.Self.ID
+	// A node id that comes back on other addresses (a replaced machine, a
+	// wiped node started elsewhere) is let in once the old one is dead.
+	mc.DeadNodeReclaimTime = deadNodeReclaim
 	mc.BindAddr = host
 	mc.BindPort = port
 	mc.AdvertisePort = port

@@ -141,16 +141,16 @@ type Node struct {
 	unwanted map[string]time.Time
 	// moves is the metadata leader's record of replicas it added and that
 	// are still catching up (repair.go).
-	moves   moveTracker
-	started time.Time
-	left    chan struct{} // closed once this node has been removed: the process may exit
-	inc     string        // this data directory's incarnation
-	stop        chan struct{}
-	failed      chan struct{} // closed by fail: the node must stop
-	failErr     error
-	failOnce    sync.Once
-	wg          sync.WaitGroup
-	closeOnce   sync.Once
+	moves     moveTracker
+	started   time.Time
+	left      chan struct{} // closed once this node has been removed: the process may exit
+	inc       string        // this data directory's incarnation
+	stop      chan struct{}
+	failed    chan struct{} // closed by fail: the node must stop
+	failErr   error
+	failOnce  sync.Once
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // nodeIdentity is kept in the data directory so that a node restarted on it

@@ -26,7 +26,7 @@ const replicationFactor = 3
 // spread evenly. It also returns the chosen nodes' Raft addresses.
 func (n *Node) place(parts int) ([][]string, map[string]string) {
 	nodes := n.judge().placeable() // not on nodes being decommissioned or removed
-	if len(nodes) == 0 { // gossip has not seen even this node yet
+	if len(nodes) == 0 {           // gossip has not seen even this node yet
 		nodes = []Member{{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr}}
 	}
 	leads, holds := map[string]int{}, map[string]int{}
