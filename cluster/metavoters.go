@@ -42,7 +42,9 @@ func (n *Node) metaMembersOnce() {
 	}
 	self := n.cfg.NodeID
 	for id := range in {
-		if j.cond(id) == condLost && j.records[id].State == stateRemoved || j.records[id].State == stateDecommissioning && !n.holdsReplicas(id) {
+		// A decommissioned node leaves once the catalogue says removed:
+		// it must apply that entry to know it may stop (leaveLoop).
+		if j.records[id].State == stateRemoved && j.removed(id) {
 			if id == self {
 				_ = n.meta.TransferLeadership()
 				return
@@ -117,6 +119,8 @@ func (n *Node) pickMetaVoters(j nodeJudge, in map[string]raft.ServerSuffrage) []
 }
 
 // holdsReplicas reports whether the catalogue places a replica on node id.
+// (A decommissioning node stays in the metadata group, as a non-voter,
+// until it is removed.)
 func (n *Node) holdsReplicas(id string) bool {
 	for _, p := range n.cat.placements() {
 		if slices.Contains(p.Replicas, id) {
