@@ -17,6 +17,7 @@ import (
 // Config describes one run.
 type Config struct {
 	Scenario string // a name of Scenarios()
+	Nodes    int    // cluster size; 0 means 3
 	Seed     uint64 // 0 picks one (printed)
 	Duration time.Duration
 	Bin      string // the raftmq binary
@@ -69,6 +70,7 @@ type Availability struct {
 type Report struct {
 	Scenario         string         `json:"scenario"`
 	Seed             uint64         `json:"seed"`
+	Nodes            int            `json:"nodes"`
 	Negative         bool           `json:"negative_control,omitempty"`
 	DurationS        float64        `json:"duration_s"`
 	Faults           int            `json:"faults"`
@@ -134,7 +136,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	prefix := fmt.Sprintf("rmq%05x", master.Uint32()&0xfffff)
-	nw, err := NewNet(prefix, 3, master)
+	if cfg.Nodes == 0 {
+		cfg.Nodes = 3
+	}
+	nw, err := NewNet(prefix, cfg.Nodes, master)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +161,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for _, ip := range nw.NodeIP {
 		join = append(join, ip+":9002")
 	}
-	args := []string{"--bootstrap-expect", "3", "--join", strings.Join(join, ","), "--partitions", fmt.Sprint(cfg.Partitions)}
+	args := []string{"--bootstrap-expect", fmt.Sprint(cfg.Nodes), "--join", strings.Join(join, ","), "--partitions", fmt.Sprint(cfg.Partitions)}
 	if cfg.UnsafeAckBeforeCommit {
 		args = append(args, "--unsafe-ack-before-commit")
 	}
@@ -269,7 +274,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	ops := hist.Ops()
-	rep := &Report{Scenario: cfg.Scenario, Seed: cfg.Seed, Negative: cfg.UnsafeAckBeforeCommit || cfg.UnsafeNoSync, DurationS: time.Since(start).Seconds(),
+	rep := &Report{Scenario: cfg.Scenario, Seed: cfg.Seed, Nodes: cfg.Nodes, Negative: cfg.UnsafeAckBeforeCommit || cfg.UnsafeNoSync, DurationS: time.Since(start).Seconds(),
 		DrainLeft: left, Refused: refused, Elections: elections, ReplicasCompared: compared, RaftEntries: entries, DigestMismatches: mismatches, Dir: cfg.OutDir}
 	if nemErr != nil {
 		rep.NemesisErrors = strings.Split(nemErr.Error(), "\n")
