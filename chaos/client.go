@@ -202,8 +202,8 @@ func (c *client) mustJSON(ctx context.Context, method, path string, body, out an
 
 // clusterStatus is GET /v1/cluster.
 type clusterStatus struct {
-	NodeID     string `json:"node_id"`
-	MetaLeader string `json:"meta_leader"`
+	NodeID     string       `json:"node_id"`
+	MetaLeader string       `json:"meta_leader"`
 	Nodes      []nodeStatus `json:"nodes"`
 	Partitions []struct {
 		ID       string   `json:"id"`
