@@ -57,6 +57,9 @@ func (n *Node) metaMembersOnce() {
 		}
 	}
 	voters := n.pickMetaVoters(j, in)
+	if len(voters) == 0 {
+		return // gossip does not even list this node yet
+	}
 	for _, m := range j.placeable() {
 		if _, ok := in[m.ID]; !ok && !slices.Contains(voters, m.ID) {
 			n.log.Info("adding node to the metadata group as a non-voter", "node", m.ID)

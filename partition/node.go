@@ -150,7 +150,7 @@ type Node struct {
 	cfg   RaftConfig
 	raft  *raft.Raft
 	store openedStore
-	trans raft.Transport
+	trans *guardedTransport
 	log   *slog.Logger
 
 	// ready is true while this node leads the group and has applied every
@@ -197,7 +197,7 @@ func openNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 	}
 
 	n := &Node{
-		name: name, cfg: cfg, store: store, trans: trans, log: cfg.logger().With("group", name),
+		name: name, cfg: cfg, store: store, trans: guardTransport(trans), log: cfg.logger().With("group", name),
 		notifyCh: make(chan bool, 8), obsCh: make(chan raft.Observation, 16),
 		changed: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -242,7 +242,7 @@ func openNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 		store.release()
 		return nil, fmt.Errorf("partition %s: %w", name, err)
 	}
-	r, err := newRaft(rc, fsm, logs, store, snaps, trans)
+	r, err := newRaft(rc, fsm, logs, store, snaps, n.trans)
 	if err != nil {
 		store.release()
 		return nil, fmt.Errorf("partition %s: start raft: %w", name, err)
@@ -532,9 +532,8 @@ func (n *Node) Close() error {
 	n.raft.DeregisterObserver(n.observer)
 	close(n.done)
 	n.wg.Wait()
-	if c, ok := n.trans.(io.Closer); ok {
-		c.Close()
-	}
+	n.trans.shut()
+	n.trans.Close()
 	if n.store.close != nil {
 		if cerr := n.store.close(); err == nil {
 			err = cerr
