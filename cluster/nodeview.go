@@ -80,6 +80,16 @@ func (j nodeJudge) cond(id string) nodeCond {
 	return condGood
 }
 
+// settled reports whether no node is down for less than DeadNodeTimeout.
+func (j nodeJudge) settled() bool {
+	for id, m := range j.members {
+		if !m.Alive && j.cond(id) == condGood {
+			return false
+		}
+	}
+	return true
+}
+
 // placeable lists, sorted, the alive nodes that may take new replicas.
 func (j nodeJudge) placeable() []Member {
 	var out []Member

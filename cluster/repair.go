@@ -18,8 +18,9 @@ import (
 // with a new data directory becomes a member again); drop replicas on lost
 // nodes; add a replica to a partition with fewer than the target; drop a
 // draining replica once its replacements vote; drop the surplus of a move
-// once every replica votes; give a partition whose preferred leader cannot
-// lead another; then rebalance replicas, then leaderships. A move adds
+// once every replica votes; give a partition whose preferred leader is
+// draining another; then, while no node is down but not yet lost,
+// rebalance replicas, then leaderships. A move adds
 // first (as a non-voter that catches up, then votes) and removes after, so
 // no partition loses its quorum; and only one added replica catches up at a
 // time.
@@ -102,7 +103,9 @@ func (n *Node) planOnce() {
 			return
 		}
 	}
-	if !busy && !n.rebalanceReplicas(ctx, j, parts, rf) {
+	// Rebalancing waits while a node is down but not yet lost: it may be
+	// back in a moment (a restart), and repair handles it if not.
+	if !busy && j.settled() && !n.rebalanceReplicas(ctx, j, parts, rf) {
 		n.rebalanceLeaders(ctx, j, parts)
 	}
 }
@@ -170,7 +173,7 @@ func (n *Node) repairPartition(ctx context.Context, j nodeJudge, parts []placeme
 		n.log.Info("dropping a replica", "partition", p.ID, "node", drop[0])
 		return n.proposeSet(ctx, p, keep, nil)
 	}
-	if len(p.Replicas) > 1 && !(j.alive(p.Replicas[0]) && j.cond(p.Replicas[0]) == condGood) {
+	if len(p.Replicas) > 1 && j.cond(p.Replicas[0]) == condDraining {
 		for k, id := range p.Replicas[1:] {
 			if j.alive(id) && j.cond(id) == condGood {
 				return n.proposeSet(ctx, p, toFront(p.Replicas, k+1), nil)
