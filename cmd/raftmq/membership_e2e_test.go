@@ -231,14 +231,16 @@ func TestMembership_QueueCreatedWhileNodeDownGetsThirdReplica(t *testing.T) {
 	c.Nodes[2].Kill(t)
 	cl := newDMSClient(t, "proj", baseURLs(c)[:2]...)
 	base := c.Nodes[0].URL()
-	waitFor(t, 30*time.Second, "n3 seen failed", func() error {
-		st, err := getStatus(base)
-		if err != nil {
-			return err
-		}
-		for _, n := range st.Nodes {
-			if n.ID == "n3" && n.Alive {
-				return fmt.Errorf("n3 still alive")
+	waitFor(t, 30*time.Second, "n3 seen failed by both survivors", func() error {
+		for _, u := range cl.nodes {
+			st, err := getStatus(u)
+			if err != nil {
+				return err
+			}
+			for _, n := range st.Nodes {
+				if n.ID == "n3" && n.Alive {
+					return fmt.Errorf("%s still sees n3 alive", st.NodeID)
+				}
 			}
 		}
 		return nil
