@@ -450,6 +450,7 @@ func compareDigests(ctx context.Context, c *client, procs []*Proc, d time.Durati
 			parts = append(parts, id)
 		}
 		slices.Sort(parts)
+		holders := replicaSets(ctx, c, procs)
 		var pending error
 		for _, id := range parts {
 			reps := byPart[id]
@@ -460,6 +461,9 @@ func compareDigests(ctx context.Context, c *client, procs []*Proc, d time.Durati
 			entries += top
 			var first *replicaDigest
 			for _, p := range procs {
+				if set, ok := holders[id]; ok && !slices.Contains(set, p.ID) {
+					continue // not a replica of this partition (more nodes than replicas)
+				}
 				r, ok := reps[p.ID]
 				if !ok {
 					problems = append(problems, fmt.Sprintf("%s: no replica on %s", id, p.ID))
@@ -482,6 +486,24 @@ func compareDigests(ctx context.Context, c *client, procs []*Proc, d time.Durati
 		return pending
 	})
 	return compared, entries, problems
+}
+
+// replicaSets is each partition's replica set as the first node that
+// answers lists it (nil when none answers: then every node must hold every
+// partition, as on three nodes).
+func replicaSets(ctx context.Context, c *client, procs []*Proc) map[string][]string {
+	for _, p := range procs {
+		st, err := c.status(ctx, p)
+		if err != nil {
+			continue
+		}
+		out := map[string][]string{}
+		for _, part := range st.Partitions {
+			out[part.ID] = part.Replicas
+		}
+		return out
+	}
+	return nil
 }
 
 // endsFault reports whether a nemesis event ends a fault (a heal, restart or
