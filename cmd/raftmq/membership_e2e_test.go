@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,8 +143,8 @@ func TestMembership_DecommissionUnderTraffic(t *testing.T) {
 	g := cl.createGroup(q, "workers")
 	tr := startTraffic(cl, q, g, 3, 2)
 	time.Sleep(time.Second) // let traffic run before the change
-	if code, body := adminCall(t, c.Nodes[0].URL(), "POST", "/v1/cluster/nodes/n4/decommission"); code != 202 {
-		t.Fatalf("decommission: %d %s", code, body)
+	if out := mustRun(t, "", "node", "decommission", "n4", "--server="+c.Nodes[0].URL()); !strings.Contains(out, "decommission accepted") {
+		t.Fatalf("raftmq node decommission: %q", out)
 	}
 	waitView(t, c.Nodes[0].URL(), 60*time.Second, "n4 drained and gone", spread([]string{"n1", "n2", "n3"}, 3))
 	select {
@@ -183,8 +184,8 @@ func TestMembership_DeadNodeRepairRemoveAndWipedRejoin(t *testing.T) {
 		want = append(want, v)
 	}
 	base := c.Nodes[0].URL()
-	if code, body := adminCall(t, base, "DELETE", "/v1/cluster/nodes/n4"); code != 409 {
-		t.Fatalf("remove of an alive node: %d %s, want 409", code, body)
+	if _, errOut, code := runBin(t, "", "node", "remove", "n4", "--server="+base); code != 1 || !strings.Contains(errOut, "10240409") {
+		t.Fatalf("raftmq node remove of an alive node: exit %d, %q; want 1 and 10240409", code, errOut)
 	}
 	if code, _ := adminCall(t, base, "DELETE", "/v1/cluster/nodes/nobody"); code != 404 {
 		t.Fatalf("remove of an unknown node: %d, want 404", code)
@@ -203,9 +204,7 @@ func TestMembership_DeadNodeRepairRemoveAndWipedRejoin(t *testing.T) {
 		}
 		return nil
 	})
-	if code, body := adminCall(t, base, "DELETE", "/v1/cluster/nodes/n4"); code != 202 {
-		t.Fatalf("remove of the dead node: %d %s", code, body)
-	}
+	mustRun(t, "", "node", "remove", "n4", "--server="+base)
 	waitView(t, base, 20*time.Second, "n4 gone", spread([]string{"n1", "n2", "n3"}, 3))
 
 	wiped := clustertest.NewProcess(t, binPath, "n4", "--bootstrap-expect", "3", "--join", c.Nodes[0].Gossip, "--dead-node-timeout", "3s")
