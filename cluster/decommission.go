@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -100,9 +101,44 @@ func (n *Node) leaveLoop() {
 		if n.inMetaGroup() && time.Since(since) < leaveGrace {
 			return true
 		}
-		close(n.left)
+		n.leave()
 		return false
 	})
+}
+
+// leave closes Left, once.
+func (n *Node) leave() { n.leaveOnce.Do(func() { close(n.left) }) }
+
+// leaveRequest is the body of rpcLeave: the metadata leader tells a removed
+// node, which may not have applied its removal before it left the metadata
+// group, that it may stop. Inc names the incarnation removed, so a node back
+// under the same id with a new data directory is not stopped.
+type leaveRequest struct {
+	Inc string `json:"inc"`
+}
+
+// tellLeave is the metadata leader's best-effort rpcLeave to node id.
+func (n *Node) tellLeave(id, inc string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	body, _ := json.Marshal(leaveRequest{Inc: inc})
+	if err := n.call(ctx, id, rpcLeave, body, nil); err != nil {
+		n.log.Debug("telling a removed node to leave", "node", id, "err", err)
+	}
+}
+
+// serveLeave answers rpcLeave.
+func (n *Node) serveLeave(body []byte) (any, error) {
+	var req leaveRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, &badRPCError{err.Error()}
+	}
+	if req.Inc == "" || req.Inc != n.inc {
+		return nil, &badRPCError{"not this node's incarnation"}
+	}
+	n.log.Info("the metadata leader says this node was removed; leaving")
+	n.leave()
+	return struct{}{}, nil
 }
 
 // inMetaGroup reports whether this node's view of the metadata group still

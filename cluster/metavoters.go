@@ -52,6 +52,8 @@ func (n *Node) metaMembersOnce() {
 			n.log.Info("removing node from the metadata group", "node", id)
 			if err := n.meta.RemoveServer(id); err != nil {
 				n.log.Warn("metadata group: remove", "node", id, "err", err)
+			} else if j.alive(id) {
+				n.tellLeave(id, j.records[id].Inc)
 			}
 			delete(in, id)
 		}

@@ -144,7 +144,8 @@ type Node struct {
 	moves     moveTracker
 	started   time.Time
 	left      chan struct{} // closed once this node has been removed: the process may exit
-	inc       string        // this data directory's incarnation
+	leaveOnce sync.Once
+	inc       string // this data directory's incarnation
 	stop      chan struct{}
 	failed    chan struct{} // closed by fail: the node must stop
 	failErr   error
