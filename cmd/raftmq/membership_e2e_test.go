@@ -128,25 +128,41 @@ func TestMembership_JoinRebalancesUnderTraffic(t *testing.T) {
 	tr.finish(t)
 }
 
-// TestMembership_DecommissionUnderTraffic decommissions one node of four
-// while traffic runs: its replicas move to the others (three each), it
-// leaves the node list, its process exits 0, and nothing is lost.
+// TestMembership_DecommissionUnderTraffic decommissions the metadata leader
+// of a four-node cluster while traffic runs: its replicas move to the others
+// (three each), another node leads the metadata group, the decommissioned
+// node leaves the node list, its process exits 0, and nothing is lost.
 func TestMembership_DecommissionUnderTraffic(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
 	c := clustertest.StartCluster(t, binPath, 4)
-	victim := c.Nodes[3]
-	survivors := baseURLs(c)[:3]
+	st, err := getStatus(c.Nodes[0].URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := c.Node(st.MetaLeader)
+	var survivors, ids []string
+	for _, p := range c.Nodes {
+		if p != victim {
+			survivors = append(survivors, p.URL())
+			ids = append(ids, p.NodeID)
+		}
+	}
 	cl := newDMSClient(t, "proj", survivors...)
 	q := cl.createQueue("drain", nil)
 	g := cl.createGroup(q, "workers")
 	tr := startTraffic(cl, q, g, 3, 2)
 	time.Sleep(time.Second) // let traffic run before the change
-	if out := mustRun(t, "", "node", "decommission", "n4", "--server="+c.Nodes[0].URL()); !strings.Contains(out, "decommission accepted") {
+	if out := mustRun(t, "", "node", "decommission", victim.NodeID, "--server="+survivors[0]); !strings.Contains(out, "decommission accepted") {
 		t.Fatalf("raftmq node decommission: %q", out)
 	}
-	waitView(t, c.Nodes[0].URL(), 60*time.Second, "n4 drained and gone", spread([]string{"n1", "n2", "n3"}, 3))
+	waitView(t, survivors[0], 60*time.Second, victim.NodeID+" drained and gone", func(st clusterStatus) error {
+		if st.MetaLeader == "" || st.MetaLeader == victim.NodeID {
+			return fmt.Errorf("metadata leader %q", st.MetaLeader)
+		}
+		return spread(ids, 3)(st)
+	})
 	select {
 	case <-victim.Exited():
 	case <-time.After(30 * time.Second):
@@ -156,7 +172,7 @@ func TestMembership_DecommissionUnderTraffic(t *testing.T) {
 		t.Errorf("decommissioned node exited %d, want 0", code)
 	}
 	tr.finish(t)
-	if code, _ := adminCall(t, c.Nodes[0].URL(), "POST", "/v1/cluster/nodes/n4/decommission"); code != 404 {
+	if code, _ := adminCall(t, survivors[0], "POST", "/v1/cluster/nodes/"+victim.NodeID+"/decommission"); code != 404 {
 		t.Errorf("decommission of a removed node: %d, want 404", code)
 	}
 }
