@@ -1,7 +1,9 @@
 // Package httpapi serves a node's client HTTP API with fasthttp: the DMS
 // queue API v1.0 under /v1.0/{project_id} (API.md section 2), the RocketMQ
 // HTTP API under /topics/ (section 3) and the node endpoints GET /health,
-// GET /ready, GET /v1/cluster and GET /v1/digests (section 1).
+// GET /ready, GET /v1/cluster and GET /v1/digests (section 1), and the
+// membership endpoints POST /v1/cluster/nodes/{id}/decommission and DELETE
+// /v1/cluster/nodes/{id} (section 7).
 //
 // # Owns
 //
