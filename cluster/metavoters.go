@@ -58,7 +58,7 @@ func (n *Node) metaMembersOnce() {
 			delete(in, id)
 		}
 	}
-	voters := n.pickMetaVoters(j, in)
+	voters := pickMetaVoters(j, in)
 	if len(voters) == 0 {
 		return // gossip does not even list this node yet
 	}
@@ -93,7 +93,7 @@ func (n *Node) metaMembersOnce() {
 }
 
 // pickMetaVoters chooses the metadata group's voters (see metaMembersOnce).
-func (n *Node) pickMetaVoters(j nodeJudge, in map[string]raft.ServerSuffrage) []string {
+func pickMetaVoters(j nodeJudge, in map[string]raft.ServerSuffrage) []string {
 	var alive, others, waiting []string
 	for id, s := range in {
 		if s != raft.Voter || j.cond(id) != condGood {
