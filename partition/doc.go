@@ -24,6 +24,12 @@
 // ErrOutcomeUnknown means the entry was handed to Raft and leadership was lost:
 // it may or may not commit.
 //
+// Membership: a leader changes its group's configuration on the cluster's
+// behalf (AddNonvoter, AddVoter to promote, DemoteVoter, RemoveServer); the
+// decisions are the cluster's. A member that closes first fences Raft's
+// heartbeat fast path (heartbeat.go), so a heartbeat arriving while its
+// stores close is refused instead of crashing the process.
+//
 // Concurrency: every exported method is safe for concurrent use. Concurrent
 // proposals are batched by hashicorp/raft into shared log writes (one fsync
 // for many requests).
