@@ -217,18 +217,22 @@ func (c *client) mustJSON(ctx context.Context, method, path string, body, out an
 
 // clusterStatus is GET /v1/cluster.
 type clusterStatus struct {
-	NodeID     string `json:"node_id"`
-	MetaLeader string `json:"meta_leader"`
-	Nodes      []struct {
-		ID    string `json:"id"`
-		Alive bool   `json:"alive"`
-	} `json:"nodes"`
+	NodeID     string       `json:"node_id"`
+	MetaLeader string       `json:"meta_leader"`
+	Nodes      []nodeStatus `json:"nodes"`
 	Partitions []struct {
 		ID       string   `json:"id"`
 		QueueID  string   `json:"queue_id"`
 		Replicas []string `json:"replicas"`
 		Leader   string   `json:"leader"`
 	} `json:"partitions"`
+}
+
+// nodeStatus is one node of GET /v1/cluster.
+type nodeStatus struct {
+	ID    string `json:"id"`
+	Alive bool   `json:"alive"`
+	State string `json:"state"` // alive, suspect, dead, decommissioning
 }
 
 func (c *client) status(ctx context.Context, node *Proc) (clusterStatus, error) {

@@ -37,6 +37,7 @@ type Schedule struct {
 	PowerAllAt    time.Duration // T6: one coordinated power loss of every node, this long into the run
 	CorruptAt     []float64     // T7: when to corrupt a stopped node's files, as fractions of the run
 	CorruptDown   time.Duration // T7: how long the node stays stopped
+	ReplaceEvery  time.Duration // T5: remove a follower, wipe it, add it back
 	FirstFaultGap time.Duration // quiet time before the first fault
 }
 
@@ -52,7 +53,7 @@ func DefaultSchedule() Schedule {
 		DeafEvery: 60 * time.Second, DeafFor: 15 * time.Second, DeafMinBytes: 101,
 		ClockEvery: 60 * time.Second, ClockFor: 30 * time.Second, ClockSkew: 2 * time.Second,
 		PowerEvery: 30 * time.Second, PowerDown: 5 * time.Second, PowerAllAt: 150 * time.Second,
-		CorruptAt: []float64{0.2, 0.6}, CorruptDown: 2 * time.Second,
+		CorruptAt: []float64{0.2, 0.6}, CorruptDown: 2 * time.Second, ReplaceEvery: 60 * time.Second,
 		FirstFaultGap: 5 * time.Second}
 }
 
@@ -67,6 +68,7 @@ var scenarioNemeses = map[string][]string{
 	"T3":      {"kill", "partition", "pause"},
 	"T4":      {"netem", "deaf"},
 	"T4-deaf": {"deaf"},
+	"T5":      {"replace"},
 	"T6":      {"power", "power-all"},
 	"T7":      {"corrupt"},
 	"T8":      {"clock"},
@@ -203,6 +205,8 @@ func (n *nemesis) run(ctx context.Context, scenario string, stop chan struct{}) 
 				n.powerLossAll(stop)
 			case "corrupt":
 				n.corruptions(ctx, stop)
+			case "replace":
+				n.loop(stop, n.sched.ReplaceEvery, func() { n.replace(ctx) })
 			case "netem":
 				// Set up by startNetem before the workload, for the whole run.
 			}

@@ -17,6 +17,7 @@ import (
 // Config describes one run.
 type Config struct {
 	Scenario string // a name of Scenarios()
+	Nodes    int    // cluster size; 0 means 3
 	Seed     uint64 // 0 picks one (printed)
 	Duration time.Duration
 	Bin      string // the raftmq binary
@@ -70,6 +71,7 @@ type Availability struct {
 type Report struct {
 	Scenario         string         `json:"scenario"`
 	Seed             uint64         `json:"seed"`
+	Nodes            int            `json:"nodes"`
 	Negative         bool           `json:"negative_control,omitempty"`
 	DurationS        float64        `json:"duration_s"`
 	Faults           int            `json:"faults"`
@@ -135,7 +137,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	prefix := fmt.Sprintf("rmq%05x", master.Uint32()&0xfffff)
-	nw, err := NewNet(prefix, 3, master)
+	if cfg.Nodes == 0 {
+		cfg.Nodes = 3
+	}
+	nw, err := NewNet(prefix, cfg.Nodes, master)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +162,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for _, ip := range nw.NodeIP {
 		join = append(join, ip+":9002")
 	}
-	args := []string{"--bootstrap-expect", "3", "--join", strings.Join(join, ","), "--partitions", fmt.Sprint(cfg.Partitions)}
+	args := []string{"--bootstrap-expect", fmt.Sprint(cfg.Nodes), "--join", strings.Join(join, ","), "--partitions", fmt.Sprint(cfg.Partitions)}
 	if cfg.UnsafeAckBeforeCommit {
 		args = append(args, "--unsafe-ack-before-commit")
 	}
@@ -270,7 +275,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	ops := hist.Ops()
-	rep := &Report{Scenario: cfg.Scenario, Seed: cfg.Seed, Negative: cfg.UnsafeAckBeforeCommit || cfg.UnsafeNoSync, DurationS: time.Since(start).Seconds(),
+	rep := &Report{Scenario: cfg.Scenario, Seed: cfg.Seed, Nodes: cfg.Nodes, Negative: cfg.UnsafeAckBeforeCommit || cfg.UnsafeNoSync, DurationS: time.Since(start).Seconds(),
 		DrainLeft: left, Refused: refused, Elections: elections, ReplicasCompared: compared, RaftEntries: entries, DigestMismatches: mismatches, Dir: cfg.OutDir}
 	if nemErr != nil {
 		rep.NemesisErrors = strings.Split(nemErr.Error(), "\n")
@@ -446,6 +451,7 @@ func compareDigests(ctx context.Context, c *client, procs []*Proc, d time.Durati
 			parts = append(parts, id)
 		}
 		slices.Sort(parts)
+		holders := replicaSets(ctx, c, procs)
 		var pending error
 		for _, id := range parts {
 			reps := byPart[id]
@@ -456,6 +462,9 @@ func compareDigests(ctx context.Context, c *client, procs []*Proc, d time.Durati
 			entries += top
 			var first *replicaDigest
 			for _, p := range procs {
+				if set, ok := holders[id]; ok && !slices.Contains(set, p.ID) {
+					continue // not a replica of this partition (more nodes than replicas)
+				}
 				r, ok := reps[p.ID]
 				if !ok {
 					problems = append(problems, fmt.Sprintf("%s: no replica on %s", id, p.ID))
@@ -478,6 +487,24 @@ func compareDigests(ctx context.Context, c *client, procs []*Proc, d time.Durati
 		return pending
 	})
 	return compared, entries, problems
+}
+
+// replicaSets is each partition's replica set as the first node that
+// answers lists it (nil when none answers: then every node must hold every
+// partition, as on three nodes).
+func replicaSets(ctx context.Context, c *client, procs []*Proc) map[string][]string {
+	for _, p := range procs {
+		st, err := c.status(ctx, p)
+		if err != nil {
+			continue
+		}
+		out := map[string][]string{}
+		for _, part := range st.Partitions {
+			out[part.ID] = part.Replicas
+		}
+		return out
+	}
+	return nil
 }
 
 // endsFault reports whether a nemesis event ends a fault (a heal, restart or

@@ -29,6 +29,8 @@ const (
 	opDeleteQueue  metaOp = "delete_queue"
 	opCreateGroups metaOp = "create_groups"
 	opDeleteGroup  metaOp = "delete_group"
+	opSetReplicas  metaOp = "set_replicas" // one partition's replica set (catalogue_members.go)
+	opSetNode      metaOp = "set_node"     // a node's membership state (catalogue_members.go)
 )
 
 // metaCommand is one catalogue log entry, JSON-encoded: the metadata group
@@ -46,6 +48,16 @@ type metaCommand struct {
 	Limit    int               `json:"limit,omitempty"`  // the quota in force when proposed
 	Action   string            `json:"action,omitempty"` // opQueueTags: TagActionCreate or TagActionDelete
 	Tags     []QueueTag        `json:"tags,omitempty"`   // opQueueTags
+	// set_replicas: partition Index of QueueID gets Set, if its replica set
+	// is still Expect (a decision taken on a stale view changes nothing).
+	Index  int      `json:"index,omitempty"`
+	Set    []string `json:"set,omitempty"`
+	Expect []string `json:"expect,omitempty"`
+	// set_node: Node gets State ("" clears it); Inc is the node's
+	// incarnation (a fresh data directory draws a new one).
+	Node  string `json:"node,omitempty"`
+	State string `json:"state,omitempty"`
+	Inc   string `json:"inc,omitempty"`
 }
 
 // metaResult is what applying a metaCommand returns on this node.
@@ -61,6 +73,12 @@ type queueRecord struct {
 	Replicas [][]string        `json:"replicas"`       // per partition: node ids; the first is the preferred leader
 	Addrs    map[string]string `json:"addrs"`          // Raft address of each replica node when placed
 	Tags     []QueueTag        `json:"tags,omitempty"` // sorted by key (queuetags.go)
+	// Moved[i] is true once partition i's replica set changed after
+	// creation (nil: none did). Only the founders of a partition that never
+	// moved bootstrap its group; any other replica waits to be added by the
+	// partition's leader, so a node that comes back empty under an old id
+	// never founds a second group.
+	Moved []bool `json:"moved,omitempty"`
 }
 
 // catalogueState is the data a snapshot holds.
@@ -68,6 +86,9 @@ type catalogueState struct {
 	Key    []byte                  `json:"key"`
 	Queues map[string]*queueRecord `json:"queues"` // by queue id
 	Index  uint64                  `json:"index"`  // Raft index of the last command applied
+	// Nodes holds the nodes being decommissioned or removed, by id.
+	// Absent from older snapshots: then no node has such a state.
+	Nodes map[string]*nodeRecord `json:"nodes,omitempty"`
 }
 
 // Catalogue is the metadata group's state machine (raft.FSM).
@@ -194,6 +215,10 @@ func (c *Catalogue) apply(cmd *metaCommand) metaResult {
 		return metaResult{}
 	case opQueueTags:
 		return applyQueueTags(st, cmd)
+	case opSetReplicas:
+		return c.applySetReplicas(cmd)
+	case opSetNode:
+		return c.applySetNode(cmd)
 	}
 	// validate and this switch disagree: a bug, but not one worth a crash.
 	return metaResult{Err: &InvalidCommandError{Op: string(cmd.Op), Reason: "no handler"}}
@@ -245,6 +270,9 @@ type placement struct {
 	Index    int
 	Replicas []string          // the first is the preferred leader
 	Addrs    map[string]string // Raft addresses at placement time
+	// Founding is true while the replica set is the one placed at
+	// creation: its members bootstrap the group.
+	Founding bool
 }
 
 // placements lists every partition of every queue, sorted by id.
@@ -255,7 +283,8 @@ func (c *Catalogue) placements() []placement {
 	for _, id := range slices.Sorted(maps.Keys(c.st.Queues)) {
 		r := c.st.Queues[id]
 		for i, reps := range r.Replicas {
-			out = append(out, placement{ID: PartitionID(id, i), Queue: cloneQueue(r.Queue), Index: i, Replicas: slices.Clone(reps), Addrs: r.Addrs})
+			founding := i >= len(r.Moved) || !r.Moved[i]
+			out = append(out, placement{ID: PartitionID(id, i), Queue: cloneQueue(r.Queue), Index: i, Replicas: slices.Clone(reps), Addrs: r.Addrs, Founding: founding})
 		}
 	}
 	return out
@@ -301,6 +330,7 @@ func (c *Catalogue) Restore(rc io.ReadCloser) error {
 	// A snapshot comes from the leader: one naming a record it cannot hold
 	// must not crash every later lookup.
 	maps.DeleteFunc(st.Queues, func(_ string, r *queueRecord) bool { return r == nil })
+	maps.DeleteFunc(st.Nodes, func(_ string, r *nodeRecord) bool { return r == nil })
 	c.mu.Lock()
 	c.st = st
 	c.index = st.Index

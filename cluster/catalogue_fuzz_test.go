@@ -37,6 +37,8 @@ func validCommands() []*metaCommand {
 		{Op: opCreateQueue, Queue: q, Replicas: [][]string{{"n1", "n2"}, {"n2", "n1"}}, Addrs: map[string]string{"n1": "a:1"}, Limit: 5},
 		{Op: opCreateGroups, Project: "p", QueueID: seedQueueID, Groups: []Group{{ID: "g-1", Name: "g"}, {ID: "g-2", Name: "h"}}, Limit: 3},
 		{Op: opDeleteGroup, Project: "p", QueueID: seedQueueID, GroupID: "g-2"},
+		{Op: opSetReplicas, QueueID: seedQueueID, Index: 1, Expect: []string{"n2", "n1"}, Set: []string{"n2", "n1", "n3"}, Addrs: map[string]string{"n3": "a:3"}},
+		{Op: opSetNode, Node: "n3", State: stateDecommissioning, Inc: "i3"},
 		{Op: opDeleteQueue, Project: "p", QueueID: "gone"},
 	}
 }

@@ -128,6 +128,9 @@ type NodeInfo struct {
 	RaftAddr   string `json:"raft_addr"`
 	GossipAddr string `json:"gossip_addr"`
 	Alive      bool   `json:"alive"`
+	// State is alive, suspect (gossip found it failed a moment ago), dead
+	// or decommissioning.
+	State string `json:"state"`
 }
 
 // PartitionInfo describes one partition for GET /v1/cluster.

@@ -64,6 +64,10 @@ func (c *metaCommand) validate() error {
 		return nil
 	case opQueueTags:
 		return c.validateQueueTags()
+	case opSetReplicas:
+		return c.validateSetReplicas()
+	case opSetNode:
+		return c.validateSetNode()
 	}
 	return &InvalidCommandError{Op: string(c.Op), Reason: "unknown operation"}
 }

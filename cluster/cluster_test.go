@@ -263,16 +263,21 @@ func TestCluster_ForwardedCommandIsNeverForwardedAgain(t *testing.T) {
 }
 
 // TestCluster_RestartedNodeKeepsIdentity refuses a data directory under
-// another node id.
+// another node id, and keeps the directory's incarnation across restarts
+// (a fresh directory draws another).
 func TestCluster_RestartedNodeKeepsIdentity(t *testing.T) {
 	dir := t.TempDir()
-	if err := checkIdentity(dir, "a"); err != nil {
-		t.Fatal(err)
+	inc, err := checkIdentity(dir, "a")
+	if err != nil || inc == "" {
+		t.Fatal(inc, err)
 	}
-	if err := checkIdentity(dir, "a"); err != nil {
-		t.Fatalf("same id refused: %v", err)
+	if again, err := checkIdentity(dir, "a"); err != nil || again != inc {
+		t.Fatalf("same id: incarnation %q (first %q), %v", again, inc, err)
 	}
-	if err := checkIdentity(dir, "b"); err == nil {
+	if other, _ := checkIdentity(t.TempDir(), "a"); other == inc {
+		t.Fatal("a fresh data directory got the same incarnation")
+	}
+	if _, err := checkIdentity(dir, "b"); err == nil {
 		t.Fatal("data directory of node a accepted for node b")
 	}
 }

@@ -2,8 +2,13 @@
 //
 // Owns: the metadata Raft group and its state machine (Catalogue: projects'
 // queues, consumer groups, each partition's replica set, the cluster-wide
-// handler key); placement of partitions on nodes; starting and stopping this
-// node's partition replicas as the catalogue changes (reconcile); the single
+// handler key, the state of nodes being decommissioned or removed); placement
+// of partitions on nodes and membership changes (repair.go decides replica
+// sets on the metadata leader: repair, rebalancing, decommission;
+// replicaset.go makes each partition group's Raft configuration follow them
+// on its leader; metavoters.go keeps the metadata group's voters odd, at
+// most five); starting and stopping this node's partition replicas as the
+// catalogue changes (reconcile); the single
 // Raft listener that every group of the node shares (Mux: a connection names
 // its group in a short header); the cluster key's checks on every
 // node-to-node channel (gossip through memberlist's keyring, the keyed Raft
@@ -32,6 +37,10 @@
 // through one retry loop (untilLeader, leaderwait.go); a step whose outcome
 // is unknown (the leader was lost while it was in flight) is never sent
 // again.
+// A replica-set change adds before it removes: a new replica votes only once it
+// has caught up, and others are removed only when every replica of the new
+// set votes. Only the founders of a partition that never moved bootstrap its
+// group.
 //
 // Concurrency: Node's methods are safe for concurrent use.
 package cluster

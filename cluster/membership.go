@@ -29,6 +29,10 @@ type memberMeta struct {
 	// state, or it has seen a leader). A node that sees a joined member never
 	// bootstraps a new cluster.
 	Joined bool `json:"joined,omitempty"`
+	// Inc is the incarnation of the node's data directory, drawn when it
+	// was created: a node that comes back empty under an old id has a new
+	// one, so it is a new member even if its id was removed.
+	Inc string `json:"inc,omitempty"`
 }
 
 // Member is a node as membership knows it.
@@ -39,6 +43,10 @@ type Member struct {
 	GossipAddr string
 	Alive      bool
 	Joined     bool
+	Inc        string
+	// DownSince is when gossip last found the node failed (zero while it
+	// is alive).
+	DownSince time.Time
 }
 
 // membership tracks the cluster's nodes through memberlist gossip. It keeps
@@ -56,6 +64,10 @@ type membership struct {
 	joined  bool
 	changed chan struct{}
 }
+
+// deadNodeReclaim is how long a node must have been dead before its id may
+// come back from another address.
+const deadNodeReclaim = 5 * time.Second
 
 // membershipConfig holds what starting gossip needs.
 type membershipConfig struct {
@@ -91,6 +103,9 @@ func startMembership(cfg membershipConfig) (*membership, error) {
 		mc.PushPullInterval = 2 * time.Second
 	}
 	mc.Name = cfg.Self.ID
+	// A node id that comes back on other addresses (a replaced machine, a
+	// wiped node started elsewhere) is let in once the old one is dead.
+	mc.DeadNodeReclaimTime = deadNodeReclaim
 	mc.BindAddr = host
 	mc.BindPort = port
 	mc.AdvertisePort = port
@@ -168,9 +183,16 @@ func (m *membership) update(n *memberlist.Node, alive bool) {
 		m.log.Warn("gossip: ignoring node with bad metadata", "node", n.Name)
 		return
 	}
-	mem := Member{ID: meta.ID, HTTPAddr: meta.HTTPAddr, RaftAddr: meta.RaftAddr, GossipAddr: n.Address(), Alive: alive, Joined: meta.Joined}
+	mem := Member{ID: meta.ID, HTTPAddr: meta.HTTPAddr, RaftAddr: meta.RaftAddr, GossipAddr: n.Address(), Alive: alive, Joined: meta.Joined, Inc: meta.Inc}
 	m.mu.Lock()
 	old, had := m.members[mem.ID]
+	switch {
+	case alive:
+	case had && !old.Alive:
+		mem.DownSince = old.DownSince
+	default:
+		mem.DownSince = time.Now()
+	}
 	m.members[mem.ID] = mem
 	if !had || old != mem {
 		close(m.changed)

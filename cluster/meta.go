@@ -14,9 +14,6 @@ import (
 	"raftmq/partition"
 )
 
-// maxMetaVoters bounds the metadata group's voters; later nodes are not added.
-const maxMetaVoters = 5
-
 // addressBook resolves Raft server ids to the addresses gossip reports, so a
 // node that comes back on another address is still reached.
 type addressBook struct{ n *Node }
@@ -140,36 +137,6 @@ func (n *Node) bootstrapLoop() {
 func (n *Node) hasMetaState() bool {
 	servers, err := n.meta.Configuration()
 	return err == nil && len(servers) > 0
-}
-
-// metaMembersLoop runs on every node; while it leads the metadata group it
-// adds alive members that are not in the group yet.
-func (n *Node) metaMembersLoop() {
-	n.every(2*time.Second, func() []<-chan struct{} { return []<-chan struct{}{n.members.Changed(), n.meta.LeadershipChanged()} }, func() bool {
-		if !n.meta.IsLeader() {
-			return true
-		}
-		servers, err := n.meta.Configuration()
-		if err != nil {
-			return true
-		}
-		in := map[string]bool{}
-		for _, s := range servers {
-			in[string(s.ID)] = true
-		}
-		for _, m := range n.members.Members() {
-			if in[m.ID] || !m.Alive || m.RaftAddr == "" || len(in) >= maxMetaVoters {
-				continue
-			}
-			n.log.Info("adding node to the metadata group", "node", m.ID)
-			if err := n.meta.AddVoter(m.ID, m.RaftAddr); err != nil {
-				n.log.Warn("add voter", "node", m.ID, "err", err)
-				continue
-			}
-			in[m.ID] = true
-		}
-		return true
-	})
 }
 
 // keyLoop makes sure the catalogue holds a handler key: the first metadata

@@ -76,12 +76,11 @@ func (n *Node) raftMetrics(group string, pn *partition.Node) RaftMetrics {
 
 // NodeStates counts the cluster's nodes by state as this node sees them.
 func (n *Node) NodeStates() map[string]int {
-	out := map[string]int{"alive": 0, "dead": 0}
+	out := map[string]int{"alive": 0, "suspect": 0, "dead": 0, stateDecommissioning: 0}
+	j := n.judge()
 	for _, m := range n.members.Members() {
-		if m.Alive {
-			out["alive"]++
-		} else {
-			out["dead"]++
+		if state := j.state(m.ID); state != "" {
+			out[state]++
 		}
 	}
 	return out

@@ -48,6 +48,14 @@ type Config struct {
 	// request. None: open mode, where anyone who reaches the ports can
 	// join, speak Raft and call the internal endpoints.
 	ClusterKeys [][]byte
+	// DeadNodeTimeout is how long a node stays dead (gossip finds it
+	// failed) before its replicas are rebuilt on other nodes.
+	DeadNodeTimeout time.Duration
+	// MoveInterval spaces the metadata leader's replica-set changes
+	// (repair, rebalancing, decommission): at most one per interval, and
+	// one replica catching up at a time, so client traffic keeps its
+	// latency.
+	MoveInterval time.Duration
 	// RaftHandshakeTimeout bounds an accepted Raft connection's whole
 	// handshake (group header and, with a cluster key, authentication).
 	RaftHandshakeTimeout time.Duration
@@ -73,6 +81,8 @@ func DefaultConfig() Config {
 		MaxQueuesPerProject:  30,
 		MaxGroupsPerQueue:    3,
 		RaftHandshakeTimeout: defaultHandshakeTimeout,
+		DeadNodeTimeout:      5 * time.Minute,
+		MoveInterval:         time.Second,
 		Raft:                 partition.DefaultRaftConfig(),
 	}
 }
@@ -92,6 +102,8 @@ func (c Config) Validate() error {
 		return errors.New("cluster: quotas must be at least 1")
 	case c.RaftHandshakeTimeout <= 0:
 		return errors.New("cluster: raft handshake timeout must be positive")
+	case c.DeadNodeTimeout < 0 || c.MoveInterval < 0:
+		return errors.New("cluster: dead-node timeout and move interval must not be negative")
 	}
 	_, err := newKeyring(c.ClusterKeys)
 	return err
@@ -127,18 +139,31 @@ type Node struct {
 	caughtUp      atomic.Bool // the catalogue has caught up with the leader's once
 
 	reconcileMu sync.Mutex
-	stop        chan struct{}
-	failed      chan struct{} // closed by fail: the node must stop
-	failErr     error
-	failOnce    sync.Once
-	wg          sync.WaitGroup
-	closeOnce   sync.Once
+	// unwanted holds, per local replica the catalogue no longer places
+	// here, when that was first seen (reconcile; under reconcileMu).
+	unwanted map[string]time.Time
+	// moves is the metadata leader's record of replicas it added and that
+	// are still catching up (repair.go).
+	moves     moveTracker
+	started   time.Time
+	left      chan struct{} // closed once this node has been removed: the process may exit
+	leaveOnce sync.Once
+	inc       string // this data directory's incarnation
+	stop      chan struct{}
+	failed    chan struct{} // closed by fail: the node must stop
+	failErr   error
+	failOnce  sync.Once
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // nodeIdentity is kept in the data directory so that a node restarted on it
 // keeps its identity.
 type nodeIdentity struct {
 	NodeID string `json:"node_id"`
+	// Inc is drawn once, when the data directory is created (older
+	// directories get one at their next start).
+	Inc string `json:"inc,omitempty"`
 }
 
 // Open starts the node. ln, when not nil, is used as the Raft listener
@@ -156,7 +181,8 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: data dir: %w", err)
 	}
-	if err := checkIdentity(cfg.DataDir, cfg.NodeID); err != nil {
+	inc, err := checkIdentity(cfg.DataDir, cfg.NodeID)
+	if err != nil {
 		return nil, err
 	}
 	if ln == nil {
@@ -180,13 +206,20 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, raftL: ln, keys: keys, replay: newReplayCache(time.Now(), maxReplayCache), cat: newCatalogue(log), stop: make(chan struct{}), failed: make(chan struct{})}
+	n := &Node{cfg: cfg, log: log, raftL: ln, keys: keys, replay: newReplayCache(time.Now(), maxReplayCache), cat: newCatalogue(log), stop: make(chan struct{}), failed: make(chan struct{}),
+		unwanted: map[string]time.Time{}, started: time.Now(), left: make(chan struct{}), inc: inc}
+	if n.cfg.DeadNodeTimeout == 0 {
+		n.cfg.DeadNodeTimeout = 5 * time.Minute
+	}
+	if n.cfg.MoveInterval == 0 {
+		n.cfg.MoveInterval = time.Second
+	}
 	n.peers.tls = cfg.PeerTLS
 	n.peers.dial = max(n.electionTimeout(), minPeerDial)
 	n.cfg.RaftAddr = adv.String()
 	n.cfg.HTTPAddr = httpAdv.String()
 	n.members, err = startMembership(membershipConfig{
-		Self:       memberMeta{ID: cfg.NodeID, HTTPAddr: n.cfg.HTTPAddr, RaftAddr: n.cfg.RaftAddr},
+		Self:       memberMeta{ID: cfg.NodeID, HTTPAddr: n.cfg.HTTPAddr, RaftAddr: n.cfg.RaftAddr, Inc: inc},
 		GossipAddr: cfg.GossipAddr, Advertise: cfg.AdvertiseHost, DataDir: cfg.DataDir,
 		Fast: cfg.FastGossip, Keys: keys, Log: log,
 	})
@@ -224,7 +257,10 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		n.mux.Close()
 		return nil, err
 	}
-	n.wg.Add(7)
+	n.wg.Add(10)
+	go n.repairLoop()
+	go n.replicaSetLoop()
+	go n.leaveLoop()
 	go n.catchUpLoop()
 	go n.reconcileLoop()
 	go n.keyLoop()
@@ -235,24 +271,33 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 	return n, nil
 }
 
-func checkIdentity(dir, id string) error {
+// checkIdentity makes sure the data directory belongs to node id and
+// returns its incarnation, recording both when the directory is new.
+func checkIdentity(dir, id string) (string, error) {
 	p := filepath.Join(dir, "node.json")
 	b, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
-		b, _ = json.Marshal(nodeIdentity{NodeID: id})
-		return writeFileSync(p, b)
-	}
-	if err != nil {
-		return fmt.Errorf("cluster: %w", err)
+		b, _ = json.Marshal(nodeIdentity{NodeID: id, Inc: newUUID()})
+	} else if err != nil {
+		return "", fmt.Errorf("cluster: %w", err)
 	}
 	var ni nodeIdentity
 	if err := json.Unmarshal(b, &ni); err != nil {
-		return fmt.Errorf("cluster: %s: %w", p, err)
+		return "", fmt.Errorf("cluster: %s: %w", p, err)
 	}
 	if ni.NodeID != id {
-		return fmt.Errorf("cluster: data dir %s belongs to node %q, not %q", dir, ni.NodeID, id)
+		return "", fmt.Errorf("cluster: data dir %s belongs to node %q, not %q", dir, ni.NodeID, id)
 	}
-	return nil
+	if _, err := os.Stat(p); ni.Inc == "" || err != nil {
+		if ni.Inc == "" {
+			ni.Inc = newUUID()
+		}
+		b, _ = json.Marshal(ni)
+		if err := writeFileSync(p, b); err != nil {
+			return "", err
+		}
+	}
+	return ni.Inc, nil
 }
 
 func writeFileSync(p string, b []byte) error {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -24,13 +25,8 @@ const replicationFactor = 3
 // replicas go to the least loaded remaining nodes, so leaders and replicas
 // spread evenly. It also returns the chosen nodes' Raft addresses.
 func (n *Node) place(parts int) ([][]string, map[string]string) {
-	var nodes []Member
-	for _, m := range n.members.Members() {
-		if m.Alive && m.RaftAddr != "" {
-			nodes = append(nodes, m)
-		}
-	}
-	if len(nodes) == 0 { // gossip has not seen even this node yet
+	nodes := n.judge().placeable() // not on nodes being decommissioned or removed
+	if len(nodes) == 0 {           // gossip has not seen even this node yet
 		nodes = []Member{{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr}}
 	}
 	leads, holds := map[string]int{}, map[string]int{}
@@ -79,27 +75,32 @@ func (n *Node) reconcileLoop() {
 }
 
 // reconcile makes the local replicas match the catalogue's placements. Every
-// founding replica of a partition bootstraps its group with the same server
-// list, taken from the catalogue.
+// founding replica of a partition that never moved bootstraps its group with
+// the same server list, taken from the catalogue; a replica added later
+// starts empty and waits for the group's leader to add it.
 func (n *Node) reconcile() {
 	n.reconcileMu.Lock()
 	defer n.reconcileMu.Unlock()
-	want := map[string]bool{}
+	want, all := map[string]bool{}, map[string]bool{}
 	for _, p := range n.cat.placements() {
+		all[p.ID] = true
 		if !slices.Contains(p.Replicas, n.cfg.NodeID) {
 			continue
 		}
 		want[p.ID] = true
+		delete(n.unwanted, p.ID)
 		if _, ok := n.host.Get(p.ID); ok {
 			continue
 		}
-		servers := make([]raft.Server, 0, len(p.Replicas))
-		for _, id := range p.Replicas {
-			addr := p.Addrs[id]
-			if id == n.cfg.NodeID && addr == "" {
-				addr = n.cfg.RaftAddr
+		var servers []raft.Server
+		if p.Founding {
+			for _, id := range p.Replicas {
+				addr := p.Addrs[id]
+				if id == n.cfg.NodeID && addr == "" {
+					addr = n.cfg.RaftAddr
+				}
+				servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(id), Address: raft.ServerAddress(addr)})
 			}
-			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(id), Address: raft.ServerAddress(addr)})
 		}
 		if _, err := n.host.Ensure(partition.Spec{ID: p.ID, Policy: p.Queue.Policy(), Servers: servers}); errors.Is(err, partition.ErrCorrupt) {
 			n.fail(fmt.Errorf("cluster: the replica of %s on this node is corrupt, refusing to run: %w", p.ID, err))
@@ -109,12 +110,46 @@ func (n *Node) reconcile() {
 		}
 	}
 	for _, id := range n.host.IDs() {
-		if !want[id] {
+		if !want[id] && (!all[id] || n.mayDrop(id)) {
+			delete(n.unwanted, id)
 			if err := n.host.Remove(id); err != nil {
 				n.log.Error("removing partition replica", "partition", id, "err", err)
 			}
 		}
 	}
+}
+
+// unwantedGrace bounds how long a replica that moved away keeps running
+// while its group still names it.
+const unwantedGrace = 20 * time.Second
+
+// mayDrop reports whether the local replica of partition id, which the
+// catalogue no longer places here, may stop now: it does not lead (a leader
+// hands leadership over first), and its group no longer names it or
+// unwantedGrace has passed. Stopping a voter the group still counts would
+// cost the group a vote until its leader removes it.
+func (n *Node) mayDrop(id string) bool {
+	r, ok := n.host.Get(id)
+	if !ok {
+		return true
+	}
+	first, seen := n.unwanted[id]
+	if !seen {
+		first = time.Now()
+		n.unwanted[id] = first
+	}
+	if r.IsLeader() {
+		_ = r.TransferLeadership()
+		return false
+	}
+	if time.Since(first) > unwantedGrace {
+		return true
+	}
+	servers, err := r.Configuration()
+	if err != nil {
+		return true
+	}
+	return !slices.ContainsFunc(servers, func(s raft.Server) bool { return string(s.ID) == n.cfg.NodeID })
 }
 
 // balanceInterval is how often a node hands partitions back to their
@@ -163,18 +198,40 @@ func (n *Node) followsUs(pid, id string) bool {
 	return n.call(ctx, id, rpcLeader, body, &a) == nil && a.Leader == n.cfg.NodeID
 }
 
-// Status describes the cluster as this node sees it.
+// Status describes the cluster as this node sees it: every node that was
+// not removed, with its state, and every partition with its leader (asked
+// of the replicas when this node holds none).
 func (n *Node) Status() Status {
 	st := Status{NodeID: n.cfg.NodeID, MetaLeader: n.meta.Leader(), Nodes: []NodeInfo{}, Partitions: []PartitionInfo{}}
+	j := n.judge()
 	for _, m := range n.members.Members() {
-		st.Nodes = append(st.Nodes, NodeInfo{ID: m.ID, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr, Alive: m.Alive})
-	}
-	for _, p := range n.cat.placements() {
-		pi := PartitionInfo{ID: p.ID, QueueID: p.Queue.ID, QueueName: p.Queue.Name, Project: p.Queue.Project, Replicas: p.Replicas}
-		if r, ok := n.host.Get(p.ID); ok {
-			pi.Leader = r.Leader()
+		state := j.state(m.ID)
+		if state == "" {
+			continue
 		}
-		st.Partitions = append(st.Partitions, pi)
+		st.Nodes = append(st.Nodes, NodeInfo{ID: m.ID, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr, Alive: m.Alive, State: state})
 	}
+	parts := n.cat.placements()
+	st.Partitions = make([]PartitionInfo, len(parts))
+	ctx, cancel := context.WithTimeout(context.Background(), statusLeaderWait)
+	defer cancel()
+	var wg sync.WaitGroup
+	for k, p := range parts {
+		st.Partitions[k] = PartitionInfo{ID: p.ID, QueueID: p.Queue.ID, QueueName: p.Queue.Name, Project: p.Queue.Project, Replicas: p.Replicas}
+		if r, ok := n.host.Get(p.ID); ok && r.Leader() != "" {
+			st.Partitions[k].Leader = r.Leader()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st.Partitions[k].Leader = n.partitionLeader(ctx, p)
+		}()
+	}
+	wg.Wait()
 	return st
 }
+
+// statusLeaderWait bounds how long Status asks other nodes for the leaders
+// of partitions this node holds no replica of.
+const statusLeaderWait = time.Second

@@ -33,6 +33,9 @@ const (
 	rpcCommand   = "command"   // apply an fsm command on a partition leader
 	rpcStats     = "stats"     // read a partition's counters
 	rpcLeader    = "leader"    // which node leads a partition, as the peer sees it
+	rpcConfig    = "config"    // a partition group's Raft configuration, from its leader
+	rpcApplied   = "applied"   // the applied index of the peer's replica of a partition
+	rpcLeave     = "leave"     // the metadata leader tells a removed node to stop
 )
 
 // rpcError is the body of a failed node-to-node request.
@@ -506,6 +509,10 @@ func (n *Node) serveInternal(ctx context.Context, op string, body []byte) (any, 
 			return nil, &badRPCError{err.Error()}
 		}
 		return leaderAnswer{Leader: n.localLeader(ctx, req.Partition, time.Duration(req.WaitMs)*time.Millisecond)}, nil
+	case rpcConfig, rpcApplied:
+		return n.serveGroupInfo(op, body)
+	case rpcLeave:
+		return n.serveLeave(body)
 	case rpcMeta:
 		// Validated before it is proposed: a peer's command is data.
 		cmd, err := decodeMetaCommand(body)

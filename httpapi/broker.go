@@ -82,6 +82,12 @@ type Broker interface {
 	Ready() bool
 	// Status describes the cluster for GET /v1/cluster.
 	Status() cluster.Status
+	// Decommission starts moving everything off a node, which then leaves
+	// (cluster.ErrNodeNotFound, cluster.ErrNodeConflict).
+	Decommission(ctx context.Context, nodeID string) error
+	// RemoveNode removes a dead node and rebuilds its replicas elsewhere
+	// (cluster.ErrNodeNotFound; cluster.ErrNodeConflict when it is alive).
+	RemoveNode(ctx context.Context, nodeID string) error
 	// Digests lists every partition replica on this node with its applied
 	// index and state digest (GET /v1/digests, for the fault suite).
 	Digests() []cluster.ReplicaDigest

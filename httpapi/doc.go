@@ -4,7 +4,9 @@
 // dms_ext.go (dead-letter redrive, lease extension, delay_seconds, message
 // tags and a tag filter) and the /v2-only queue tags of dms_tags.go, the RocketMQ
 // HTTP API under /topics/ (section 3) and the node endpoints GET /health,
-// GET /ready, GET /v1/cluster and GET /v1/digests (section 1).
+// GET /ready, GET /v1/cluster and GET /v1/digests (section 1), and the
+// membership endpoints POST /v1/cluster/nodes/{id}/decommission and DELETE
+// /v1/cluster/nodes/{id} (section 7).
 //
 // # Owns
 //

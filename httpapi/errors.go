@@ -34,6 +34,8 @@ const (
 	codeGroupNotFound    = "10240405"
 	codeUnknownPath      = "10240406" // also a known path with the wrong method (405)
 	codeTooManyWaiting   = "10240407"
+	codeNodeNotFound     = "10240404" // /v1/cluster/nodes/{id}: no such node
+	codeNodeConflict     = "10240409" // /v1/cluster/nodes/{id}: the node's state forbids it
 	codeUnavailable      = "10250005"
 	// The APIG gateway's authentication codes (API.md section 5).
 	codeAuthFailed = "APIG.0301" // 401: unsigned, malformed, unknown key, bad signature, skewed date
@@ -93,6 +95,10 @@ func errorResponse(err error) (status int, body errorBody) {
 		return 400, errorBody{codeQueueQuota, "queue quota reached"}
 	case errors.Is(err, cluster.ErrTagQuota):
 		return 400, errorBody{codeMalformed, "a queue has at most 20 tags"}
+	case errors.Is(err, cluster.ErrNodeNotFound):
+		return 404, errorBody{codeNodeNotFound, "node not found"}
+	case errors.Is(err, cluster.ErrNodeConflict):
+		return 409, errorBody{codeNodeConflict, nodeConflictMsg(err)}
 	case errors.Is(err, cluster.ErrUnavailable):
 		return 503, errorBody{codeUnavailable, "partition leader unavailable, retry later"}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

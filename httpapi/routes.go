@@ -113,6 +113,9 @@ func (s *Server) dispatch(rc *fasthttp.RequestCtx) error {
 	case "/v1/digests":
 		return s.serveNode(rc, method, s.digests)
 	}
+	if id, ok := strings.CutPrefix(path, nodesPath); ok {
+		return s.nodeAdmin(rc, method, id)
+	}
 	if path == ClockOffsetPath && s.cfg.ClockControl != nil {
 		return s.clockOffset(rc, method)
 	}

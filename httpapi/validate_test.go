@@ -89,6 +89,14 @@ func (b *untouchedBroker) GetGroup(context.Context, string, string, string) (clu
 	b.called("GetGroup")
 	return cluster.Queue{}, nil
 }
+func (b *untouchedBroker) Decommission(context.Context, string) error {
+	b.called("Decommission")
+	return cluster.ErrUnavailable
+}
+func (b *untouchedBroker) RemoveNode(context.Context, string) error {
+	b.called("RemoveNode")
+	return cluster.ErrUnavailable
+}
 func (b *untouchedBroker) HandleInternal(context.Context, string, string, []byte) (int, []byte) {
 	b.called("HandleInternal")
 	return 500, nil

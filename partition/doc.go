@@ -30,6 +30,12 @@
 // transport's timeout); past it the store is left open and
 // ErrShutdownTimeout returned, for the process to exit.
 //
+// Membership: a leader changes its group's configuration on the cluster's
+// behalf (AddNonvoter, AddVoter to promote, DemoteVoter, RemoveServer); the
+// decisions are the cluster's. A member that closes first fences Raft's
+// heartbeat fast path (heartbeat.go), so a heartbeat arriving while its
+// stores close is refused instead of crashing the process.
+//
 // Concurrency: every exported method is safe for concurrent use. Concurrent
 // proposals are batched by hashicorp/raft into shared log writes (one fsync
 // for many requests).

@@ -156,7 +156,7 @@ type Node struct {
 	cfg   RaftConfig
 	raft  *raft.Raft
 	store openedStore
-	trans raft.Transport
+	trans *guardedTransport
 	log   *slog.Logger
 
 	// ready is true while this node leads the group and has applied every
@@ -203,7 +203,7 @@ func openNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 	}
 
 	n := &Node{
-		name: name, cfg: cfg, store: store, trans: trans, log: cfg.logger().With("group", name),
+		name: name, cfg: cfg, store: store, trans: guardTransport(trans), log: cfg.logger().With("group", name),
 		notifyCh: make(chan bool, 8), obsCh: make(chan raft.Observation, 16),
 		changed: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -248,7 +248,7 @@ func openNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 		store.release()
 		return nil, fmt.Errorf("partition %s: %w", name, err)
 	}
-	r, err := newRaft(rc, fsm, logs, store, snaps, trans)
+	r, err := newRaft(rc, fsm, logs, store, snaps, n.trans)
 	if err != nil {
 		store.release()
 		return nil, fmt.Errorf("partition %s: start raft: %w", name, err)
@@ -493,6 +493,20 @@ func (n *Node) AddVoter(id, addr string) error {
 	return n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.cfg.ApplyTimeout).Error()
 }
 
+// AddNonvoter adds a member that receives the log but does not vote (or
+// leaves a voter as it is); only the leader can.
+func (n *Node) AddNonvoter(id, addr string) error {
+	return n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.cfg.ApplyTimeout).Error()
+}
+
+// DemoteVoter makes a voter a non-voter; only the leader can.
+func (n *Node) DemoteVoter(id string) error {
+	return n.raft.DemoteVoter(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error()
+}
+
+// LastIndex is the index of the last entry in this member's log.
+func (n *Node) LastIndex() uint64 { return n.raft.LastIndex() }
+
 // TransferLeadershipTo hands leadership to the given voter, if this node leads.
 func (n *Node) TransferLeadershipTo(id, addr string) error {
 	if n.raft.State() != raft.Leader {
@@ -530,9 +544,8 @@ func (n *Node) Close() error {
 	n.raft.DeregisterObserver(n.observer)
 	close(n.done)
 	n.wg.Wait()
-	if c, ok := n.trans.(io.Closer); ok {
-		c.Close()
-	}
+	n.trans.shut()
+	n.trans.Close()
 	if errors.Is(err, ErrShutdownTimeout) {
 		return err
 	}

@@ -21,7 +21,8 @@ func main() {
 
 func run(args []string) int {
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
-	scenarios := fs.String("scenario", "T0,T1,T2,T3", "scenarios to run, comma separated ("+strings.Join(chaos.Scenarios(), ", ")+"; T4, T4-deaf, T6, T7 and T8 only by name)")
+	scenarios := fs.String("scenario", "T0,T1,T2,T3", "scenarios to run, comma separated ("+strings.Join(chaos.Scenarios(), ", ")+"; T4, T4-deaf, T5, T6, T7 and T8 only by name)")
+	nodes := fs.Int("nodes", 3, "cluster size, 3 to 9 (T1 and T5 on five nodes: --nodes 5; T2's shapes assume three)")
 	seed := fs.Uint64("seed", 0, "seed of the first run (0: random); run k uses seed+k")
 	duration := fs.Duration("duration", 0, "fault phase of each run (default 3m, 40s with --short)")
 	runs := fs.Int("runs", 1, "runs of each scenario")
@@ -30,6 +31,10 @@ func run(args []string) int {
 	short := fs.Bool("short", false, "the short variant (fewer partitions, lower rates)")
 	negative := fs.Bool("negative-control", false, "start nodes with --unsafe-ack-before-commit (T6: --unsafe-no-sync): each run must report loss")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *nodes < 3 || *nodes > 9 {
+		fmt.Fprintln(os.Stderr, "chaos: --nodes must be 3 to 9")
 		return 2
 	}
 	abs, err := filepath.Abs(*bin)
@@ -58,6 +63,7 @@ func run(args []string) int {
 			if *duration > 0 {
 				cfg.Duration = *duration
 			}
+			cfg.Nodes = *nodes
 			if *seed != 0 {
 				cfg.Seed = *seed + k
 			}
@@ -110,8 +116,8 @@ func printReport(r *chaos.Report) {
 	if r.Negative {
 		kind = " (negative control: must lose)"
 	}
-	fmt.Printf("\n== %s %s%s seed %d: %.0fs, %d faults, produced %d ok / %d unknown / %d error, %d deliveries, %d acks\n",
-		verdict, r.Scenario, kind, r.Seed, r.DurationS, r.Faults, v.ProducedOK, v.ProducedUnknown, v.ProducedError, v.Deliveries, v.Acks)
+	fmt.Printf("\n== %s %s%s on %d nodes, seed %d: %.0fs, %d faults, produced %d ok / %d unknown / %d error, %d deliveries, %d acks\n",
+		verdict, r.Scenario, kind, r.Nodes, r.Seed, r.DurationS, r.Faults, v.ProducedOK, v.ProducedUnknown, v.ProducedError, v.Deliveries, v.Acks)
 	fmt.Printf("   lost %d, lostAck %d, unexpected %d, acked twice %d, redelivered after ack %d, overlapping leases %d (eps %d ms),\n",
 		v.Lost, v.LostAck, v.Unexpected, v.AckedTwice, v.RedeliveredAfterAck, v.OverlappingLeases, r.LeaseEpsMs)
 	fmt.Printf("   accepted expired %d, accepted superseded %d, ack prefix %d, over-delivered %d, missing dead letter %d, FIFO order %d,\n",

@@ -177,12 +177,15 @@ type clusterStatus struct {
 	Nodes      []struct {
 		ID    string `json:"id"`
 		Alive bool   `json:"alive"`
+		State string `json:"state"`
 	} `json:"nodes"`
 	Partitions []struct {
-		ID       string   `json:"id"`
-		QueueID  string   `json:"queue_id"`
-		Replicas []string `json:"replicas"`
-		Leader   string   `json:"leader"`
+		ID        string   `json:"id"`
+		QueueID   string   `json:"queue_id"`
+		QueueName string   `json:"queue_name"`
+		Project   string   `json:"project"`
+		Replicas  []string `json:"replicas"`
+		Leader    string   `json:"leader"`
 	} `json:"partitions"`
 }
 

@@ -88,6 +88,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&m.Credentials, "credentials", "", "access keys of both doors and admin (*) keys (docs/SECURITY.md); without it authentication is off")
 	keyFiles := (*clusterKeyFiles)(&m.ClusterKeyFiles)
 	fs.Var(keyFiles, "cluster-key", "file of the cluster's shared key (raftmq keygen); give it twice to roll keys: the first sends, both are accepted. Without it node-to-node traffic is open")
+	fs.DurationVar(&c.DeadNodeTimeout, "dead-node-timeout", c.DeadNodeTimeout, "how long a node stays dead before its replicas are rebuilt on other nodes (a Go duration)")
 	fs.IntVar(&c.MaxQueuesPerProject, "max-queues-per-project", c.MaxQueuesPerProject, "queue quota per project")
 	fs.IntVar(&c.MaxGroupsPerQueue, "max-groups-per-queue", c.MaxGroupsPerQueue, "consumer group quota per queue")
 	fs.IntVar(&m.HTTP.MaxWaitingConsumers, "max-waiting-consumers", m.HTTP.MaxWaitingConsumers, "long polls waiting at once on this node")
@@ -256,6 +257,8 @@ func (m *Main) Run(ctx context.Context) error {
 	case err := <-serveErr:
 		node.Close()
 		return fmt.Errorf("http server: %w", err)
+	case <-node.Left():
+		log.Info("this node was decommissioned and left the cluster; stopping")
 	case <-node.Failed():
 		stopWithin(log, shutdownTimeout, func(sctx context.Context) error {
 			return errors.Join(srv.Shutdown(sctx), node.Close())
