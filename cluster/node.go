@@ -213,7 +213,9 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		n.mux.Close()
 		return nil, err
 	}
-	n.host, err = partition.NewHost(filepath.Join(cfg.DataDir, "partitions"), cfg.Raft, n.transport)
+	hostCfg := cfg.Raft
+	hostCfg.OnLogFailure = func(err error) { n.fail(fmt.Errorf("cluster: the partitions' log cannot write: %w", err)) }
+	n.host, err = partition.NewHost(filepath.Join(cfg.DataDir, "partitions"), hostCfg, n.transport)
 	if err != nil {
 		n.meta.Close()
 		n.members.Leave()
@@ -326,7 +328,8 @@ func (n *Node) Handoff() {
 
 // Close stops the node: it hands off leadership first, then stops every group.
 // Failed is closed when the node found it cannot go on safely (a replica's
-// stored Raft state is corrupt); Err then says why. The process should stop:
+// stored Raft state is corrupt, or its log failed a write or fdatasync);
+// Err then says why. The process should stop:
 // a node that refuses to run cannot vote on, or serve, state its disk
 // changed.
 func (n *Node) Failed() <-chan struct{} { return n.failed }

@@ -88,6 +88,10 @@ type RaftConfig struct {
 	// SyncObserver, when set, is told how long each fdatasync of the shared
 	// log took.
 	SyncObserver func(time.Duration)
+	// OnLogFailure, when set, is called once when the shared log stops
+	// accepting writes (a failed write or fdatasync, wal.Options.OnFail):
+	// the node should stop so that its groups fail over.
+	OnLogFailure func(error)
 	// RaftLog, when set, receives hashicorp/raft's own log lines in hclog's
 	// format instead of Logger (tests discard them).
 	RaftLog io.Writer

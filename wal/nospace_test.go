@@ -1,0 +1,92 @@
+package wal
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"golang.org/x/sys/unix"
+)
+
+// smallFS mounts a tmpfs of size bytes under a temporary directory for the
+// test (root only; skipped elsewhere) and unmounts it afterwards.
+func smallFS(t *testing.T, size string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "fs")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		t.Skipf("cannot mount a tmpfs (needs root): %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// fill stores entries of size bytes from index from on until the log
+// refuses one; it returns the last index stored and the refusal.
+func fill(t *testing.T, g *Group, from uint64, size int) (uint64, error) {
+	t.Helper()
+	for i := from; i < from+100000; i++ {
+		if err := g.StoreLogs([]*raft.Log{entry(i, size)}); err != nil {
+			return i - 1, err
+		}
+	}
+	t.Fatal("the file system never filled")
+	return 0, nil
+}
+
+func TestLog_FullFileSystemRefusesEntriesAndRecovers(t *testing.T) {
+	dir := smallFS(t, "4m")
+	l := open(t, dir, Options{SegmentSize: 512 << 10})
+	g := group(t, l, "a")
+	last, err := fill(t, g, 1, 4000)
+	if !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("a write on a full file system: %v, want ErrNoSpace", err)
+	}
+	// The log did not fail: the reserve takes term and vote, and the
+	// truncation that frees space.
+	if err := g.SetUint64([]byte("CurrentTerm"), 9); err != nil {
+		t.Fatalf("term on a full file system: %v", err)
+	}
+	if err := g.StoreLogs([]*raft.Log{entry(last+1, 4000)}); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("a second write: %v, want ErrNoSpace again", err)
+	}
+	if err := g.DeleteRange(1, last-10); err != nil {
+		t.Fatalf("truncation on a full file system: %v", err)
+	}
+	// Reclaimed segments free space; the preparer retries and the log grows.
+	deadline := time.Now().Add(20 * time.Second)
+	for err = errNotFound; err != nil; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no write succeeded after space was freed: %v", err)
+		}
+		err = g.StoreLogs([]*raft.Log{entry(last+1, 4000)})
+		if err != nil && !errors.Is(err, ErrNoSpace) {
+			t.Fatalf("write after freeing space: %v", err)
+		}
+		if err != nil {
+			time.Sleep(50 * time.Millisecond) // the preparer retries once a second
+		}
+	}
+	store(t, g, last+2, last+20, 4000)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if matches, _ := filepath.Glob(filepath.Join(dir, "spare-*")); len(matches) != 0 {
+		t.Fatalf("spare files left behind: %v", matches)
+	}
+	l2 := open(t, dir, Options{SegmentSize: 512 << 10})
+	g2 := group(t, l2, "a")
+	wantRange(t, g2, last-9, last+20, 4000)
+	if v, err := g2.GetUint64([]byte("CurrentTerm")); err != nil || v != 9 {
+		t.Fatalf("term after reopening: %d, %v", v, err)
+	}
+}
