@@ -29,6 +29,9 @@ type memberMeta struct {
 	// state, or it has seen a leader). A node that sees a joined member never
 	// bootstraps a new cluster.
 	Joined bool `json:"joined,omitempty"`
+	// DiskLow is true while the node's data directory is below its
+	// free-space watermark: produce to its partitions is refused.
+	DiskLow bool `json:"disk_low,omitempty"`
 }
 
 // Member is a node as membership knows it.
@@ -39,6 +42,7 @@ type Member struct {
 	GossipAddr string
 	Alive      bool
 	Joined     bool
+	DiskLow    bool
 }
 
 // membership tracks the cluster's nodes through memberlist gossip. It keeps
@@ -54,6 +58,7 @@ type membership struct {
 	mu      sync.RWMutex
 	members map[string]Member
 	joined  bool
+	diskLow bool
 	changed chan struct{}
 }
 
@@ -144,6 +149,7 @@ func (m *membership) NodeMeta(limit int) []byte {
 	m.mu.RLock()
 	meta := m.self
 	meta.Joined = m.joined
+	meta.DiskLow = m.diskLow
 	m.mu.RUnlock()
 	b, _ := json.Marshal(meta)
 	if len(b) > limit {
@@ -168,7 +174,7 @@ func (m *membership) update(n *memberlist.Node, alive bool) {
 		m.log.Warn("gossip: ignoring node with bad metadata", "node", n.Name)
 		return
 	}
-	mem := Member{ID: meta.ID, HTTPAddr: meta.HTTPAddr, RaftAddr: meta.RaftAddr, GossipAddr: n.Address(), Alive: alive, Joined: meta.Joined}
+	mem := Member{ID: meta.ID, HTTPAddr: meta.HTTPAddr, RaftAddr: meta.RaftAddr, GossipAddr: n.Address(), Alive: alive, Joined: meta.Joined, DiskLow: meta.DiskLow}
 	m.mu.Lock()
 	old, had := m.members[mem.ID]
 	m.members[mem.ID] = mem
@@ -217,6 +223,20 @@ func (m *membership) SetJoined() {
 		return
 	}
 	m.joined = true
+	m.mu.Unlock()
+	if err := m.ml.UpdateNode(5 * time.Second); err != nil {
+		m.log.Warn("gossip: update", "err", err)
+	}
+}
+
+// SetDiskLow gossips whether this node is below its free-space watermark.
+func (m *membership) SetDiskLow(low bool) {
+	m.mu.Lock()
+	if m.diskLow == low {
+		m.mu.Unlock()
+		return
+	}
+	m.diskLow = low
 	m.mu.Unlock()
 	if err := m.ml.UpdateNode(5 * time.Second); err != nil {
 		m.log.Warn("gossip: update", "err", err)

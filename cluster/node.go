@@ -52,7 +52,9 @@ type Config struct {
 	// handshake (group header and, with a cluster key, authentication).
 	RaftHandshakeTimeout time.Duration
 	Raft                 partition.RaftConfig
-	Logger               *slog.Logger
+	// Disk is the free-space watermark below which produce is refused.
+	Disk   DiskLimits
+	Logger *slog.Logger
 	// PeerTLS, when not nil, makes node-to-node forwarding dial its peers'
 	// HTTP ports over HTTPS and verify them with it (the peers serve HTTPS
 	// only: raftmq serve --tls-cert/--tls-key/--tls-ca). Nil: plain HTTP.
@@ -74,6 +76,7 @@ func DefaultConfig() Config {
 		MaxGroupsPerQueue:    3,
 		RaftHandshakeTimeout: defaultHandshakeTimeout,
 		Raft:                 partition.DefaultRaftConfig(),
+		Disk:                 DiskLimits{MinFreeBytes: DefaultDiskMinFreeBytes, MinFreePercent: DefaultDiskMinFreePercent},
 	}
 }
 
@@ -92,6 +95,9 @@ func (c Config) Validate() error {
 		return errors.New("cluster: quotas must be at least 1")
 	case c.RaftHandshakeTimeout <= 0:
 		return errors.New("cluster: raft handshake timeout must be positive")
+	}
+	if err := c.Disk.validate(); err != nil {
+		return err
 	}
 	_, err := newKeyring(c.ClusterKeys)
 	return err
@@ -126,6 +132,7 @@ type Node struct {
 	reconcileMu sync.Mutex
 	stop        chan struct{}
 	failed      chan struct{} // closed by fail: the node must stop
+	disk        *diskGuard
 	failErr     error
 	failOnce    sync.Once
 	wg          sync.WaitGroup
@@ -222,7 +229,13 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		n.mux.Close()
 		return nil, err
 	}
-	n.wg.Add(7)
+	n.disk = newDiskGuard(cfg.Disk, cfg.DataDir)
+	if _, err := n.disk.check(); err != nil {
+		log.Warn("reading free disk space", "dir", cfg.DataDir, "err", err)
+	}
+	n.members.SetDiskLow(n.disk.low.Load())
+	n.wg.Add(8)
+	go n.diskLoop()
 	go n.catchUpLoop()
 	go n.reconcileLoop()
 	go n.keyLoop()

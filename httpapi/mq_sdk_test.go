@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"raftmq/cluster/clustertest"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ const (
 
 // startMQEnv starts a server with credentials (AK_TEST on MQ_INST_1, AK_OTHER
 // on other_inst only) and lease, when not zero, as the RocketMQ lease.
-func startMQEnv(t *testing.T, lease time.Duration, adjust func(*Config)) *env {
+func startMQEnv(t *testing.T, lease time.Duration, adjust func(*Config), opts ...clustertest.Option) *env {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "credentials")
 	if err := os.WriteFile(path, []byte("# test keys\n"+mqAK+" "+mqSecret+" "+mqInst+"\nAK_OTHER SK_OTHER other_inst\n"+adminAK+" "+adminSK+" *\n"), 0o600); err != nil {
@@ -41,7 +42,7 @@ func startMQEnv(t *testing.T, lease time.Duration, adjust func(*Config)) *env {
 		if adjust != nil {
 			adjust(c)
 		}
-	})
+	}, opts...)
 	// The DMS requests of these tests (setting up queues) are signed with
 	// the admin key, on the server's clock.
 	e.signer = &sdkTestSigner{ak: adminAK, sk: adminSK, now: e.srv.cfg.Now}
