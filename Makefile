@@ -44,7 +44,8 @@ test-short:
 # in network namespaces, then the negative control. Needs root, ip and
 # iptables. SCENARIOS, CHAOS_DURATION, CHAOS_RUNS and SEED select what runs;
 # T4 (netem, deaf leader; needs tc and the kernel's sch_netem), T6 (power
-# loss; needs /dev/fuse), T7 (corruption) and T8 (clock offsets) run only
+# loss; needs /dev/fuse), T7 (corruption), T8 (clock offsets) and T9 (one
+# node's file system filled; needs tmpfs) run only
 # when named: make chaos SCENARIOS=T8. NEGATIVE is the negative control's
 # scenario: T1 (ack before commit) or T6 (fsync off, power losses).
 SCENARIOS      ?= T0,T1,T2,T3

@@ -169,11 +169,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if hasNemesis(cfg.Scenario, "clock") {
 		args = append(args, "--unsafe-test-clock") // serves the clock-offset endpoint (test only)
 	}
+	diskVictim := int(cfg.Seed % uint64(len(nw.NodeIP)))
+	if hasNemesis(cfg.Scenario, "diskfull") {
+		args = append(args, diskFlags...)
+	}
 	for i := range nw.NodeIP {
 		p := newProc(cfg.OutDir, i, nw, args)
 		procs = append(procs, p)
 		if hasNemesis(cfg.Scenario, "power") {
 			if err := p.mountDisk(); err != nil {
+				return nil, err
+			}
+		}
+		if hasNemesis(cfg.Scenario, "diskfull") && i == diskVictim {
+			if err := p.mountSmallFS(cfg.Schedule.DiskFSBytes); err != nil {
 				return nil, err
 			}
 		}
@@ -210,7 +219,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return rand.New(rand.NewPCG(cfg.Seed, seedFor))
 		}}
 	nem := &nemesis{h: hist, c: c, nw: nw, procs: procs, bin: cfg.Bin, rng: rand.New(rand.NewPCG(cfg.Seed, 1)), sched: cfg.Schedule,
-		faulty: map[int]string{}, refused: map[int]string{}, dur: cfg.Duration}
+		faulty: map[int]string{}, refused: map[int]string{}, dur: cfg.Duration, diskVictim: diskVictim}
 	if hasNemesis(cfg.Scenario, "netem") {
 		if err := nem.startNetem(); err != nil {
 			return nil, err
@@ -297,9 +306,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if rep.Passed() && !rep.Negative {
 		for _, p := range procs { // keep history and logs; a failing run keeps the data directories too
 			p.Stop(5 * time.Second)
+			fs := p.SmallFS
 			if p.unmountDisk() == nil {
 				os.RemoveAll(p.DataDir)
 				os.RemoveAll(p.DataDir + ".disk")
+				if fs != "" {
+					os.Remove(fs)
+				}
 			}
 		}
 	}
