@@ -17,7 +17,7 @@ import (
 
 // logCacheEntries is how many of the newest log entries each group keeps in
 // memory for replication (MaxAppendEntries is at most 1024, so one batch
-// always fits).
+// of small entries always fits); logCacheBytes bounds their size.
 const logCacheEntries = 1024
 
 // newRaft is raft.NewRaft, except that a corrupt log entry or stable value
@@ -240,12 +240,8 @@ func openNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 		return nil, fmt.Errorf("partition %s: %w", name, err)
 	}
 	// Replication reads back the entries the leader has just written: serve
-	// those from memory rather than from bolt (a msgpack decode each).
-	logs, err := raft.NewLogCache(logCacheEntries, store)
-	if err != nil {
-		store.release()
-		return nil, fmt.Errorf("partition %s: %w", name, err)
-	}
+	// those from memory rather than from the log (a read and decode each).
+	logs := newLogCache(store, logCacheEntries, logCacheBytes)
 	r, err := newRaft(rc, fsm, logs, store, snaps, trans)
 	if err != nil {
 		store.release()
