@@ -17,9 +17,10 @@ import (
 // ack served), then to the last byte (every write that needs new space
 // fails with ENOSPC), and then deletes the ballast.
 
-// diskFlags are the nodes' watermark in T9: a 1 GiB file system, refused
-// below 256 MiB free.
-var diskFlags = []string{"--disk-min-free", "256MiB", "--disk-min-free-percent", "0"}
+// diskFlags are the nodes' settings in T9: a 1 GiB file system, produce
+// refused below 256 MiB free; small log segments, so that the log starts
+// new ones (and finds no room for them) while the file system is full.
+var diskFlags = []string{"--disk-min-free", "256MiB", "--disk-min-free-percent", "0", "--wal-segment-size", "64KiB"}
 
 // mountSmallFS makes DataDir a directory on a tmpfs of size bytes, mounted
 // at DataDir+".fs"; unmountDisk unmounts it.

@@ -58,7 +58,7 @@ func DefaultSchedule() Schedule {
 		ClockEvery: 60 * time.Second, ClockFor: 30 * time.Second, ClockSkew: 2 * time.Second,
 		PowerEvery: 30 * time.Second, PowerDown: 5 * time.Second, PowerAllAt: 150 * time.Second,
 		CorruptAt: []float64{0.2, 0.6}, CorruptDown: 2 * time.Second,
-		DiskEvery: 40 * time.Second, DiskLowFor: 10 * time.Second, DiskLowLeave: 64 << 20, DiskFullFor: 10 * time.Second, DiskFSBytes: 1 << 30,
+		DiskEvery: 40 * time.Second, DiskLowFor: 10 * time.Second, DiskLowLeave: 64 << 20, DiskFullFor: 15 * time.Second, DiskFSBytes: 1 << 30,
 		FirstFaultGap: 5 * time.Second}
 }
 

@@ -10,7 +10,9 @@
 // handshake and framing of raftauth.go and secureconn.go, the sealed internal
 // requests of rpcauth.go); and the broker operations the HTTP layer calls
 // (Node: create queues and groups, produce, consume with long poll, ordered
-// ack across partitions, counters).
+// ack across partitions, counters); the free-space watermark of the data
+// directory (disk.go: a cached statfs, gossiped, refusing produce to
+// partitions with a replica on a low node).
 //
 // Does not own: HTTP formats and validation (httpapi), Raft mechanics
 // (partition), queue semantics (fsm).

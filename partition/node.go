@@ -88,6 +88,8 @@ type RaftConfig struct {
 	// SyncObserver, when set, is told how long each fdatasync of the shared
 	// log took.
 	SyncObserver func(time.Duration)
+	// WALSegmentSize is the shared log's segment size (0: 64 MiB).
+	WALSegmentSize int64
 	// OnLogFailure, when set, is called once when the shared log stops
 	// accepting writes (a failed write or fdatasync, wal.Options.OnFail):
 	// the node should stop so that its groups fail over.
@@ -125,6 +127,8 @@ func (c RaftConfig) Validate() error {
 		return errors.New("partition: raft config: MaxAppendEntries must be 1..1024")
 	case c.ApplyTimeout <= 0 || c.LeaderWait < 0:
 		return errors.New("partition: raft config: ApplyTimeout and LeaderWait must be positive")
+	case c.WALSegmentSize != 0 && (c.WALSegmentSize < 64<<10 || c.WALSegmentSize > 1<<30):
+		return errors.New("partition: raft config: the shared log's segment size must be 64 KiB..1 GiB")
 	case c.LogStore != "" && c.LogStore != LogStoreWAL && c.LogStore != LogStoreBolt && c.LogStore != LogStoreRaftWAL:
 		return fmt.Errorf("partition: raft config: unknown log store %q (wal, bolt or raftwal)", c.LogStore)
 	}
