@@ -198,7 +198,7 @@ func openNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: open log store: %w", name, err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
+	snaps, err := openSnapshotStore(dir, hl)
 	if err != nil {
 		store.release()
 		return nil, fmt.Errorf("partition %s: open snapshot store: %w", name, err)
