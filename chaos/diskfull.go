@@ -14,13 +14,24 @@ import (
 // T9 (disk full): one node's data directory lives on a small tmpfs. Every
 // DiskEvery the nemesis fills that file system with a ballast file, first
 // to below the nodes' free-space watermark (produce refused, consume and
-// ack served), then to the last byte (every write that needs new space
-// fails with ENOSPC), and then deletes the ballast.
+// ack served), then to the last byte, and then deletes the ballast.
+// T9-enospc is the same with the watermark off on that node: produce goes
+// on, so its log meets ENOSPC (no room for a new segment) with writes in
+// flight, and must answer rather than fail or damage anything.
 
-// diskFlags are the nodes' settings in T9: a 1 GiB file system, produce
-// refused below 256 MiB free; small log segments, so that the log starts
-// new ones (and finds no room for them) while the file system is full.
+// diskFlags are every node's settings in T9: a 1 GiB file system, produce
+// refused below 256 MiB free; the smallest log segments, so that the log
+// starts new ones (and finds no room for them) while the file system is
+// full.
 var diskFlags = []string{"--disk-min-free", "256MiB", "--disk-min-free-percent", "0", "--wal-segment-size", "64KiB"}
+
+// diskVictimFlags override diskFlags on the small file system's node.
+func diskVictimFlags(scenario string) []string {
+	if scenario == "T9-enospc" {
+		return []string{"--disk-min-free", "0", "--disk-min-free-percent", "0"}
+	}
+	return nil
+}
 
 // mountSmallFS makes DataDir a directory on a tmpfs of size bytes, mounted
 // at DataDir+".fs"; unmountDisk unmounts it.

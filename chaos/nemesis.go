@@ -67,16 +67,17 @@ func DefaultSchedule() Schedule {
 // FAULTS.md scenario: it is T4's deaf leader without netem, for hosts whose
 // kernel has no sch_netem (where T4 itself fails).
 var scenarioNemeses = map[string][]string{
-	"T0":      nil,
-	"T1":      {"kill"},
-	"T2":      {"partition"},
-	"T3":      {"kill", "partition", "pause"},
-	"T4":      {"netem", "deaf"},
-	"T4-deaf": {"deaf"},
-	"T6":      {"power", "power-all"},
-	"T7":      {"corrupt"},
-	"T8":      {"clock"},
-	"T9":      {"diskfull"},
+	"T0":        nil,
+	"T1":        {"kill"},
+	"T2":        {"partition"},
+	"T3":        {"kill", "partition", "pause"},
+	"T4":        {"netem", "deaf"},
+	"T4-deaf":   {"deaf"},
+	"T6":        {"power", "power-all"},
+	"T7":        {"corrupt"},
+	"T8":        {"clock"},
+	"T9":        {"diskfull"},
+	"T9-enospc": {"diskfull"},
 }
 
 // hasNemesis reports whether scenario runs the nemesis kind.

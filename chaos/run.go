@@ -185,6 +185,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if err := p.mountSmallFS(cfg.Schedule.DiskFSBytes); err != nil {
 				return nil, err
 			}
+			p.Args = append(slices.Clone(p.Args), diskVictimFlags(cfg.Scenario)...)
 		}
 		if err := p.Start(cfg.Bin); err != nil {
 			return nil, err

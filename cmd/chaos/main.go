@@ -21,7 +21,7 @@ func main() {
 
 func run(args []string) int {
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
-	scenarios := fs.String("scenario", "T0,T1,T2,T3", "scenarios to run, comma separated ("+strings.Join(chaos.Scenarios(), ", ")+"; T4, T4-deaf, T6, T7, T8 and T9 only by name)")
+	scenarios := fs.String("scenario", "T0,T1,T2,T3", "scenarios to run, comma separated ("+strings.Join(chaos.Scenarios(), ", ")+"; T4, T4-deaf, T6, T7, T8, T9 and T9-enospc only by name)")
 	seed := fs.Uint64("seed", 0, "seed of the first run (0: random); run k uses seed+k")
 	duration := fs.Duration("duration", 0, "fault phase of each run (default 3m, 40s with --short)")
 	runs := fs.Int("runs", 1, "runs of each scenario")
