@@ -17,7 +17,8 @@ import (
 // ack served), then to the last byte, and then deletes the ballast.
 // T9-enospc is the same with the watermark off on that node: produce goes
 // on, so its log meets ENOSPC (no room for a new segment) with writes in
-// flight, and must answer rather than fail or damage anything.
+// flight, and must answer rather than fail or damage anything; the node is
+// then killed while the file system is still full and restarted on it.
 
 // diskFlags are every node's settings in T9: a 1 GiB file system, produce
 // refused below 256 MiB free; the smallest log segments, so that the log
@@ -138,15 +139,27 @@ func (n *nemesis) diskFull(ctx context.Context, stop chan struct{}) {
 }
 
 // freeDisk deletes the ballast and checks that the node lived through it.
+// With DiskKill (T9-enospc) the node is first killed (kill -9) with its
+// file system still full and started again once it is freed: its log must
+// open as the full file system left it.
 func (n *nemesis) freeDisk(v int) {
 	p := n.procs[v]
+	crashed := !p.Running()
+	if !crashed && n.sched.DiskKill {
+		n.record("kill", []int{v}, nil)
+		if err := p.Signal(syscall.SIGKILL); err != nil {
+			n.errs = append(n.errs, err)
+		}
+	}
 	if err := os.Remove(p.ballast()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		n.errs = append(n.errs, err)
 	}
 	n.record("heal-disk", []int{v}, nil)
-	if !p.Running() {
+	if crashed {
 		n.errs = append(n.errs, fmt.Errorf("chaos: %s exited while its file system was full (see %s)", p.ID, p.Log))
 		n.recordOp(Op{Fault: "crashed", Detail: "exited while its file system was full"}, []int{v}, nil)
+	}
+	if crashed || n.sched.DiskKill {
 		n.restart(v)
 		return
 	}

@@ -42,6 +42,7 @@ type Schedule struct {
 	DiskLowLeave  uint64
 	DiskFullFor   time.Duration // T9: then to the last byte, then free it
 	DiskFSBytes   int64         // T9: the size of that node's file system
+	DiskKill      bool          // T9-enospc: kill -9 the node before freeing, restart it after
 	FirstFaultGap time.Duration // quiet time before the first fault
 }
 

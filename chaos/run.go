@@ -172,6 +172,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	diskVictim := int(cfg.Seed % uint64(len(nw.NodeIP)))
 	if hasNemesis(cfg.Scenario, "diskfull") {
 		args = append(args, diskFlags...)
+		cfg.Schedule.DiskKill = cfg.Scenario == "T9-enospc"
 	}
 	for i := range nw.NodeIP {
 		p := newProc(cfg.OutDir, i, nw, args)
