@@ -99,6 +99,11 @@ func (c Config) Validate() error {
 	if err := c.Disk.validate(); err != nil {
 		return err
 	}
+	raftCfg := c.Raft
+	raftCfg.NodeID = c.NodeID
+	if err := raftCfg.Validate(); err != nil {
+		return err
+	}
 	_, err := newKeyring(c.ClusterKeys)
 	return err
 }
