@@ -90,3 +90,39 @@ func TestLog_FullFileSystemRefusesEntriesAndRecovers(t *testing.T) {
 		t.Fatalf("term after reopening: %d, %v", v, err)
 	}
 }
+
+// TestLog_FailedWriteStopsTheLog: a write that fails for another reason
+// than a missing segment (here the segment's file is closed under the
+// writer, as a dead disk would answer) fails that write and every later
+// one, calls OnFail once, and the log reopens with every acknowledged
+// entry.
+func TestLog_FailedWriteStopsTheLog(t *testing.T) {
+	dir := t.TempDir()
+	fails := make(chan error, 4)
+	l, err := Open(dir, Options{OnFail: func(err error) { fails <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := group(t, l, "a")
+	store(t, g, 1, 20, 100)
+	l.mu.RLock()
+	l.active.f.Close()
+	l.mu.RUnlock()
+	if err := g.StoreLogs([]*raft.Log{entry(21, 100)}); err == nil || errors.Is(err, ErrNoSpace) {
+		t.Fatalf("a write to a closed segment: %v", err)
+	}
+	if err := g.SetUint64([]byte("CurrentTerm"), 3); err == nil {
+		t.Fatal("a write after the failure succeeded")
+	}
+	select {
+	case <-fails:
+	default:
+		t.Fatal("OnFail was not called")
+	}
+	if len(fails) != 0 {
+		t.Fatal("OnFail called twice")
+	}
+	l.Close()
+	l2 := open(t, dir, Options{})
+	wantRange(t, group(t, l2, "a"), 1, 20, 100)
+}
