@@ -128,6 +128,9 @@ type NodeInfo struct {
 	RaftAddr   string `json:"raft_addr"`
 	GossipAddr string `json:"gossip_addr"`
 	Alive      bool   `json:"alive"`
+	// DiskLow: the node is below its free-space watermark (produce to its
+	// partitions is refused).
+	DiskLow bool `json:"disk_low"`
 }
 
 // PartitionInfo describes one partition for GET /v1/cluster.

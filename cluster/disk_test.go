@@ -83,6 +83,11 @@ func TestCluster_LowDiskRefusesProduceKeepsConsumeAndAck(t *testing.T) {
 	if !nodes[2].DiskLow() || nodes[0].DiskLow() {
 		t.Fatalf("DiskLow: n3 %v, n1 %v", nodes[2].DiskLow(), nodes[0].DiskLow())
 	}
+	for _, ni := range nodes[0].Status().Nodes {
+		if ni.DiskLow != (ni.ID == "n3") {
+			t.Fatalf("n1's status shows %s with disk_low %v", ni.ID, ni.DiskLow)
+		}
+	}
 	// Some produces of the loop above may have been accepted before the
 	// gossip arrived: consume until the queue is empty.
 	var acked int

@@ -167,7 +167,7 @@ func (n *Node) followsUs(pid, id string) bool {
 func (n *Node) Status() Status {
 	st := Status{NodeID: n.cfg.NodeID, MetaLeader: n.meta.Leader(), Nodes: []NodeInfo{}, Partitions: []PartitionInfo{}}
 	for _, m := range n.members.Members() {
-		st.Nodes = append(st.Nodes, NodeInfo{ID: m.ID, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr, Alive: m.Alive})
+		st.Nodes = append(st.Nodes, NodeInfo{ID: m.ID, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr, Alive: m.Alive, DiskLow: m.DiskLow})
 	}
 	for _, p := range n.cat.placements() {
 		pi := PartitionInfo{ID: p.ID, QueueID: p.Queue.ID, QueueName: p.Queue.Name, Project: p.Queue.Project, Replicas: p.Replicas}
