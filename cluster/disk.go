@@ -141,3 +141,7 @@ func (n *Node) admitProduce(q Queue, i int) error {
 // DiskLow reports whether this node's data directory is below its
 // free-space watermark.
 func (n *Node) DiskLow() bool { return n.disk.low.Load() }
+
+// DiskFree is the free space of the data directory's file system at the
+// last reading, in bytes.
+func (n *Node) DiskFree() uint64 { return n.disk.free.Load() }
