@@ -56,7 +56,10 @@
 // (spare-*.tmp files are also deleted by Open, never read as segments) and
 // tries again a second later; meanwhile a write that does not fit the
 // active segment gets ErrNoSpace, nothing of it written, and the log stays
-// usable. The last 1/32 of every segment is kept for small reserved
+// usable. The one frame write that can itself meet ENOSPC is one larger
+// than what is left of a fresh segment (it extends the file): it is cut
+// back (the file truncated to its preallocated length, the rest of the
+// write zeroed, synced) and answered ErrNoSpace too. The last 1/32 of every segment is kept for small reserved
 // writes (term and vote, truncations, drops), so that Raft can still
 // record a vote and compact while the file system is full.
 //

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -81,9 +82,10 @@ type Log struct {
 }
 
 type segment struct {
-	num  uint32
-	f    *os.File
-	size int64 // bytes written (the writer's view; read under Log.mu)
+	num   uint32
+	f     *os.File
+	size  int64 // bytes written (the writer's view; read under Log.mu)
+	alloc int64 // the file's length: writes below it need no new space (writer only)
 }
 
 func segName(num uint32) string { return fmt.Sprintf("%016x.wal", num) }
@@ -198,12 +200,12 @@ func (l *Log) replaySegment(num uint32, newest bool) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	seg := &segment{num: num, f: f}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
+	seg := &segment{num: num, f: f, alloc: int64(len(data))}
 	corrupt := func(off int, why string) error {
 		f.Close()
 		return &CorruptError{Segment: segName(num), Offset: int64(off), Why: why}
@@ -470,7 +472,7 @@ func (l *Log) roll(num uint32, spare func() (*os.File, error)) error {
 	if err != nil {
 		return noSpace(err)
 	}
-	seg := &segment{num: num, f: f}
+	seg := &segment{num: num, f: f, alloc: l.opts.segmentSize()}
 	if err := l.writeHeader(seg); err != nil {
 		discard(f)
 		return noSpace(err)
@@ -718,8 +720,12 @@ func (l *Log) commit(batch []*request) ([]*request, error) {
 	l.buf = buf[:0]
 	seg := l.active
 	if _, err := seg.f.WriteAt(buf, seg.size); err != nil {
+		if errors.Is(err, syscall.ENOSPC) && l.undoWrite(seg, len(buf)) == nil {
+			return batch, noSpace(err) // cut back: nothing of it is left
+		}
 		return batch, l.fail(err)
 	}
+	seg.alloc = max(seg.alloc, seg.size+int64(size))
 	if err := l.sync(seg.f); err != nil {
 		return batch, l.fail(err)
 	}
@@ -732,6 +738,27 @@ func (l *Log) commit(batch []*request) ([]*request, error) {
 	seg.size += int64(size)
 	l.mu.Unlock()
 	return batch, nil
+}
+
+// undoWrite removes what a write of n bytes at the end of seg that failed
+// for want of space left: the file is cut back to its preallocated length
+// and the part of the write inside it overwritten with zeros, durably, so
+// that neither a later write nor recovery ever reads it. A write past the
+// preallocated length (only a write larger than what is left of a fresh
+// segment goes there) is the one that can meet ENOSPC.
+func (l *Log) undoWrite(seg *segment, n int) error {
+	end := seg.size + int64(n)
+	if end > seg.alloc {
+		if err := seg.f.Truncate(seg.alloc); err != nil {
+			return err
+		}
+	}
+	if zeros := min(end, seg.alloc) - seg.size; zeros > 0 {
+		if _, err := seg.f.WriteAt(make([]byte, zeros), seg.size); err != nil {
+			return err
+		}
+	}
+	return l.sync(seg.f)
 }
 
 func batchSize(batch []*request) int {

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -125,4 +126,63 @@ func TestLog_FailedWriteStopsTheLog(t *testing.T) {
 	l.Close()
 	l2 := open(t, dir, Options{})
 	wantRange(t, group(t, l2, "a"), 1, 20, 100)
+}
+
+// TestLog_WritePastTheSegmentOnAFullFileSystem: a write larger than a
+// fresh segment extends its file and meets ENOSPC; it is cut back (the
+// file to its preallocated length, the rest zeroed), answered ErrNoSpace,
+// and neither a later write nor recovery sees any of it.
+func TestLog_WritePastTheSegmentOnAFullFileSystem(t *testing.T) {
+	dir := smallFS(t, "1m")
+	opts := Options{SegmentSize: 64 << 10}
+	l := open(t, dir, opts)
+	g := group(t, l, "a")
+	store(t, g, 1, 3, 1000)
+	for deadline := time.Now().Add(10 * time.Second); len(l.spares) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("no spare segment prepared in 10 s")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the preparer against a deadline
+	}
+	f, err := os.Create(filepath.Join(dir, "ballast"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < 1000; k++ {
+		if _, err := f.Write(make([]byte, 4096)); err != nil {
+			break
+		}
+	}
+	f.Close()
+	big := entry(4, 200<<10)
+	if err := g.StoreLogs([]*raft.Log{big}); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("a write past a fresh segment on a full file system: %v, want ErrNoSpace", err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, segName(2))); err != nil || fi.Size() != 64<<10 {
+		t.Fatalf("the fresh segment after the failed write: %v, %v; want its 64 KiB", fi.Size(), err)
+	}
+	if err := os.Remove(filepath.Join(dir, "ballast")); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.StoreLogs([]*raft.Log{big}); err != nil {
+		t.Fatalf("the same write once space is back: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2 := open(t, dir, opts)
+	g2 := group(t, l2, "a")
+	for i := uint64(1); i <= 4; i++ {
+		want := entry(i, 1000)
+		if i == 4 {
+			want = big
+		}
+		var got raft.Log
+		if err := g2.GetLog(i, &got); err != nil || !bytes.Equal(got.Data, want.Data) {
+			t.Fatalf("entry %d after reopening: %d bytes, %v", i, len(got.Data), err)
+		}
+	}
+	if last, _ := g2.LastIndex(); last != 4 {
+		t.Fatalf("last index %d after reopening, want 4", last)
+	}
 }
