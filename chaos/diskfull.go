@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 
@@ -55,6 +56,11 @@ func (p *Proc) mountSmallFS(size int64) error {
 func (p *Proc) unmountSmallFS() error {
 	if p.SmallFS == "" {
 		return nil
+	}
+	// Keep the data for a failing run to look at: copied out of the tmpfs.
+	kept := p.SmallFS + "-data"
+	if err := exec.Command("cp", "-a", p.DataDir, kept).Run(); err != nil {
+		return fmt.Errorf("chaos: copying %s out of its tmpfs: %w", p.DataDir, err)
 	}
 	if err := unix.Unmount(p.SmallFS, 0); err != nil {
 		if err := unix.Unmount(p.SmallFS, unix.MNT_DETACH); err != nil {

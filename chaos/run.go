@@ -314,6 +314,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				os.RemoveAll(p.DataDir + ".disk")
 				if fs != "" {
 					os.Remove(fs)
+					os.RemoveAll(fs + "-data")
 				}
 			}
 		}
