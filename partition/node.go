@@ -306,12 +306,28 @@ func (n *Node) barrier(g uint64) {
 			}
 			return
 		}
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) {
+		if errors.Is(err, raft.ErrRaftShutdown) {
 			return
 		}
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			// Leadership ended; a new term notifies again. But if this node
+			// leads still (or again, without a notification this goroutine
+			// saw), giving up would leave it leader and never ready.
+			if n.raft.State() != raft.Leader {
+				return
+			}
+		}
 		n.log.Warn("leader barrier failed, retrying", "err", err)
+		select {
+		case <-n.done:
+			return
+		case <-time.After(barrierRetry):
+		}
 	}
 }
+
+// barrierRetry is the pause before a leader tries its Barrier again.
+const barrierRetry = 100 * time.Millisecond
 
 func (n *Node) broadcast() {
 	n.mu.Lock()
