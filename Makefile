@@ -44,10 +44,11 @@ test-short:
 # in network namespaces, then the negative control. Needs root, ip and
 # iptables. SCENARIOS, CHAOS_DURATION, CHAOS_RUNS and SEED select what runs;
 # T4 (netem, deaf leader; needs tc and the kernel's sch_netem), T6 (power
-# loss; needs /dev/fuse), T7 (corruption) and T8 (clock offsets) run only
-# when named: make chaos SCENARIOS=T8; so does T5 (membership: remove a
-# follower, wipe it, add it back). CHAOS_NODES sets the cluster size (T1 on
-# five nodes: make chaos SCENARIOS=T1 CHAOS_NODES=5). NEGATIVE is the negative control's
+# loss; needs /dev/fuse), T7 (corruption), T8 (clock offsets) and T9 (one
+# node's file system filled; needs tmpfs) run only when named: make chaos
+# SCENARIOS=T8; so does T5 (membership: remove a follower, wipe it, add it
+# back). CHAOS_NODES sets the cluster size (T1 on five nodes: make chaos
+# SCENARIOS=T1 CHAOS_NODES=5). NEGATIVE is the negative control's
 # scenario: T1 (ack before commit) or T6 (fsync off, power losses).
 SCENARIOS      ?= T0,T1,T2,T3
 CHAOS_DURATION ?= 2m

@@ -30,7 +30,9 @@ func (a answer) outcome() Outcome {
 	switch {
 	case a.err == nil && a.status/100 == 2:
 		return OK
-	case a.err == nil && a.status/100 == 4:
+	case a.err == nil && (a.status/100 == 4 || a.status == 507):
+		// 507: produce refused for want of disk space, before anything
+		// was proposed; a value so refused must never be delivered.
 		return Error
 	default:
 		return Unknown

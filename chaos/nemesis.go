@@ -38,6 +38,12 @@ type Schedule struct {
 	CorruptAt     []float64     // T7: when to corrupt a stopped node's files, as fractions of the run
 	CorruptDown   time.Duration // T7: how long the node stays stopped
 	ReplaceEvery  time.Duration // T5: remove a follower, wipe it, add it back
+	DiskEvery     time.Duration // T9: fill the small file system of one node
+	DiskLowFor    time.Duration // T9: first to DiskLowLeave free bytes (below the watermark)
+	DiskLowLeave  uint64
+	DiskFullFor   time.Duration // T9: then to the last byte, then free it
+	DiskFSBytes   int64         // T9: the size of that node's file system
+	DiskKill      bool          // T9-enospc: kill -9 the node before freeing, restart it after
 	FirstFaultGap time.Duration // quiet time before the first fault
 }
 
@@ -54,6 +60,7 @@ func DefaultSchedule() Schedule {
 		ClockEvery: 60 * time.Second, ClockFor: 30 * time.Second, ClockSkew: 2 * time.Second,
 		PowerEvery: 30 * time.Second, PowerDown: 5 * time.Second, PowerAllAt: 150 * time.Second,
 		CorruptAt: []float64{0.2, 0.6}, CorruptDown: 2 * time.Second, ReplaceEvery: 60 * time.Second,
+		DiskEvery: 40 * time.Second, DiskLowFor: 10 * time.Second, DiskLowLeave: 64 << 20, DiskFullFor: 15 * time.Second, DiskFSBytes: 1 << 30,
 		FirstFaultGap: 5 * time.Second}
 }
 
@@ -62,16 +69,18 @@ func DefaultSchedule() Schedule {
 // FAULTS.md scenario: it is T4's deaf leader without netem, for hosts whose
 // kernel has no sch_netem (where T4 itself fails).
 var scenarioNemeses = map[string][]string{
-	"T0":      nil,
-	"T1":      {"kill"},
-	"T2":      {"partition"},
-	"T3":      {"kill", "partition", "pause"},
-	"T4":      {"netem", "deaf"},
-	"T4-deaf": {"deaf"},
-	"T5":      {"replace"},
-	"T6":      {"power", "power-all"},
-	"T7":      {"corrupt"},
-	"T8":      {"clock"},
+	"T0":        nil,
+	"T1":        {"kill"},
+	"T2":        {"partition"},
+	"T3":        {"kill", "partition", "pause"},
+	"T4":        {"netem", "deaf"},
+	"T4-deaf":   {"deaf"},
+	"T5":        {"replace"},
+	"T6":        {"power", "power-all"},
+	"T7":        {"corrupt"},
+	"T8":        {"clock"},
+	"T9":        {"diskfull"},
+	"T9-enospc": {"diskfull"},
 }
 
 // hasNemesis reports whether scenario runs the nemesis kind.
@@ -89,7 +98,7 @@ func Scenarios() []string {
 
 // noteFaults are nemesis ops that describe an earlier fault (what a power
 // loss undid, how a corrupted node came back): not faults to time.
-var noteFaults = map[string]bool{"power-lost": true, "refused": true, "recovered": true, "corrupt-skipped": true, "wall-clock-shift": true}
+var noteFaults = map[string]bool{"disk-full": true, "crashed": true, "power-lost": true, "refused": true, "recovered": true, "corrupt-skipped": true, "wall-clock-shift": true}
 
 // partitionShapes are T2's rotating shapes, adapted to three nodes: FAULTS.md's
 // "majorities ring" needs five nodes; on three, "bridge" cuts only the n1-n3
@@ -112,8 +121,10 @@ type nemesis struct {
 	// the end of their log. They stay down; the final phase leaves them out.
 	refused map[int]string
 	dur     time.Duration // the fault phase, for schedules given as fractions of it
-	wg      sync.WaitGroup
-	errs    []error
+	// diskVictim is T9's node with the small file system.
+	diskVictim int
+	wg         sync.WaitGroup
+	errs       []error
 }
 
 func (n *nemesis) record(fault string, targets []int, parts []string) {
@@ -207,6 +218,8 @@ func (n *nemesis) run(ctx context.Context, scenario string, stop chan struct{}) 
 				n.corruptions(ctx, stop)
 			case "replace":
 				n.loop(stop, n.sched.ReplaceEvery, func() { n.replace(ctx) })
+			case "diskfull":
+				n.loop(stop, n.sched.DiskEvery, func() { n.diskFull(ctx, stop) })
 			case "netem":
 				// Set up by startNetem before the workload, for the whole run.
 			}

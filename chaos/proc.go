@@ -26,6 +26,7 @@ type Proc struct {
 	Log     string // stdout and stderr of every incarnation, appended
 	Args    []string
 	Disk    *powerfs.FS // T6: DataDir is this power-loss mount (nil: a plain directory)
+	SmallFS string      // T9: DataDir is on this tmpfs mount ("": none)
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -142,6 +143,9 @@ func (p *Proc) mountDisk() error {
 // unmountDisk ends the power-loss mount (the process must be stopped); the
 // data stays in DataDir.disk.
 func (p *Proc) unmountDisk() error {
+	if err := p.unmountSmallFS(); err != nil {
+		return err
+	}
 	if p.Disk == nil {
 		return nil
 	}

@@ -175,6 +175,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if hasNemesis(cfg.Scenario, "clock") {
 		args = append(args, "--unsafe-test-clock") // serves the clock-offset endpoint (test only)
 	}
+	diskVictim := int(cfg.Seed % uint64(len(nw.NodeIP)))
+	if hasNemesis(cfg.Scenario, "diskfull") {
+		args = append(args, diskFlags...)
+		cfg.Schedule.DiskKill = cfg.Scenario == "T9-enospc"
+	}
 	for i := range nw.NodeIP {
 		p := newProc(cfg.OutDir, i, nw, args)
 		procs = append(procs, p)
@@ -182,6 +187,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if err := p.mountDisk(); err != nil {
 				return nil, err
 			}
+		}
+		if hasNemesis(cfg.Scenario, "diskfull") && i == diskVictim {
+			if err := p.mountSmallFS(cfg.Schedule.DiskFSBytes); err != nil {
+				return nil, err
+			}
+			p.Args = append(slices.Clone(p.Args), diskVictimFlags(cfg.Scenario)...)
 		}
 		if err := p.Start(cfg.Bin); err != nil {
 			return nil, err
@@ -216,7 +227,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return rand.New(rand.NewPCG(cfg.Seed, seedFor))
 		}}
 	nem := &nemesis{h: hist, c: c, nw: nw, procs: procs, bin: cfg.Bin, rng: rand.New(rand.NewPCG(cfg.Seed, 1)), sched: cfg.Schedule,
-		faulty: map[int]string{}, refused: map[int]string{}, dur: cfg.Duration}
+		faulty: map[int]string{}, refused: map[int]string{}, dur: cfg.Duration, diskVictim: diskVictim}
 	if hasNemesis(cfg.Scenario, "netem") {
 		if err := nem.startNetem(); err != nil {
 			return nil, err
@@ -303,9 +314,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if rep.Passed() && !rep.Negative {
 		for _, p := range procs { // keep history and logs; a failing run keeps the data directories too
 			p.Stop(5 * time.Second)
+			fs := p.SmallFS
 			if p.unmountDisk() == nil {
 				os.RemoveAll(p.DataDir)
 				os.RemoveAll(p.DataDir + ".disk")
+				if fs != "" {
+					os.Remove(fs)
+					os.RemoveAll(fs + "-data")
+				}
 			}
 		}
 	}

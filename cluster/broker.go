@@ -238,6 +238,9 @@ func (n *Node) Produce(ctx context.Context, q Queue, msgs []fsm.Message) ([]Mess
 	} else {
 		i = n.pickPartition(q)
 	}
+	if err := n.admitProduce(q, i); err != nil {
+		return nil, err
+	}
 	if n.cfg.UnsafeAckBeforeCommit {
 		return n.unsafeProduce(q, i, msgs), nil
 	}

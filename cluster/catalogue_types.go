@@ -131,6 +131,9 @@ type NodeInfo struct {
 	// State is alive, suspect (gossip found it failed a moment ago), dead
 	// or decommissioning.
 	State string `json:"state"`
+	// DiskLow: the node is below its free-space watermark (produce to its
+	// partitions is refused).
+	DiskLow bool `json:"disk_low"`
 }
 
 // PartitionInfo describes one partition for GET /v1/cluster.

@@ -17,7 +17,9 @@
 // (Node: create queues and groups, produce, consume with long poll, ordered
 // ack across partitions, counters; txn.go: half messages, their check-back
 // across partitions, commit and rollback, and deduplicated produces routed
-// by the hash of each dedup id).
+// by the hash of each dedup id);
+// the free-space watermark of the data directory (disk.go: a cached statfs,
+// gossiped, refusing produce to partitions with a replica on a low node).
 //
 // Does not own: HTTP formats and validation (httpapi), Raft mechanics
 // (partition), queue semantics (fsm).

@@ -33,6 +33,9 @@ type memberMeta struct {
 	// was created: a node that comes back empty under an old id has a new
 	// one, so it is a new member even if its id was removed.
 	Inc string `json:"inc,omitempty"`
+	// DiskLow is true while the node's data directory is below its
+	// free-space watermark: produce to its partitions is refused.
+	DiskLow bool `json:"disk_low,omitempty"`
 }
 
 // Member is a node as membership knows it.
@@ -44,6 +47,7 @@ type Member struct {
 	Alive      bool
 	Joined     bool
 	Inc        string
+	DiskLow    bool
 	// DownSince is when gossip last found the node failed (zero while it
 	// is alive).
 	DownSince time.Time
@@ -62,6 +66,7 @@ type membership struct {
 	mu      sync.RWMutex
 	members map[string]Member
 	joined  bool
+	diskLow bool
 	changed chan struct{}
 }
 
@@ -159,6 +164,7 @@ func (m *membership) NodeMeta(limit int) []byte {
 	m.mu.RLock()
 	meta := m.self
 	meta.Joined = m.joined
+	meta.DiskLow = m.diskLow
 	m.mu.RUnlock()
 	b, _ := json.Marshal(meta)
 	if len(b) > limit {
@@ -183,7 +189,7 @@ func (m *membership) update(n *memberlist.Node, alive bool) {
 		m.log.Warn("gossip: ignoring node with bad metadata", "node", n.Name)
 		return
 	}
-	mem := Member{ID: meta.ID, HTTPAddr: meta.HTTPAddr, RaftAddr: meta.RaftAddr, GossipAddr: n.Address(), Alive: alive, Joined: meta.Joined, Inc: meta.Inc}
+	mem := Member{ID: meta.ID, HTTPAddr: meta.HTTPAddr, RaftAddr: meta.RaftAddr, GossipAddr: n.Address(), Alive: alive, Joined: meta.Joined, Inc: meta.Inc, DiskLow: meta.DiskLow}
 	m.mu.Lock()
 	old, had := m.members[mem.ID]
 	switch {
@@ -239,6 +245,20 @@ func (m *membership) SetJoined() {
 		return
 	}
 	m.joined = true
+	m.mu.Unlock()
+	if err := m.ml.UpdateNode(5 * time.Second); err != nil {
+		m.log.Warn("gossip: update", "err", err)
+	}
+}
+
+// SetDiskLow gossips whether this node is below its free-space watermark.
+func (m *membership) SetDiskLow(low bool) {
+	m.mu.Lock()
+	if m.diskLow == low {
+		m.mu.Unlock()
+		return
+	}
+	m.diskLow = low
 	m.mu.Unlock()
 	if err := m.ml.UpdateNode(5 * time.Second); err != nil {
 		m.log.Warn("gossip: update", "err", err)

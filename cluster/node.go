@@ -60,7 +60,9 @@ type Config struct {
 	// handshake (group header and, with a cluster key, authentication).
 	RaftHandshakeTimeout time.Duration
 	Raft                 partition.RaftConfig
-	Logger               *slog.Logger
+	// Disk is the free-space watermark below which produce is refused.
+	Disk   DiskLimits
+	Logger *slog.Logger
 	// PeerTLS, when not nil, makes node-to-node forwarding dial its peers'
 	// HTTP ports over HTTPS and verify them with it (the peers serve HTTPS
 	// only: raftmq serve --tls-cert/--tls-key/--tls-ca). Nil: plain HTTP.
@@ -84,6 +86,7 @@ func DefaultConfig() Config {
 		DeadNodeTimeout:      5 * time.Minute,
 		MoveInterval:         time.Second,
 		Raft:                 partition.DefaultRaftConfig(),
+		Disk:                 DiskLimits{MinFreeBytes: DefaultDiskMinFreeBytes, MinFreePercent: DefaultDiskMinFreePercent},
 	}
 }
 
@@ -104,6 +107,14 @@ func (c Config) Validate() error {
 		return errors.New("cluster: raft handshake timeout must be positive")
 	case c.DeadNodeTimeout < 0 || c.MoveInterval < 0:
 		return errors.New("cluster: dead-node timeout and move interval must not be negative")
+	}
+	if err := c.Disk.validate(); err != nil {
+		return err
+	}
+	raftCfg := c.Raft
+	raftCfg.NodeID = c.NodeID
+	if err := raftCfg.Validate(); err != nil {
+		return err
 	}
 	_, err := newKeyring(c.ClusterKeys)
 	return err
@@ -151,6 +162,7 @@ type Node struct {
 	inc       string // this data directory's incarnation
 	stop      chan struct{}
 	failed    chan struct{} // closed by fail: the node must stop
+	disk      *diskGuard
 	failErr   error
 	failOnce  sync.Once
 	wg        sync.WaitGroup
@@ -250,14 +262,22 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		n.mux.Close()
 		return nil, err
 	}
-	n.host, err = partition.NewHost(filepath.Join(cfg.DataDir, "partitions"), cfg.Raft, n.transport)
+	hostCfg := cfg.Raft
+	hostCfg.OnLogFailure = func(err error) { n.fail(fmt.Errorf("cluster: the partitions' log cannot write: %w", err)) }
+	n.host, err = partition.NewHost(filepath.Join(cfg.DataDir, "partitions"), hostCfg, n.transport)
 	if err != nil {
 		n.meta.Close()
 		n.members.Leave()
 		n.mux.Close()
 		return nil, err
 	}
-	n.wg.Add(10)
+	n.disk = newDiskGuard(cfg.Disk, cfg.DataDir)
+	if _, err := n.disk.check(); err != nil {
+		log.Warn("reading free disk space", "dir", cfg.DataDir, "err", err)
+	}
+	n.members.SetDiskLow(n.disk.low.Load())
+	n.wg.Add(11)
+	go n.diskLoop()
 	go n.repairLoop()
 	go n.replicaSetLoop()
 	go n.leaveLoop()
@@ -375,7 +395,8 @@ func (n *Node) Handoff() {
 
 // Close stops the node: it hands off leadership first, then stops every group.
 // Failed is closed when the node found it cannot go on safely (a replica's
-// stored Raft state is corrupt); Err then says why. The process should stop:
+// stored Raft state is corrupt, or its log failed a write or fdatasync);
+// Err then says why. The process should stop:
 // a node that refuses to run cannot vote on, or serve, state its disk
 // changed.
 func (n *Node) Failed() <-chan struct{} { return n.failed }

@@ -209,7 +209,7 @@ func (n *Node) Status() Status {
 		if state == "" {
 			continue
 		}
-		st.Nodes = append(st.Nodes, NodeInfo{ID: m.ID, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr, Alive: m.Alive, State: state})
+		st.Nodes = append(st.Nodes, NodeInfo{ID: m.ID, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr, Alive: m.Alive, State: state, DiskLow: m.DiskLow})
 	}
 	parts := n.cat.placements()
 	st.Partitions = make([]PartitionInfo, len(parts))

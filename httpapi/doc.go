@@ -20,7 +20,7 @@
 //     10240018; include_deadletter accepts true or false (any case).
 //   - The one error table, errorResponse: every error becomes a status and a
 //     DMS body {"error_code","error_msg"}. Unknown errors are 500 with a
-//     generic message, their detail logged. 429 and 503 carry Retry-After: 1.
+//     generic message, their detail logged. 429 and 503 carry Retry-After: 1, 507 (disk full) Retry-After: 5.
 //     Every response, success, 413 and recovered panics included, carries
 //     X-Request-Id (the client's own when it sent a short [A-Za-z0-9_-] one).
 //   - Handlers (handler.go): the opaque, signed delivery tokens of consume and

@@ -37,6 +37,9 @@ const (
 	codeNodeNotFound     = "10240404" // /v1/cluster/nodes/{id}: no such node
 	codeNodeConflict     = "10240409" // /v1/cluster/nodes/{id}: the node's state forbids it
 	codeUnavailable      = "10250005"
+	// codeDiskFull is ours (DMS documents none): produce refused while a
+	// replica's node is below its free-space watermark.
+	codeDiskFull = "10550001"
 	// The APIG gateway's authentication codes (API.md section 5).
 	codeAuthFailed = "APIG.0301" // 401: unsigned, malformed, unknown key, bad signature, skewed date
 	codeAuthDenied = "APIG.0302" // 403: a valid key not allowed on that project, or not an admin key
@@ -75,7 +78,8 @@ type errorBody struct {
 // the only code that knows both vocabularies. Unknown errors become 500 with
 // a generic message; the caller logs the detail, it is never sent.
 //
-// 429 and 503 answers also carry Retry-After: 1 (see retryAfter).
+// 429 and 503 answers also carry Retry-After: 1, 507 Retry-After: 5 (see
+// retryAfter).
 func errorResponse(err error) (status int, body errorBody) {
 	if ae := (*apiError)(nil); errors.As(err, &ae) {
 		return ae.status, errorBody{ae.code, ae.msg}
@@ -101,6 +105,8 @@ func errorResponse(err error) (status int, body errorBody) {
 		return 409, errorBody{codeNodeConflict, nodeConflictMsg(err)}
 	case errors.Is(err, cluster.ErrUnavailable):
 		return 503, errorBody{codeUnavailable, "partition leader unavailable, retry later"}
+	case errors.Is(err, cluster.ErrDiskFull):
+		return 507, errorBody{codeDiskFull, "too little free disk space on a node of this partition: produce refused, consume and ack still served; retry later"}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		// The broker did not answer in time: the outcome is unknown, as for
 		// an unreachable leader.
@@ -109,9 +115,17 @@ func errorResponse(err error) (status int, body errorBody) {
 	return 500, errorBody{codeInternal, "internal error"}
 }
 
-// retryAfter reports whether a response with this status tells the client
-// to retry after a second.
-func retryAfter(status int) bool { return status == 429 || status == 503 }
+// retryAfter is the Retry-After header of a response with this status, in
+// seconds, or "" for none. Free disk space comes back slower than a leader.
+func retryAfter(status int) string {
+	switch status {
+	case 429, 503:
+		return "1"
+	case 507:
+		return "5"
+	}
+	return ""
+}
 
 // Errors the handlers return for conditions of their own.
 var (

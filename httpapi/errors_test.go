@@ -30,6 +30,7 @@ func TestErrorResponse_Table(t *testing.T) {
 		{wrap(context.DeadlineExceeded), 503, codeUnavailable},
 		{context.Canceled, 503, codeUnavailable},
 		{errors.Join(io.EOF, cluster.ErrUnavailable), 503, codeUnavailable},
+		{wrap(cluster.ErrDiskFull), 507, codeDiskFull},
 		{errUnknownPath, 404, codeUnknownPath},
 		{errQueueNotFound, 404, codeQueueNotFound},
 		{errGroupNotFound, 404, codeGroupNotFound},
@@ -49,7 +50,7 @@ func TestErrorResponse_Table(t *testing.T) {
 		if status == 500 && strings.Contains(body.ErrorMsg, "secret") {
 			t.Errorf("500 leaks the detail: %q", body.ErrorMsg)
 		}
-		if retryAfter(status) != (status == 429 || status == 503) {
+		if (retryAfter(status) != "") != (status == 429 || status == 503 || status == 507) {
 			t.Errorf("retryAfter(%d)", status)
 		}
 	}

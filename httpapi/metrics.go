@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,39 @@ type metrics struct {
 	duration  *prometheus.HistogramVec
 	delivered *prometheus.CounterVec
 	acked     *prometheus.CounterVec
+	series    seriesCap
+}
+
+// maxMessageSeries bounds the (project, queue, group) label sets of the
+// delivered and acked counters. Queues and groups come and go and a
+// counter's series outlives them, so without a bound a client creating and
+// deleting queues would grow the registry, and every scrape, for ever.
+// Beyond it a new label set is counted under project, queue and group
+// "_other".
+const maxMessageSeries = 10000
+
+// otherSeries is the label value of the label sets beyond the bound.
+const otherSeries = "_other"
+
+// seriesCap admits label sets up to max and folds the rest into one.
+type seriesCap struct {
+	mu   sync.Mutex
+	max  int
+	seen map[[3]string]struct{}
+}
+
+func (c *seriesCap) labels(project, queue, group string) (string, string, string) {
+	k := [3]string{project, queue, group}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.seen[k]; ok {
+		return project, queue, group
+	}
+	if len(c.seen) >= c.max {
+		return otherSeries, otherSeries, otherSeries
+	}
+	c.seen[k] = struct{}{}
+	return project, queue, group
 }
 
 // newMetrics registers raftmq's families on reg. src may be nil.
@@ -51,6 +85,7 @@ func newMetrics(reg *prometheus.Registry, src MetricsSource) (*metrics, error) {
 			Name: "raftmq_messages_acked_total",
 			Help: "Acknowledgements this node applied, by outcome (success or fail).",
 		}, []string{"project", "queue", "group", "status"}),
+		series: seriesCap{max: maxMessageSeries, seen: map[[3]string]struct{}{}},
 	}
 	cs := []prometheus.Collector{m.duration, m.delivered, m.acked}
 	if src != nil {
@@ -88,7 +123,8 @@ func groupName(q cluster.Queue, id string) string {
 func (b countingBroker) Consume(ctx context.Context, q cluster.Queue, groupID string, req cluster.ConsumeRequest) ([]cluster.Delivery, error) {
 	ds, err := b.Broker.Consume(ctx, q, groupID, req)
 	if len(ds) > 0 {
-		b.m.delivered.WithLabelValues(q.Project, q.Name, groupName(q, groupID)).Add(float64(len(ds)))
+		p, qn, g := b.m.series.labels(q.Project, q.Name, groupName(q, groupID))
+		b.m.delivered.WithLabelValues(p, qn, g).Add(float64(len(ds)))
 	}
 	return ds, err
 }
@@ -96,12 +132,12 @@ func (b countingBroker) Consume(ctx context.Context, q cluster.Queue, groupID st
 func (b countingBroker) Ack(ctx context.Context, q cluster.Queue, groupID string, deadLetter bool, entries []cluster.AckEntry) (cluster.AckOutcome, error) {
 	out, err := b.Broker.Ack(ctx, q, groupID, deadLetter, entries)
 	if err == nil {
-		g := groupName(q, groupID)
+		p, qn, g := b.m.series.labels(q.Project, q.Name, groupName(q, groupID))
 		if out.Success > 0 {
-			b.m.acked.WithLabelValues(q.Project, q.Name, g, "success").Add(float64(out.Success))
+			b.m.acked.WithLabelValues(p, qn, g, "success").Add(float64(out.Success))
 		}
 		if out.Fail > 0 {
-			b.m.acked.WithLabelValues(q.Project, q.Name, g, "fail").Add(float64(out.Fail))
+			b.m.acked.WithLabelValues(p, qn, g, "fail").Add(float64(out.Fail))
 		}
 	}
 	return out, err

@@ -85,3 +85,42 @@ func TestMetrics_ScrapeDuringTraffic(t *testing.T) {
 		t.Logf("/metrics:\n%s", body)
 	}
 }
+
+// TestMetrics_MessageSeriesAreBounded: past maxMessageSeries label sets,
+// deliveries of new groups are counted under "_other" rather than in a new
+// series each.
+func TestMetrics_MessageSeriesAreBounded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.series.max = 3
+	for i := range 10 {
+		p, q, g := m.series.labels("p", "q", fmt.Sprint("g", i))
+		m.delivered.WithLabelValues(p, q, g).Inc()
+	}
+	if p, q, g := m.series.labels("p", "q", "g1"); g != "g1" || p != "p" || q != "q" {
+		t.Fatalf("an admitted label set became %s %s %s", p, q, g)
+	}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var series int
+	var other float64
+	for _, f := range fams {
+		if f.GetName() != "raftmq_messages_delivered_total" {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			series++
+			if s.GetLabel()[0].GetValue() == otherSeries {
+				other = s.GetCounter().GetValue()
+			}
+		}
+	}
+	if series != 4 || other != 7 {
+		t.Fatalf("%d series, _other counted %v; want 3 and _other with 7", series, other)
+	}
+}

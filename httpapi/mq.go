@@ -72,6 +72,8 @@ func mqErrorResponse(err error) (status int, code, msg string) {
 		return 404, errMQTopicNotExist.code, errMQTopicNotExist.msg
 	case errors.Is(err, cluster.ErrGroupQuota):
 		return 400, "InvalidArgument", "too many consumer groups on this topic"
+	case errors.Is(err, cluster.ErrDiskFull):
+		return 507, "InsufficientStorage", "too little free disk space on a node of this topic's partition: publish refused, consume and ack still served; retry later"
 	case errors.Is(err, cluster.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return 503, "ServiceUnavailable", "partition leader unavailable or request timed out, retry later"
 	}
@@ -81,12 +83,12 @@ func mqErrorResponse(err error) (status int, code, msg string) {
 // writeMQError answers with the XML error for err.
 func (s *Server) writeMQError(rc *fasthttp.RequestCtx, err error) {
 	status, code, msg := mqErrorResponse(err)
-	if status >= 500 && status != 503 {
+	if status >= 500 && status != 503 && status != 507 {
 		s.log.Error("httpapi: rocketmq request failed", "request_id", string(rc.Response.Header.Peek(headerRequestID)),
 			"method", string(rc.Method()), "path", string(rc.Path()), "err", err)
 	}
-	if retryAfter(status) {
-		rc.Response.Header.Set(headerRetryAfter, "1")
+	if ra := retryAfter(status); ra != "" {
+		rc.Response.Header.Set(headerRetryAfter, ra)
 	}
 	type errorXML struct {
 		XMLName   xml.Name `xml:"Error"`

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"raftmq/cluster/clustertest"
 	"strings"
 	"testing"
 	"time"

@@ -309,15 +309,15 @@ func (s *Server) writeRaw(rc *fasthttp.RequestCtx, status int, body []byte) {
 func (s *Server) writeError(rc *fasthttp.RequestCtx, err error) {
 	status, body := errorResponse(err)
 	switch {
-	case status >= 500 && status != 503:
+	case status >= 500 && status != 503 && status != 507:
 		s.log.Error("httpapi: request failed", "request_id", string(rc.Response.Header.Peek(headerRequestID)),
 			"method", string(rc.Method()), "path", string(rc.Path()), "err", err)
 	case status == 503 && string(rc.Path()) != "/ready": // a not-ready node is polled; that is no news
 		s.log.Info("httpapi: unavailable", "request_id", string(rc.Response.Header.Peek(headerRequestID)),
 			"method", string(rc.Method()), "path", string(rc.Path()), "err", err)
 	}
-	if retryAfter(status) {
-		rc.Response.Header.Set(headerRetryAfter, "1")
+	if ra := retryAfter(status); ra != "" {
+		rc.Response.Header.Set(headerRetryAfter, ra)
 	}
 	b, merr := json.Marshal(body)
 	if merr != nil { // cannot happen: two strings

@@ -8,7 +8,10 @@
 // The cluster's metadata group is also a Node, with the cluster's own state
 // machine, on a raft-boltdb/v2 (bbolt) file; RaftConfig.LogStore can put
 // partitions on bolt or hashicorp/raft-wal files too. Log stores written
-// before the shared log are copied into it when their replica starts.
+// before the shared log are copied into it when their replica starts. Each
+// group's newest entries are cached in memory, bounded by count and bytes
+// (logcache.go); its snapshot store deletes what a failed snapshot leaves
+// (snapshots.go).
 //
 // Owns: Raft configuration and timings, proposing (stamping the leader's
 // clock and the queue policy into every fsm command), group commit

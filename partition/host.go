@@ -68,7 +68,7 @@ func (h *Host) openStores() error {
 	case LogStoreRaftWAL:
 		h.open = openRaftWALStore(h.cfg.NoSync)
 	default:
-		l, err := wal.Open(filepath.Join(h.dir, "wal"), wal.Options{NoSync: h.cfg.NoSync, OnSync: h.cfg.SyncObserver, Logger: h.cfg.logger()})
+		l, err := wal.Open(filepath.Join(h.dir, "wal"), wal.Options{SegmentSize: h.cfg.WALSegmentSize, NoSync: h.cfg.NoSync, OnSync: h.cfg.SyncObserver, OnFail: h.cfg.OnLogFailure, Logger: h.cfg.logger()})
 		if errors.Is(err, wal.ErrCorrupt) {
 			return &CorruptError{What: "the shared log " + filepath.Join(h.dir, "wal"), Cause: err.Error()}
 		}

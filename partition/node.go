@@ -17,7 +17,7 @@ import (
 
 // logCacheEntries is how many of the newest log entries each group keeps in
 // memory for replication (MaxAppendEntries is at most 1024, so one batch
-// always fits).
+// of small entries always fits); logCacheBytes bounds their size.
 const logCacheEntries = 1024
 
 // newRaft is raft.NewRaft, except that a corrupt log entry or stable value
@@ -91,6 +91,12 @@ type RaftConfig struct {
 	// SyncObserver, when set, is told how long each fdatasync of the shared
 	// log took.
 	SyncObserver func(time.Duration)
+	// WALSegmentSize is the shared log's segment size (0: 64 MiB).
+	WALSegmentSize int64
+	// OnLogFailure, when set, is called once when the shared log stops
+	// accepting writes (a failed write or fdatasync, wal.Options.OnFail):
+	// the node should stop so that its groups fail over.
+	OnLogFailure func(error)
 	// RaftLog, when set, receives hashicorp/raft's own log lines in hclog's
 	// format instead of Logger (tests discard them).
 	RaftLog io.Writer
@@ -127,6 +133,8 @@ func (c RaftConfig) Validate() error {
 		return errors.New("partition: raft config: ApplyTimeout and LeaderWait must be positive")
 	case c.Pacing.Backlog < 0 || (c.Pacing.Backlog > 0 && c.Pacing.MaxHold <= 0):
 		return errors.New("partition: raft config: pacing needs a backlog ≥ 0 and, when on, a positive MaxHold")
+	case c.WALSegmentSize != 0 && (c.WALSegmentSize < 64<<10 || c.WALSegmentSize > 1<<30):
+		return errors.New("partition: raft config: the shared log's segment size must be 64 KiB..1 GiB")
 	case c.LogStore != "" && c.LogStore != LogStoreWAL && c.LogStore != LogStoreBolt && c.LogStore != LogStoreRaftWAL:
 		return fmt.Errorf("partition: raft config: unknown log store %q (wal, bolt or raftwal)", c.LogStore)
 	}
@@ -196,7 +204,7 @@ func openNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: open log store: %w", name, err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
+	snaps, err := openSnapshotStore(dir, hl)
 	if err != nil {
 		store.release()
 		return nil, fmt.Errorf("partition %s: open snapshot store: %w", name, err)
@@ -242,12 +250,8 @@ func openNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 		return nil, fmt.Errorf("partition %s: %w", name, err)
 	}
 	// Replication reads back the entries the leader has just written: serve
-	// those from memory rather than from bolt (a msgpack decode each).
-	logs, err := raft.NewLogCache(logCacheEntries, store)
-	if err != nil {
-		store.release()
-		return nil, fmt.Errorf("partition %s: %w", name, err)
-	}
+	// those from memory rather than from the log (a read and decode each).
+	logs := newLogCache(store, logCacheEntries, logCacheBytes)
 	r, err := newRaft(rc, fsm, logs, store, snaps, n.trans)
 	if err != nil {
 		store.release()
@@ -308,12 +312,28 @@ func (n *Node) barrier(g uint64) {
 			}
 			return
 		}
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) {
+		if errors.Is(err, raft.ErrRaftShutdown) {
 			return
 		}
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			// Leadership ended; a new term notifies again. But if this node
+			// leads still (or again, without a notification this goroutine
+			// saw), giving up would leave it leader and never ready.
+			if n.raft.State() != raft.Leader {
+				return
+			}
+		}
 		n.log.Warn("leader barrier failed, retrying", "err", err)
+		select {
+		case <-n.done:
+			return
+		case <-time.After(barrierRetry):
+		}
 	}
 }
+
+// barrierRetry is the pause before a leader tries its Barrier again.
+const barrierRetry = 100 * time.Millisecond
 
 func (n *Node) broadcast() {
 	n.mu.Lock()

@@ -49,8 +49,25 @@
 // an empty write, so after a clean stop damage to the final real write is
 // corruption too, not a torn write.
 //
+// Full file system: segments are preallocated (zero-filled and synced by a
+// background preparer), so frames overwrite blocks that already exist and
+// need no new space. Space is needed only for the next segment. When the
+// preparer cannot make one (ENOSPC) it deletes its half-made spare
+// (spare-*.tmp files are also deleted by Open, never read as segments) and
+// tries again a second later; meanwhile a write that does not fit the
+// active segment gets ErrNoSpace, nothing of it written, and the log stays
+// usable. The one frame write that can itself meet ENOSPC is one larger
+// than what is left of a fresh segment (it extends the file): it is cut
+// back (the file truncated to its preallocated length, the rest of the
+// write zeroed, synced) and answered ErrNoSpace too. The last 1/32 of every segment is kept for small reserved
+// writes (term and vote, truncations, drops), so that Raft can still
+// record a vote and compact while the file system is full.
+//
 // Concurrency: every exported method is safe for concurrent use. A write
-// returns after it is on disk (unless Options.NoSync). An error from the
-// disk makes the log fail every later write (after a failed fsync the page
-// cache cannot be trusted to hold what was written).
+// returns after it is on disk (unless Options.NoSync). Any other error
+// from the disk (a failed frame write or fdatasync) makes the log fail
+// every later write and calls Options.OnFail: after a failed fsync the
+// page cache cannot be trusted to hold what was written, so the node stops
+// and restarts from what is on disk (recovery cuts the unacknowledged
+// write off as a torn one).
 package wal

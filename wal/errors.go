@@ -10,6 +10,12 @@ import (
 // fails its checksum or does not decode where no torn write can explain it.
 var ErrCorrupt = errors.New("wal: corrupt log")
 
+// ErrNoSpace matches the error of a write that found the active segment
+// full and could not start a new one (typically ENOSPC). Nothing of that
+// write is on disk and the log stays usable: a later write succeeds once
+// space is freed.
+var ErrNoSpace = errors.New("wal: no space for a new segment")
+
 // ErrClosed is returned by writes to a closed log.
 var ErrClosed = errors.New("wal: closed")
 

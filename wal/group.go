@@ -247,9 +247,9 @@ func (g *Group) DeleteRange(min, max uint64) error {
 	case first == 0 || min > max || max < first || min > last:
 		return nil
 	case min <= first:
-		return g.l.submit(appendIndexOp(nil, kindPrefix, g.id, max+1), func(uint32, uint32) { g.dropBefore(max + 1) })
+		return g.l.submitReserved(appendIndexOp(nil, kindPrefix, g.id, max+1), func(uint32, uint32) { g.dropBefore(max + 1) })
 	case max >= last:
-		return g.l.submit(appendIndexOp(nil, kindSuffix, g.id, min), func(uint32, uint32) { g.dropFrom(min) })
+		return g.l.submitReserved(appendIndexOp(nil, kindSuffix, g.id, min), func(uint32, uint32) { g.dropFrom(min) })
 	default:
 		return fmt.Errorf("wal: group %s: cannot delete %d-%d from the middle of %d-%d", g.name, min, max, first, last)
 	}
@@ -270,7 +270,7 @@ func (g *Group) Set(key, val []byte) error {
 		return ErrDropped
 	}
 	v := slices.Clone(val)
-	return g.l.submit(appendStable(nil, g.id, key, val), func(seg, _ uint32) {
+	return g.l.submitReserved(appendStable(nil, g.id, key, val), func(seg, _ uint32) {
 		g.stable[string(key)] = stableVal{val: v, seg: seg}
 	})
 }

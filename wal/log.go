@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,6 +28,10 @@ type Options struct {
 	NoSync bool
 	// OnSync, when set, is told how long every fdatasync took.
 	OnSync func(time.Duration)
+	// OnFail, when set, is called once when the log stops accepting writes
+	// (a failed write or fdatasync): the node should stop and let its
+	// groups fail over rather than run on a log that cannot write.
+	OnFail func(error)
 	Logger *slog.Logger
 }
 
@@ -66,7 +71,8 @@ type Log struct {
 
 	spares       chan *os.File // zero-filled files ready to become segments
 	spareSeq     atomic.Uint64
-	preparerIdle chan struct{} // closed when the preparer gave up
+	spareErr     atomic.Pointer[error] // the preparer's last failure, nil once it succeeds
+	spareFailed  chan struct{}         // signalled when the preparer fails
 	preparerDone chan struct{}
 
 	// Owned by the writer goroutine.
@@ -76,9 +82,10 @@ type Log struct {
 }
 
 type segment struct {
-	num  uint32
-	f    *os.File
-	size int64 // bytes written (the writer's view; read under Log.mu)
+	num   uint32
+	f     *os.File
+	size  int64 // bytes written (the writer's view; read under Log.mu)
+	alloc int64 // the file's length: writes below it need no new space (writer only)
 }
 
 func segName(num uint32) string { return fmt.Sprintf("%016x.wal", num) }
@@ -94,6 +101,9 @@ type request struct {
 	buf   []byte
 	apply func(seg, off uint32)
 	done  chan error
+	// reserved: a small write that may use the end of a segment kept free
+	// for when no new segment can be made (segReserve).
+	reserved bool
 }
 
 // Open opens (or creates) the log in dir and recovers its state.
@@ -106,7 +116,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		segs: map[uint32]*segment{}, groups: map[uint32]*Group{}, byName: map[string]*Group{}, nextID: 1,
 		pending: map[uint32][]op{},
 		reqs:    make(chan *request), closing: make(chan struct{}), stopped: make(chan struct{}),
-		spares: make(chan *os.File, 1), preparerIdle: make(chan struct{}), preparerDone: make(chan struct{}),
+		spares: make(chan *os.File, 1), spareFailed: make(chan struct{}, 1), preparerDone: make(chan struct{}),
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -190,12 +200,12 @@ func (l *Log) replaySegment(num uint32, newest bool) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	seg := &segment{num: num, f: f}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
+	seg := &segment{num: num, f: f, alloc: int64(len(data))}
 	corrupt := func(off int, why string) error {
 		f.Close()
 		return &CorruptError{Segment: segName(num), Offset: int64(off), Why: why}
@@ -451,20 +461,25 @@ func (l *Log) writeHeader(seg *segment) error {
 // roll starts segment num and makes it the active one: a spare file,
 // already zero-filled to the segment size and synced, gets its header and
 // its name. Writes then overwrite zeros inside the file's length, so an
-// fdatasync flushes data alone, without a journal commit for a new size.
+// fdatasync flushes data without a journal commit for a new size.
+//
+// Until the rename nothing the log reads has changed, so a failure there
+// (no spare: the file system is full) is an ErrNoSpace the writer answers
+// without failing the log; the spare is deleted, never left half made
+// under a segment's name.
 func (l *Log) roll(num uint32, spare func() (*os.File, error)) error {
 	f, err := spare()
 	if err != nil {
-		return err
+		return noSpace(err)
 	}
-	seg := &segment{num: num, f: f}
+	seg := &segment{num: num, f: f, alloc: l.opts.segmentSize()}
 	if err := l.writeHeader(seg); err != nil {
-		f.Close()
-		return err
+		discard(f)
+		return noSpace(err)
 	}
 	if err := os.Rename(f.Name(), filepath.Join(l.dir, segName(num))); err != nil {
-		f.Close()
-		return err
+		discard(f)
+		return noSpace(err)
 	}
 	if err := syncDir(l.dir); err != nil {
 		f.Close()
@@ -478,25 +493,49 @@ func (l *Log) roll(num uint32, spare func() (*os.File, error)) error {
 	return nil
 }
 
-// takeSpare returns the spare the preparer made, or makes one now when it
-// has none ready (at the first start).
+func noSpace(err error) error {
+	if errors.Is(err, ErrNoSpace) || errors.Is(err, ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrNoSpace, err)
+}
+
+// discard closes and deletes a spare file.
+func discard(f *os.File) {
+	f.Close()
+	os.Remove(f.Name())
+}
+
+// takeSpare returns the spare the preparer made. It waits while the
+// preparer is at work; when the preparer's last attempt failed (the file
+// system is full) it answers that failure at once rather than stall every
+// write, and the preparer tries again after prepareRetry.
 func (l *Log) takeSpare() (*os.File, error) {
 	select {
 	case f := <-l.spares:
 		return f, nil
 	default:
 	}
+	if p := l.spareErr.Load(); p != nil {
+		return nil, *p
+	}
 	select {
 	case f := <-l.spares:
 		return f, nil
 	case <-l.closing:
 		return nil, ErrClosed
-	case <-l.preparerIdle:
-		return l.makeSpare(false)
+	case <-l.spareFailed:
+		if p := l.spareErr.Load(); p != nil {
+			return nil, *p
+		}
+		return nil, noSpace(errors.New("preparing the next segment failed"))
 	}
 }
 
-// preparer keeps one spare segment ready for the writer's next roll.
+// preparer keeps one spare segment ready for the writer's next roll. A
+// failure (typically ENOSPC) is published for takeSpare and retried after
+// prepareRetry: space freed later (segments reclaimed, files deleted) lets
+// the log grow again.
 func (l *Log) preparer() {
 	defer close(l.preparerDone)
 	for {
@@ -506,18 +545,35 @@ func (l *Log) preparer() {
 		}
 		if err != nil {
 			l.log.Warn("wal: preparing the next segment", "err", err)
-			close(l.preparerIdle) // the writer makes its own
-			return
+			err = noSpace(err)
+			l.spareErr.Store(&err)
+			select {
+			case l.spareFailed <- struct{}{}:
+			default:
+			}
+			select {
+			case <-time.After(prepareRetry):
+				continue
+			case <-l.closing:
+				return
+			}
+		}
+		l.spareErr.Store(nil)
+		select {
+		case <-l.spareFailed:
+		default:
 		}
 		select {
 		case l.spares <- f:
 		case <-l.closing:
-			f.Close()
-			os.Remove(f.Name())
+			discard(f)
 			return
 		}
 	}
 }
+
+// prepareRetry is the pause before the preparer tries again after failing.
+const prepareRetry = time.Second
 
 // makeSpare creates a zero-filled file of the segment size, synced. It
 // writes and flushes a small chunk at a time, pausing between chunks when
@@ -592,7 +648,15 @@ func syncDir(dir string) error {
 
 // submit hands a write to the writer and waits until it is on disk.
 func (l *Log) submit(buf []byte, apply func(seg, off uint32)) error {
-	r := &request{buf: buf, apply: apply, done: make(chan error, 1)}
+	return l.send(&request{buf: buf, apply: apply, done: make(chan error, 1)})
+}
+
+// submitReserved is submit for a write that may use the segment's reserve.
+func (l *Log) submitReserved(buf []byte, apply func(seg, off uint32)) error {
+	return l.send(&request{buf: buf, apply: apply, done: make(chan error, 1), reserved: true})
+}
+
+func (l *Log) send(r *request) error {
 	select {
 	case l.reqs <- r:
 	case <-l.closing:
@@ -626,7 +690,7 @@ func (l *Log) writer() {
 				break gather
 			}
 		}
-		err := l.commit(batch)
+		batch, err := l.commit(batch)
 		for _, r := range batch {
 			r.done <- err
 		}
@@ -637,19 +701,17 @@ func (l *Log) writer() {
 }
 
 // commit writes batch as one write, behind a batch frame, and publishes it.
-func (l *Log) commit(batch []*request) error {
+// It returns the requests it wrote or failed together; makeRoom may have
+// answered others already.
+func (l *Log) commit(batch []*request) ([]*request, error) {
 	if l.failed != nil {
-		return l.failed
+		return batch, l.failed
 	}
-	size := batchHeadLen
-	for _, r := range batch {
-		size += len(r.buf)
+	batch, err := l.makeRoom(batch)
+	if err != nil || len(batch) == 0 {
+		return batch, err
 	}
-	if l.active.size > segHeaderLen && (l.active.size+int64(size) > l.opts.segmentSize() || l.active.size+int64(size) > 1<<31) {
-		if err := l.roll(l.active.num+1, l.takeSpare); err != nil {
-			return l.fail(err)
-		}
-	}
+	size := batchSize(batch)
 	buf := slices.Grow(l.buf[:0], size)[:batchHeadLen]
 	for _, r := range batch {
 		buf = append(buf, r.buf...)
@@ -658,10 +720,14 @@ func (l *Log) commit(batch []*request) error {
 	l.buf = buf[:0]
 	seg := l.active
 	if _, err := seg.f.WriteAt(buf, seg.size); err != nil {
-		return l.fail(err)
+		if errors.Is(err, syscall.ENOSPC) && l.undoWrite(seg, len(buf)) == nil {
+			return batch, noSpace(err) // cut back: nothing of it is left
+		}
+		return batch, l.fail(err)
 	}
+	seg.alloc = max(seg.alloc, seg.size+int64(size))
 	if err := l.sync(seg.f); err != nil {
-		return l.fail(err)
+		return batch, l.fail(err)
 	}
 	l.mu.Lock()
 	off := uint32(seg.size) + batchHeadLen
@@ -671,17 +737,121 @@ func (l *Log) commit(batch []*request) error {
 	}
 	seg.size += int64(size)
 	l.mu.Unlock()
-	return nil
+	return batch, nil
 }
 
+// undoWrite removes what a write of n bytes at the end of seg that failed
+// for want of space left: the file is cut back to its preallocated length
+// and the part of the write inside it overwritten with zeros, durably, so
+// that neither a later write nor recovery ever reads it. A write past the
+// preallocated length (only a write larger than what is left of a fresh
+// segment goes there) is the one that can meet ENOSPC.
+func (l *Log) undoWrite(seg *segment, n int) error {
+	end := seg.size + int64(n)
+	if end > seg.alloc {
+		if err := seg.f.Truncate(seg.alloc); err != nil {
+			return err
+		}
+	}
+	if zeros := min(end, seg.alloc) - seg.size; zeros > 0 {
+		if _, err := seg.f.WriteAt(make([]byte, zeros), seg.size); err != nil {
+			return err
+		}
+	}
+	return l.sync(seg.f)
+}
+
+func batchSize(batch []*request) int {
+	size := batchHeadLen
+	for _, r := range batch {
+		size += len(r.buf)
+	}
+	return size
+}
+
+// makeRoom rolls to a new segment when batch does not fit the active one.
+// When no new segment can be made (the file system is full), the requests
+// that may use the reserve at the end of the segment (term, vote,
+// truncations, drops: small, and they free space or keep Raft running)
+// are kept if they fit, and the others are answered ErrNoSpace: nothing of
+// them was written, and the log stays usable.
+func (l *Log) makeRoom(batch []*request) ([]*request, error) {
+	if l.fits(batchSize(batch), reservedOnly(batch)) {
+		return batch, nil
+	}
+	err := l.roll(l.active.num+1, l.takeSpare)
+	if err == nil || errors.Is(err, ErrClosed) {
+		return batch, err
+	}
+	if !errors.Is(err, ErrNoSpace) {
+		return batch, l.fail(err)
+	}
+	var keep []*request
+	for _, r := range batch {
+		if r.reserved {
+			keep = append(keep, r)
+		} else {
+			r.done <- err
+		}
+	}
+	if len(keep) == 0 {
+		return nil, err
+	}
+	if !l.fits(batchSize(keep), true) {
+		return keep, err
+	}
+	return keep, nil
+}
+
+// fits reports whether a write of size bytes goes into the active segment.
+// An empty segment takes any write; otherwise entries leave the segment's
+// last 1/segReserve free for reserved writes.
+func (l *Log) fits(size int, reserved bool) bool {
+	if l.active.size <= segHeaderLen {
+		return true
+	}
+	limit := l.opts.segmentSize()
+	if !reserved {
+		limit -= limit / segReserve
+	}
+	end := l.active.size + int64(size)
+	return end <= limit && end <= 1<<31
+}
+
+// segReserve: the last 1/segReserve of every segment (2 MiB of 64 MiB)
+// is kept for reserved writes, so that a node whose file system is full
+// can still record a term or vote (hashicorp/raft panics when it cannot)
+// and the truncations that let segments be reclaimed.
+const segReserve = 32
+
+func reservedOnly(batch []*request) bool {
+	for _, r := range batch {
+		if !r.reserved {
+			return false
+		}
+	}
+	return true
+}
+
+// fail makes the log refuse every later write. It is the answer to a
+// failed frame write or fdatasync: after a failed fdatasync the page cache
+// may hold pages that never reach the disk, or have dropped them, so
+// neither retrying nor carrying on can tell what is durable. Nothing of
+// the failed write was acknowledged, and recovery cuts it off as a torn
+// last write; Options.OnFail lets the node stop and restart from disk.
 func (l *Log) fail(err error) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.failed == nil {
+	first := l.failed == nil
+	if first {
 		l.failed = fmt.Errorf("wal: %w (the log accepts no more writes)", err)
 		l.log.Error("wal: write failed; refusing every later write", "err", err)
 	}
-	return l.failed
+	failed := l.failed
+	l.mu.Unlock()
+	if first && l.opts.OnFail != nil {
+		l.opts.OnFail(failed)
+	}
+	return failed
 }
 
 // Group returns the store of the group called name, creating it (durably)
@@ -725,7 +895,7 @@ func (l *Log) Drop(name string) error {
 	if g == nil {
 		return nil
 	}
-	return l.submit(appendDrop(nil, g.id), func(uint32, uint32) { l.forget(g) })
+	return l.submitReserved(appendDrop(nil, g.id), func(uint32, uint32) { l.forget(g) })
 }
 
 // Close stops the writer and closes the files. Its last write is an empty
@@ -734,7 +904,7 @@ func (l *Log) Drop(name string) error {
 // write.
 func (l *Log) Close() error {
 	l.once.Do(func() {
-		_ = l.submit(nil, func(uint32, uint32) {})
+		_ = l.submitReserved(nil, func(uint32, uint32) {})
 		close(l.closing)
 		<-l.stopped
 		<-l.preparerDone

@@ -136,7 +136,7 @@ func (l *Log) moveForward(seg *segment, live liveSet) error {
 		buf = appendDefine(buf, g.id, g.name)
 	}
 	l.mu.RUnlock()
-	r := &request{buf: buf, apply: func(to, off uint32) {
+	r := &request{buf: buf, done: make(chan error, 1), apply: func(to, off uint32) {
 		start := uint32(0)
 		for _, c := range copies {
 			if c.idx >= c.g.first && c.idx <= c.g.last() && c.g.locs[c.idx-c.g.first] == c.from {
@@ -157,7 +157,8 @@ func (l *Log) moveForward(seg *segment, live liveSet) error {
 			}
 		}
 	}}
-	return l.commit([]*request{r})
+	_, err := l.commit([]*request{r})
+	return err
 }
 
 // removeSegment deletes a segment nothing live refers to.

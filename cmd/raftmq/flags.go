@@ -3,7 +3,10 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // printFlags writes fs's flags with their defaults to fs.Output(), in the
@@ -27,4 +30,38 @@ func printFlags(fs *flag.FlagSet, hidden ...string) {
 		}
 		fmt.Fprintf(fs.Output(), "%s\n    \t%s\n", line, usage)
 	})
+}
+
+// byteSize is a flag of a number of bytes: an integer, optionally followed
+// by KiB, MiB, GiB or TiB.
+type byteSize uint64
+
+var byteUnits = []struct {
+	suffix string
+	mult   uint64
+}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"", 1}}
+
+func (b *byteSize) String() string {
+	for _, u := range byteUnits {
+		if uint64(*b) >= u.mult && uint64(*b)%u.mult == 0 {
+			return strconv.FormatUint(uint64(*b)/u.mult, 10) + u.suffix
+		}
+	}
+	return "0"
+}
+
+func (b *byteSize) Set(s string) error {
+	for _, u := range byteUnits {
+		num, ok := strings.CutSuffix(s, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(num), 10, 64)
+		if err != nil || n > math.MaxUint64/u.mult {
+			return fmt.Errorf("%q is not a size in bytes (e.g. 536870912 or 512MiB)", s)
+		}
+		*b = byteSize(n * u.mult)
+		return nil
+	}
+	return fmt.Errorf("%q is not a size in bytes", s)
 }

@@ -18,7 +18,25 @@ func (m *Main) setupMetrics() error {
 		Help:    "Time of one durable write of a Raft log (all groups of this node).",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 100 µs .. 3.3 s
 	})
-	for _, c := range []prometheus.Collector{fsync, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+	free := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "raftmq_disk_free_bytes",
+		Help: "Free space of the data directory's file system, read once a second.",
+	}, func() float64 {
+		if m.node == nil {
+			return 0
+		}
+		return float64(m.node.DiskFree())
+	})
+	low := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "raftmq_disk_low",
+		Help: "1 while free space is below the watermark (--disk-min-free, --disk-min-free-percent): produce to this node's partitions is refused.",
+	}, func() float64 {
+		if m.node != nil && m.node.DiskLow() {
+			return 1
+		}
+		return 0
+	})
+	for _, c := range []prometheus.Collector{fsync, free, low, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

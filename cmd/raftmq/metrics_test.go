@@ -77,6 +77,8 @@ func TestMetrics_FamiliesOfAPI(t *testing.T) {
 		"raftmq_raft_applied_index":             {dto.MetricType_GAUGE, "group"},
 		"raftmq_log_fsync_duration_seconds":     {dto.MetricType_HISTOGRAM, ""},
 		"raftmq_cluster_nodes":                  {dto.MetricType_GAUGE, "state"},
+		"raftmq_disk_free_bytes":                {dto.MetricType_GAUGE, ""},
+		"raftmq_disk_low":                       {dto.MetricType_GAUGE, ""},
 	}
 	for name, w := range want {
 		f, ok := fams[name]
@@ -128,6 +130,12 @@ func TestMetrics_FamiliesOfAPI(t *testing.T) {
 	}
 	if n := fams["raftmq_log_fsync_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleCount(); n == 0 {
 		t.Errorf("no fsync observed after produce")
+	}
+	if free := fams["raftmq_disk_free_bytes"].GetMetric()[0].GetGauge().GetValue(); free <= 0 {
+		t.Errorf("raftmq_disk_free_bytes = %v", free)
+	}
+	if low := fams["raftmq_disk_low"].GetMetric()[0].GetGauge().GetValue(); low != 0 {
+		t.Errorf("raftmq_disk_low = %v on a roomy disk", low)
 	}
 }
 

@@ -92,6 +92,10 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.IntVar(&c.MaxQueuesPerProject, "max-queues-per-project", c.MaxQueuesPerProject, "queue quota per project")
 	fs.IntVar(&c.MaxGroupsPerQueue, "max-groups-per-queue", c.MaxGroupsPerQueue, "consumer group quota per queue")
 	fs.IntVar(&m.HTTP.MaxWaitingConsumers, "max-waiting-consumers", m.HTTP.MaxWaitingConsumers, "long polls waiting at once on this node")
+	fs.Var((*byteSize)(&c.Disk.MinFreeBytes), "disk-min-free", "refuse produce (507) while the data directory's file system has less free space than this (KiB, MiB, GiB suffixes)")
+	walSegment := byteSize(64 << 20)
+	fs.Var(&walSegment, "wal-segment-size", "segment size of the partitions' shared log, 64KiB..1GiB (each segment is preallocated; a spare is kept ready)")
+	fs.Float64Var(&c.Disk.MinFreePercent, "disk-min-free-percent", c.Disk.MinFreePercent, "refuse produce while free space is under this percentage of the file system (the larger of the two watermarks applies)")
 	fs.IntVar(&m.HTTP.MaxConns, "max-conns", m.HTTP.MaxConns, "connections open at once on the HTTP port")
 	fs.IntVar(&m.HTTP.MaxConnsPerIP, "max-conns-per-ip", m.HTTP.MaxConnsPerIP, "connections open at once from one IP on the HTTP port")
 	fs.StringVar(&m.TLS.cert, "tls-cert", "", "PEM certificate (chain): serve the whole HTTP port over HTTPS only")
@@ -133,6 +137,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	if envErr != nil {
 		return envErr
 	}
+	c.Raft.WALSegmentSize = int64(walSegment)
 	if testClock {
 		clk := newOffsetClock(time.Now)
 		c.Raft.Clock = clk.Now
