@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"raftmq/cluster/clustertest"
 	"strings"
 	"testing"
 	"time"
