@@ -131,8 +131,8 @@ func (c RaftConfig) Validate() error {
 		return errors.New("partition: raft config: MaxAppendEntries must be 1..1024")
 	case c.ApplyTimeout <= 0 || c.LeaderWait < 0:
 		return errors.New("partition: raft config: ApplyTimeout and LeaderWait must be positive")
-	case c.Pacing.Backlog < 0 || (c.Pacing.Backlog > 0 && c.Pacing.MaxHold <= 0):
-		return errors.New("partition: raft config: pacing needs a backlog ≥ 0 and, when on, a positive MaxHold")
+	case c.Pacing.Backlog < 0 || c.Pacing.BusyGap < 0 || (c.Pacing.Backlog > 0 && c.Pacing.MaxHold <= 0):
+		return errors.New("partition: raft config: pacing needs a backlog and busy gap ≥ 0 and, when on, a positive MaxHold")
 	case c.WALSegmentSize != 0 && (c.WALSegmentSize < 64<<10 || c.WALSegmentSize > 1<<30):
 		return errors.New("partition: raft config: the shared log's segment size must be 64 KiB..1 GiB")
 	case c.LogStore != "" && c.LogStore != LogStoreWAL && c.LogStore != LogStoreBolt && c.LogStore != LogStoreRaftWAL:

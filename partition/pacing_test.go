@@ -39,20 +39,38 @@ func admitAsync(g *produceGate, ctx context.Context, p *backlogProbe) <-chan tim
 }
 
 func TestProduceGate_AdmitsAtOnceWithoutBusyConsumers(t *testing.T) {
-	g := newProduceGate(Pacing{Backlog: 10, MaxHold: time.Hour})
+	clock := time.Unix(1000, 0)
+	g := newProduceGate(Pacing{Backlog: 10, MaxHold: time.Hour, BusyGap: 20 * time.Millisecond}, func() time.Time { return clock })
 	p := newBacklogProbe(1_000_000)
 	if waited := g.admit(context.Background(), p.read); waited != 0 {
-		t.Fatalf("no consumer mid-round, deep backlog: waited %v, want 0", waited)
+		t.Fatalf("no consumer round seen, deep backlog: waited %v, want 0", waited)
 	}
 	leave := g.enter(testGroup)
 	leave()
+	clock = clock.Add(20 * time.Millisecond) // the group's last round is BusyGap old
 	if waited := g.admit(context.Background(), p.read); waited != 0 {
-		t.Fatalf("after the round ended: waited %v, want 0", waited)
+		t.Fatalf("BusyGap after the last round: waited %v, want 0", waited)
+	}
+}
+
+// A group whose last round ended less than BusyGap ago still counts as
+// busy, but only until BusyGap has passed: a consumer busy with its own work
+// holds producers back for at most that long.
+func TestProduceGate_BusyGapEndsTheWait(t *testing.T) {
+	g := newProduceGate(Pacing{Backlog: 10, MaxHold: time.Hour, BusyGap: 30 * time.Millisecond}, nil)
+	g.enter(testGroup)()
+	start := time.Now()
+	waited := g.admit(context.Background(), newBacklogProbe(50).read)
+	if waited <= 0 || time.Since(start) > 10*time.Second {
+		t.Fatalf("waited %v (%v in all), want more than 0 and about BusyGap", waited, time.Since(start))
+	}
+	if waited := g.admit(context.Background(), newBacklogProbe(50).read); waited != 0 {
+		t.Fatalf("after BusyGap: waited %v, want 0", waited)
 	}
 }
 
 func TestProduceGate_AdmitsAtOnceBelowBacklog(t *testing.T) {
-	g := newProduceGate(Pacing{Backlog: 10, MaxHold: time.Hour})
+	g := newProduceGate(Pacing{Backlog: 10, MaxHold: time.Hour}, nil)
 	defer g.enter(testGroup)()
 	if waited := g.admit(context.Background(), newBacklogProbe(9).read); waited != 0 {
 		t.Fatalf("backlog 9 < 10: waited %v, want 0", waited)
@@ -60,7 +78,7 @@ func TestProduceGate_AdmitsAtOnceBelowBacklog(t *testing.T) {
 }
 
 func TestProduceGate_OffNeverWaits(t *testing.T) {
-	g := newProduceGate(Pacing{})
+	g := newProduceGate(Pacing{}, nil)
 	defer g.enter(testGroup)()
 	if waited := g.admit(context.Background(), newBacklogProbe(1_000_000).read); waited != 0 {
 		t.Fatalf("pacing off: waited %v, want 0", waited)
@@ -70,7 +88,7 @@ func TestProduceGate_OffNeverWaits(t *testing.T) {
 // A produce that finds a busy group over the backlog waits for the
 // consumers' round to end and goes once the backlog is below.
 func TestProduceGate_WaitsForConsumerRound(t *testing.T) {
-	g := newProduceGate(Pacing{Backlog: 10, MaxHold: time.Hour})
+	g := newProduceGate(Pacing{Backlog: 10, MaxHold: time.Hour}, nil)
 	p := newBacklogProbe(50)
 	leave := g.enter(testGroup)
 	done := admitAsync(g, context.Background(), p)
@@ -99,7 +117,7 @@ func TestProduceGate_WaitsForConsumerRound(t *testing.T) {
 }
 
 func TestProduceGate_HoldIsBounded(t *testing.T) {
-	g := newProduceGate(Pacing{Backlog: 10, MaxHold: 20 * time.Millisecond})
+	g := newProduceGate(Pacing{Backlog: 10, MaxHold: 20 * time.Millisecond}, nil)
 	defer g.enter(testGroup)()
 	waited := g.admit(context.Background(), newBacklogProbe(50).read)
 	if waited < 20*time.Millisecond {
@@ -108,7 +126,7 @@ func TestProduceGate_HoldIsBounded(t *testing.T) {
 }
 
 func TestProduceGate_ContextEndsWait(t *testing.T) {
-	g := newProduceGate(Pacing{Backlog: 10, MaxHold: time.Hour})
+	g := newProduceGate(Pacing{Backlog: 10, MaxHold: time.Hour}, nil)
 	defer g.enter(testGroup)()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := newBacklogProbe(50)

@@ -43,7 +43,7 @@ func openReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport, op
 	if err != nil {
 		return nil, err
 	}
-	return &Replica{Node: n, spec: spec, fsm: f, claims: newLeaseClaims(), gate: newProduceGate(cfg.Pacing)}, nil
+	return &Replica{Node: n, spec: spec, fsm: f, claims: newLeaseClaims(), gate: newProduceGate(cfg.Pacing, nil)}, nil
 }
 
 // ID is the partition id.

@@ -82,7 +82,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&join, "join", "", "gossip addresses of nodes already in the cluster, comma separated")
 	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", c.BootstrapExpect, "form a new cluster once N nodes are seen")
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of a new NORMAL queue")
-	fs.Int64Var(&c.Raft.Pacing.Backlog, "pacing-backlog", c.Raft.Pacing.Backlog, "producer pacing: while a consumer group of a partition is mid-round (lease or ack in Raft) and its ready backlog is at least this, produces to that partition wait for the consumers' next round; 0 turns pacing off")
+	fs.Int64Var(&c.Raft.Pacing.Backlog, "pacing-backlog", c.Raft.Pacing.Backlog, "producer pacing: while a consumer group of a partition is busy (a lease or ack in Raft, or one ended less than 20 ms ago) and its ready backlog is at least this, produces to that partition wait until that is no longer so; 0 turns pacing off")
 	fs.DurationVar(&c.Raft.Pacing.MaxHold, "pacing-max-hold", c.Raft.Pacing.MaxHold, "producer pacing: the longest one produce waits")
 	fs.StringVar(&c.Raft.LogStore, "log-store", partition.LogStoreWAL, "partition log engine: wal (one shared log per node), bolt (a raft-boltdb file per partition) or raftwal (hashicorp/raft-wal per partition)")
 	fs.StringVar(&m.Credentials, "credentials", "", "access keys of both doors and admin (*) keys (docs/SECURITY.md); without it authentication is off")
