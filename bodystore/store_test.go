@@ -9,7 +9,9 @@ import (
 	"testing"
 )
 
-func payload(off uint64) []byte { return []byte(fmt.Sprintf("body-%d-%s", off, bytes.Repeat([]byte("x"), int(off%7)))) }
+func payload(off uint64) []byte {
+	return []byte(fmt.Sprintf("body-%d-%s", off, bytes.Repeat([]byte("x"), int(off%7))))
+}
 
 func fill(t *testing.T, st *Store, from, to uint64) {
 	t.Helper()
