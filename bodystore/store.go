@@ -411,6 +411,39 @@ func (st *Store) Bytes(lo, hi uint64) (int64, bool) {
 	return total, true
 }
 
+// Held returns how many records the store holds in [lo, hi) and the sum of
+// their payload lengths.
+func (st *Store) Held(lo, hi uint64) (count int, bytes int64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, seg := range st.segs {
+		a, b := max(lo, seg.base), min(hi, seg.end())
+		if a >= b {
+			continue
+		}
+		to := seg.size
+		if k := b - seg.base; k < uint64(len(seg.pos)) {
+			to = int64(seg.pos[k])
+		}
+		count += int(b - a)
+		bytes += to - int64(seg.pos[a-seg.base]) - headerLen*int64(b-a)
+	}
+	return count, bytes
+}
+
+// Next returns the lowest offset held in [off, hi), and false when there
+// is none.
+func (st *Store) Next(off, hi uint64) (uint64, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	i := sort.Search(len(st.segs), func(i int) bool { return st.segs[i].end() > off })
+	if i == len(st.segs) {
+		return 0, false
+	}
+	o := max(off, st.segs[i].base)
+	return o, o < hi
+}
+
 // Sync writes what is buffered and fsyncs every segment not yet synced.
 func (st *Store) Sync() error {
 	st.mu.Lock()

@@ -227,3 +227,28 @@ func TestStore_WriteErrorIsSticky(t *testing.T) {
 		t.Fatal("append after a write error succeeded")
 	}
 }
+
+func TestStore_HeldAndNext(t *testing.T) {
+	st := open(t, t.TempDir(), 100)
+	fill(t, st, 0, 20)
+	fill(t, st, 30, 40)
+	n, b := st.Held(5, 35)
+	var want int64
+	for _, r := range [][2]uint64{{5, 20}, {30, 35}} {
+		for o := r[0]; o < r[1]; o++ {
+			want += int64(len(payload(o)))
+		}
+	}
+	if n != 20 || b != want {
+		t.Fatalf("held = %d, %d; want 20, %d", n, b, want)
+	}
+	for _, c := range []struct {
+		off, hi, want uint64
+		ok            bool
+	}{{3, 40, 3, true}, {20, 40, 30, true}, {25, 30, 0, false}, {40, 50, 0, false}} {
+		got, ok := st.Next(c.off, c.hi)
+		if ok != c.ok || (ok && got != c.want) {
+			t.Fatalf("next(%d, %d) = %d %v", c.off, c.hi, got, ok)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"container/heap"
 	"crypto/sha256"
 	"encoding/binary"
@@ -46,11 +47,38 @@ const (
 
 // WriteTo writes the state's snapshot to w: canonical bytes, independent of
 // map order and of the history that led to the state. It implements
-// io.WriterTo.
+// io.WriterTo. A detached state writes version 3 (metadata only).
 func (s *State) WriteTo(w io.Writer) (int64, error) {
+	if s.detached {
+		return s.writeV3(w)
+	}
 	sw := &snapWriter{w: w, buf: make([]byte, 0, 64<<10), v2: s.needsV2()}
 	sw.buf = append(sw.buf, snapshotMagic...)
 	sw.buf = append(sw.buf, versionByte(sw.v2))
+	s.writeBody(sw)
+	sw.flush()
+	return sw.n, sw.err
+}
+
+// writeV3 writes the header of version 3 (the length of what follows it,
+// and the range of offsets whose bodies the state refers to), then the body.
+func (s *State) writeV3(w io.Writer) (int64, error) {
+	var body bytes.Buffer
+	sw := &snapWriter{w: &body, buf: make([]byte, 0, 64<<10), v3: true}
+	s.writeBody(sw)
+	sw.flush()
+	h := SnapshotHeader{MetaLen: int64(body.Len()), BodiesFrom: s.bodyFloor(), BodiesEnd: s.log.end()}
+	n, err := w.Write(h.append(nil))
+	if err != nil {
+		return int64(n), err
+	}
+	k, err := body.WriteTo(w)
+	return int64(n) + k, err
+}
+
+// writeBody writes everything after the magic and version (and, in version
+// 3, the header).
+func (s *State) writeBody(sw *snapWriter) {
 	sw.uvarint(s.index)
 	sw.varint(s.now)
 	sw.uvarint(s.log.base)
@@ -60,7 +88,7 @@ func (s *State) WriteTo(w io.Writer) (int64, error) {
 		e := s.log.nth(i)
 		sw.time(i, e.producedAt, prevAt)
 		prevAt = e.producedAt
-		sw.message(e.msg)
+		sw.message(&e.m)
 	}
 	sw.uvarint(uint64(len(s.order)))
 	for _, id := range s.order {
@@ -85,12 +113,10 @@ func (s *State) WriteTo(w io.Writer) (int64, error) {
 			prevAt = e.deadAt
 			sw.varint(e.producedAt)
 			sw.uvarint(e.orig)
-			sw.message(e.msg)
+			sw.message(&e.m)
 		}
 		sw.lane(g.dlLane, g.dl.base)
 	}
-	sw.flush()
-	return sw.n, sw.err
 }
 
 // ReadFrom replaces the state with the snapshot read from r (all of it, up
@@ -128,14 +154,14 @@ func (s *State) Digest() [32]byte {
 // RocketMQ additions keeps the bytes (and digest) it always had.
 func (s *State) needsV2() bool {
 	for i := range s.log.len() {
-		if !s.log.nth(i).msg.plain() {
+		if !s.log.nth(i).m.plain() {
 			return true
 		}
 	}
 	for _, id := range s.order {
 		g := s.groups[id]
 		for i := range g.dl.len() {
-			if !g.dl.nth(i).msg.plain() {
+			if !g.dl.nth(i).m.plain() {
 				return true
 			}
 		}
@@ -152,6 +178,7 @@ func (s *State) needsV2() bool {
 
 type snapWriter struct {
 	v2  bool // write version 2
+	v3  bool // write version 3: message metadata only
 	w   io.Writer
 	buf []byte
 	n   int64
@@ -181,7 +208,18 @@ func (sw *snapWriter) time(i int, at, prev int64) {
 	sw.uvarint(uint64(at) - uint64(prev))
 }
 
-func (sw *snapWriter) message(m Message) {
+func (sw *snapWriter) message(me *meta) {
+	if sw.v3 {
+		sw.uvarint(uint64(me.size))
+		sw.buf = appendBytes(sw.buf, []byte(me.tag))
+		sw.buf = appendBytes(sw.buf, []byte(me.key))
+		sw.varint(me.deliverAt)
+		if len(sw.buf) >= 64<<10 {
+			sw.flush()
+		}
+		return
+	}
+	m := me.message()
 	sw.buf = appendBytes(sw.buf, m.Body)
 	sw.buf = appendOptBytes(sw.buf, m.Attributes)
 	if sw.v2 {
@@ -232,12 +270,21 @@ func parseSnapshot(b []byte) (*State, error) {
 		return nil, fmt.Errorf("bad magic")
 	}
 	v := b[len(snapshotMagic)]
-	if v != 1 && v != snapshotVersion {
+	if v < 1 || v > 3 {
 		return nil, fmt.Errorf("unknown version %d", v)
 	}
-	v2 := v == 2
+	v2 := v >= 2
 	r := &decoder{b: b[len(snapshotMagic)+1:]}
 	s := NewState()
+	var h SnapshotHeader
+	if v == 3 {
+		var ok bool
+		if h, ok = ParseSnapshotHeader(b); !ok || h.MetaLen != int64(len(b)-SnapshotHeaderLen) {
+			return nil, fmt.Errorf("bad version 3 header")
+		}
+		r.b = b[SnapshotHeaderLen:]
+		s.detached = true
+	}
 	s.index = r.uvarint()
 	s.now = r.varint()
 	s.log.base = r.uvarint()
@@ -250,7 +297,7 @@ func parseSnapshot(b []byte) (*State, error) {
 		var e entry
 		e.producedAt = readTime(r, i, prevAt)
 		prevAt = e.producedAt
-		e.msg = readMessage(r, v2)
+		e.m = readMeta(r, v)
 		s.log.push(e)
 	}
 	ng := r.count(1)
@@ -264,7 +311,7 @@ func parseSnapshot(b []byte) (*State, error) {
 		prevID = id
 		g := &group{}
 		g.producedDL = int64(min(r.uvarint(), math.MaxInt64))
-		g.normal = readLane(r, s.log.base, s.log.end(), v2, func(off uint64) int64 { return s.log.at(off).msg.DeliverAt })
+		g.normal = readLane(r, s.log.base, s.log.end(), v2, func(off uint64) int64 { return s.log.at(off).m.deliverAt })
 		nm := r.count(3)
 		prev := s.log.base
 		for j := 0; j < nm && r.err == nil; j++ {
@@ -295,7 +342,7 @@ func parseSnapshot(b []byte) (*State, error) {
 			prevAt = e.deadAt
 			e.producedAt = r.varint()
 			e.orig = r.uvarint()
-			e.msg = readMessage(r, v2)
+			e.m = readMeta(r, v)
 			g.dl.push(e)
 		}
 		if r.err == nil && g.producedDL < int64(g.dl.len()) {
@@ -310,8 +357,11 @@ func parseSnapshot(b []byte) (*State, error) {
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("%d trailing bytes", len(r.b))
 	}
-	if r.err == nil && v2 && !s.needsV2() {
+	if r.err == nil && v == 2 && !s.needsV2() {
 		r.fail("version 2 for a state version 1 can express")
+	}
+	if r.err == nil && v == 3 && (h.BodiesFrom != s.bodyFloor() || h.BodiesEnd != s.log.end()) {
+		r.fail("header's body range [%d, %d) is not the state's [%d, %d)", h.BodiesFrom, h.BodiesEnd, s.bodyFloor(), s.log.end())
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -331,6 +381,22 @@ func readTime(r *decoder, i int, last int64) int64 {
 		return 0
 	}
 	return int64(uint64(last) + d)
+}
+
+// readMeta reads a message as snapshot version v wrote it.
+func readMeta(r *decoder, v byte) meta {
+	if v < 3 {
+		return newMeta(readMessage(r, v == 2), true)
+	}
+	size := r.uvarint()
+	if size > math.MaxUint32 {
+		r.fail("message size %d", size)
+	}
+	me := meta{size: uint32(size)}
+	me.tag = string(r.bytes())
+	me.key = string(r.bytes())
+	me.deliverAt = r.varint()
+	return me
 }
 
 func readMessage(r *decoder, v2 bool) Message {
