@@ -160,15 +160,17 @@ func (f *FSM) AppliedIndex() uint64 {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	if f.state.detached {
+		// Only the groups are serialised here; the messages are written by
+		// Persist, while Apply goes on.
+		v := f.state.view()
+		return &fsmSnapshot{view: v, bodies: f.bodies, floor: v.floor, log: f.log}, nil
+	}
 	var buf bytes.Buffer
 	if _, err := f.state.WriteTo(&buf); err != nil {
 		return nil, fmt.Errorf("%ssnapshot: %w", f.where(f.applied), err)
 	}
-	snap := &fsmSnapshot{data: buf.Bytes(), bodies: f.bodies, log: f.log}
-	if h, ok := ParseSnapshotHeader(snap.data); ok {
-		snap.floor = h.BodiesFrom
-	}
-	return snap, nil
+	return &fsmSnapshot{data: buf.Bytes(), bodies: f.bodies, log: f.log}, nil
 }
 
 // Restore replaces the state with a snapshot written by Snapshot. On error
@@ -190,7 +192,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 }
 
 type fsmSnapshot struct {
-	data   []byte
+	data   []byte    // the serialised state, or
+	view   *snapView // a detached state's view, serialised by Persist
 	bodies BodyStore // nil when the state holds the bodies
 	floor  uint64    // the lowest offset whose body the snapshot refers to
 	log    *slog.Logger
@@ -207,7 +210,13 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 			return fmt.Errorf("fsm: persist snapshot: sync bodies: %w", err)
 		}
 	}
-	if _, err := sink.Write(s.data); err != nil {
+	var err error
+	if s.view != nil {
+		_, err = s.view.writeTo(sink)
+	} else {
+		_, err = sink.Write(s.data)
+	}
+	if err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("fsm: persist snapshot: %w", err)
 	}

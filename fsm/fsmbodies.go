@@ -178,6 +178,6 @@ func (f *FSM) detach(s *State) error {
 			g.dl.nth(i).m.blob = nil
 		}
 	}
-	s.detached = true
+	s.setDetached()
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 )
 
 // snapshotMagic and snapshotVersion open every snapshot. A new layout takes
@@ -60,14 +61,48 @@ func (s *State) WriteTo(w io.Writer) (int64, error) {
 	return sw.n, sw.err
 }
 
-// writeV3 writes the header of version 3 (the length of what follows it,
-// and the range of offsets whose bodies the state refers to), then the body.
 func (s *State) writeV3(w io.Writer) (int64, error) {
-	var body bytes.Buffer
-	sw := &snapWriter{w: &body, buf: make([]byte, 0, 64<<10), v3: true}
-	s.writeBody(sw)
+	return s.view().writeTo(w)
+}
+
+// snapView is what a version 3 snapshot needs of a detached state, taken
+// cheaply (in time independent of the number of messages, but for the
+// groups' own state) so that it can be written while Apply goes on: the
+// message log's chunks are shared, not copied. That is safe because a
+// detached state's log never changes an entry it holds (pushes go past the
+// view's end, and dropped entries are not cleared: see seqLog.shared).
+type snapView struct {
+	index  uint64
+	now    int64
+	log    seqLog[entry]
+	groups []byte // the groups, serialised
+	floor  uint64 // bodyFloor
+}
+
+// view takes the snapshot view of a detached state.
+func (s *State) view() *snapView {
+	v := &snapView{index: s.index, now: s.now, log: s.log, floor: s.bodyFloor()}
+	v.log.chunks = slices.Clone(s.log.chunks)
+	var gb bytes.Buffer
+	sw := &snapWriter{w: &gb, buf: make([]byte, 0, 4<<10), v3: true}
+	s.writeGroups(sw)
 	sw.flush()
-	h := SnapshotHeader{MetaLen: int64(body.Len()), BodiesFrom: s.bodyFloor(), BodiesEnd: s.log.end()}
+	v.groups = gb.Bytes()
+	return v
+}
+
+// writeTo writes the header of version 3 (the length of what follows it,
+// and the range of offsets whose bodies the state refers to), then the body.
+func (v *snapView) writeTo(w io.Writer) (int64, error) {
+	var body bytes.Buffer
+	body.Grow(v.log.len()*6 + len(v.groups) + 64)
+	sw := &snapWriter{w: &body, buf: make([]byte, 0, 64<<10), v3: true}
+	sw.uvarint(v.index)
+	sw.varint(v.now)
+	sw.messages(&v.log)
+	sw.flush()
+	body.Write(v.groups)
+	h := SnapshotHeader{MetaLen: int64(body.Len()), BodiesFrom: v.floor, BodiesEnd: v.log.end()}
 	n, err := w.Write(h.append(nil))
 	if err != nil {
 		return int64(n), err
@@ -76,20 +111,30 @@ func (s *State) writeV3(w io.Writer) (int64, error) {
 	return int64(n) + k, err
 }
 
-// writeBody writes everything after the magic and version (and, in version
-// 3, the header).
+// writeBody writes everything after the magic and version.
 func (s *State) writeBody(sw *snapWriter) {
 	sw.uvarint(s.index)
 	sw.varint(s.now)
-	sw.uvarint(s.log.base)
-	sw.uvarint(uint64(s.log.len()))
+	sw.messages(&s.log)
+	s.writeGroups(sw)
+}
+
+// messages writes the message log: base, count, each message.
+func (sw *snapWriter) messages(l *seqLog[entry]) {
+	sw.uvarint(l.base)
+	sw.uvarint(uint64(l.len()))
 	var prevAt int64
-	for i := range s.log.len() {
-		e := s.log.nth(i)
+	for i := range l.len() {
+		e := l.nth(i)
 		sw.time(i, e.producedAt, prevAt)
 		prevAt = e.producedAt
 		sw.message(&e.m)
 	}
+}
+
+// writeGroups writes the groups, their lanes and dead letters.
+func (s *State) writeGroups(sw *snapWriter) {
+	var prevAt int64
 	sw.uvarint(uint64(len(s.order)))
 	for _, id := range s.order {
 		g := s.groups[id]
@@ -283,7 +328,7 @@ func parseSnapshot(b []byte) (*State, error) {
 			return nil, fmt.Errorf("bad version 3 header")
 		}
 		r.b = b[SnapshotHeaderLen:]
-		s.detached = true
+		s.setDetached()
 	}
 	s.index = r.uvarint()
 	s.now = r.varint()

@@ -78,8 +78,13 @@ func NewState() *State {
 // empty.
 func NewDetachedState() *State {
 	s := NewState()
-	s.detached = true
+	s.setDetached()
 	return s
+}
+
+func (s *State) setDetached() {
+	s.detached = true
+	s.log.shared = true
 }
 
 // Now is the state's clock: the largest Header.Now applied (unix ms).
