@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,6 +44,7 @@ type Options struct {
 type Store struct {
 	dir     string
 	segSize int64
+	id      uint64 // random, per Open
 
 	mu   sync.Mutex
 	segs []*segment // sorted by base; the last is the active one
@@ -69,7 +71,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("bodystore: %w", err)
 	}
-	st := &Store{dir: dir, segSize: o.SegmentBytes, pins: make(map[int]uint64)}
+	st := &Store{dir: dir, segSize: o.SegmentBytes, pins: make(map[int]uint64), id: rand.Uint64()}
 	if st.segSize <= 0 {
 		st.segSize = DefaultSegmentBytes
 	}
@@ -133,7 +135,7 @@ func (st *Store) openSegment(base uint64) (*segment, bool, error) {
 		return nil, false, fmt.Errorf("bodystore: %w", err)
 	}
 	seg := &segment{base: base, f: f, synced: true}
-	r := bufio.NewReaderSize(f, 1<<20)
+	r := bufio.NewReaderSize(f, 256<<10)
 	var hdr [headerLen]byte
 	var payload []byte
 	var at int64
@@ -200,6 +202,10 @@ func (w writerAt) Write(p []byte) (int, error) {
 	w.s.flushed += int64(n)
 	return n, err
 }
+
+// ID identifies this open store (a random number drawn by Open): a reader of
+// records can tell whether they came from this very store.
+func (st *Store) ID() uint64 { return st.id }
 
 // Range returns the first offset held and the offset after the last one;
 // equal when the store is empty.

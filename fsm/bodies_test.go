@@ -82,7 +82,7 @@ func withSection(t *testing.T, snap []byte, st *bodystore.Store) []byte {
 		recs = AppendBodyRecord(recs, o, p)
 		n++
 	}
-	out := append(bytes.Clone(snap), AppendBodySectionHeader(nil, n)...)
+	out := append(bytes.Clone(snap), AppendBodySectionHeader(nil, st.ID(), n)...)
 	out = append(out, recs...)
 	if int64(len(out)-len(snap)) != BodySectionSize(n, int64(len(recs)-n*sectionRecordOverhead)) {
 		t.Fatal("BodySectionSize disagrees with the section")
@@ -213,6 +213,19 @@ func TestDetached_RestoreKeepsAStoreThatHoldsTheBodies(t *testing.T) {
 	h := NewDetachedFSM("q", nil, openBodies(t, t.TempDir()))
 	if err := h.Restore(newRC(snap)); err == nil {
 		t.Fatal("restored a snapshot without the bodies it needs")
+	}
+
+	// A local snapshot whose bodies the store has lost is refused, and the
+	// store is left as it is: its section would be read from the store
+	// being replaced.
+	if err := st2.TruncateFrom(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Restore(newRC(withSection(t, snap, st2))); err == nil {
+		t.Fatal("restored from a section of the store being replaced")
+	}
+	if !st2.Covers(0, 1) {
+		t.Fatal("a refused restore emptied the store")
 	}
 }
 

@@ -15,28 +15,69 @@ import (
 // deliveries whose Body, Attributes and Props are nil for the caller to fill
 // (FSM.FillBodies). Only after a failed body write does a detached state
 // hold a blob (see FSM).
+//
+// It is 24 bytes: what most messages need (a DMS message has no tag, key or
+// blob in a detached state) is inline, the rest behind one pointer.
 type meta struct {
 	deliverAt int64
-	tag, key  string
-	size      uint32 // len(Body) + len(Attributes)
-	blob      []byte // EncodeBody of the message; nil when its body is in the BodyStore
+	size      uint32   // len(Body) + len(Attributes)
+	ext       *metaExt // nil when there is no tag, no key and no blob
+}
+
+type metaExt struct {
+	tag, key string
+	blob     []byte // EncodeBody of the message; nil when its body is in the BodyStore
 }
 
 func newMeta(m Message, inline bool) meta {
-	me := meta{deliverAt: m.DeliverAt, tag: m.Tag, key: m.Key, size: uint32(m.Size())}
+	me := meta{deliverAt: m.DeliverAt, size: uint32(m.Size())}
+	var blob []byte
 	if inline {
-		me.blob = EncodeBody(m)
+		blob = EncodeBody(m)
 	}
+	me.set(m.Tag, m.Key, blob)
 	return me
 }
+
+func (me *meta) set(tag, key string, blob []byte) {
+	if tag == "" && key == "" && blob == nil {
+		me.ext = nil
+		return
+	}
+	me.ext = &metaExt{tag: tag, key: key, blob: blob}
+}
+
+func (me *meta) tag() string {
+	if me.ext == nil {
+		return ""
+	}
+	return me.ext.tag
+}
+
+func (me *meta) key() string {
+	if me.ext == nil {
+		return ""
+	}
+	return me.ext.key
+}
+
+func (me *meta) blob() []byte {
+	if me.ext == nil {
+		return nil
+	}
+	return me.ext.blob
+}
+
+// setBlob keeps (or, with nil, drops) the message's body in memory.
+func (me *meta) setBlob(b []byte) { me.set(me.tag(), me.key(), b) }
 
 // message is the message as a Lease returns it: complete when the blob is
 // held, without Body, Attributes and Props otherwise.
 func (me *meta) message() Message {
-	m := Message{Tag: me.tag, Key: me.key, DeliverAt: me.deliverAt}
-	if me.blob != nil {
+	m := Message{Tag: me.tag(), Key: me.key(), DeliverAt: me.deliverAt}
+	if b := me.blob(); b != nil {
 		// The blob was encoded by EncodeBody: it decodes.
-		_ = DecodeBody(me.blob, &m)
+		_ = DecodeBody(b, &m)
 	}
 	return m
 }

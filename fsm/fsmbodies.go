@@ -20,6 +20,8 @@ type BodyStore interface {
 	// Covers reports whether every offset in [lo, hi) is held.
 	Covers(lo, hi uint64) bool
 	Reset() error
+	// ID identifies the open store (see AppendBodySectionHeader).
+	ID() uint64
 	// Reclaim may delete records below floor.
 	Reclaim(floor uint64) (int, error)
 }
@@ -59,7 +61,7 @@ func (f *FSM) storeBodies(first uint64, msgs []Message) {
 				f.bodyErr = err
 				f.log.Error(f.prefix()+"body store write failed: bodies stay in memory and snapshots fail until restart", "offset", off, "err", err)
 			}
-			f.state.log.at(off).m.blob = p
+			f.state.log.at(off).m.setBlob(p)
 		}
 	}
 }
@@ -126,10 +128,17 @@ func (f *FSM) restoreBodies(s *State, h SnapshotHeader, r io.Reader) error {
 	if f.holds(s) {
 		return f.bodies.TruncateFrom(h.BodiesEnd)
 	}
+	source, count, err := readSectionHeader(r)
+	if err != nil {
+		return fmt.Errorf("fsm: snapshot bodies: %w", err)
+	}
+	if source == f.bodies.ID() {
+		return fmt.Errorf("%w: the body store lacks bodies the snapshot refers to", ErrCorrupt)
+	}
 	if err := f.bodies.Reset(); err != nil {
 		return err
 	}
-	if err := readBodySection(r, h.BodiesFrom, h.BodiesEnd, f.bodies.Append); err != nil {
+	if err := readBodySection(r, count, h.BodiesFrom, h.BodiesEnd, f.bodies.Append); err != nil {
 		return fmt.Errorf("fsm: snapshot bodies: %w", err)
 	}
 	if !f.holds(s) {
@@ -170,12 +179,12 @@ func (f *FSM) detach(s *State) error {
 		return fmt.Errorf("%swrite the bodies of an older snapshot: %w", f.prefix(), err)
 	}
 	for i := range s.log.len() {
-		s.log.nth(i).m.blob = nil
+		s.log.nth(i).m.setBlob(nil)
 	}
 	for _, id := range s.order {
 		g := s.groups[id]
 		for i := range g.dl.len() {
-			g.dl.nth(i).m.blob = nil
+			g.dl.nth(i).m.setBlob(nil)
 		}
 	}
 	s.setDetached()

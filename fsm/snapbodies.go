@@ -21,15 +21,21 @@ import (
 // partition appends it as the snapshot is read, from the body store) that
 // carries every body record held in [BodiesFrom, BodiesEnd):
 //
-//	"RMQB", uint64 count, count × (uint64 offset, uint32 length, uint32 CRC-32C of the payload, payload)
+//	"RMQB", uint64 source, uint64 count, count × (uint64 offset, uint32 length, uint32 CRC-32C of the payload, payload)
 //
-// in increasing offset order. FSM.Restore reads the section only when its
-// own body store does not already hold the bodies the state needs.
+// in increasing offset order; source is the ID of the body store the
+// records come from. FSM.Restore reads the section only when its own body
+// store does not already hold the bodies the state needs, and refuses one
+// read from that very store (a local snapshot whose bodies the store lacks:
+// replacing the store with itself would empty it).
 
 // SnapshotHeaderLen is the length of a version 3 snapshot's header.
 const SnapshotHeaderLen = 5 + 3*8
 
-const sectionMagic = "RMQB"
+const (
+	sectionMagic     = "RMQB"
+	sectionHeaderLen = 4 + 8 + 8
+)
 
 // sectionRecordOverhead is the framing of one record in a body section.
 const sectionRecordOverhead = 16
@@ -69,13 +75,14 @@ func ParseSnapshotHeader(b []byte) (SnapshotHeader, bool) {
 // BodySectionSize is the length of a body section of count records whose
 // payloads add up to payload bytes.
 func BodySectionSize(count int, payload int64) int64 {
-	return int64(len(sectionMagic)) + 8 + int64(count)*sectionRecordOverhead + payload
+	return sectionHeaderLen + int64(count)*sectionRecordOverhead + payload
 }
 
 // AppendBodySectionHeader appends the start of a body section of count
-// records to b.
-func AppendBodySectionHeader(b []byte, count int) []byte {
+// records read from the body store source (its ID) to b.
+func AppendBodySectionHeader(b []byte, source uint64, count int) []byte {
 	b = append(b, sectionMagic...)
+	b = binary.LittleEndian.AppendUint64(b, source)
 	return binary.LittleEndian.AppendUint64(b, uint64(count))
 }
 
@@ -90,20 +97,26 @@ func AppendBodyRecord(b []byte, off uint64, payload []byte) []byte {
 // maxSectionRecord bounds one record of a body section read from a peer.
 const maxSectionRecord = 64 << 20
 
-// readBodySection reads a body section from r and gives each record, in
-// order, to put. Offsets must increase and lie in [from, end).
-func readBodySection(r io.Reader, from, end uint64, put func(off uint64, payload []byte) error) error {
-	var hdr [12]byte
+// readSectionHeader reads the start of a body section: the source store's
+// ID and the number of records.
+func readSectionHeader(r io.Reader) (source, count uint64, err error) {
+	var hdr [sectionHeaderLen]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("no body section")
+			return 0, 0, fmt.Errorf("no body section")
 		}
-		return err
+		return 0, 0, err
 	}
 	if string(hdr[:4]) != sectionMagic {
-		return fmt.Errorf("%w: bad body section magic", ErrCorrupt)
+		return 0, 0, fmt.Errorf("%w: bad body section magic", ErrCorrupt)
 	}
-	count := binary.LittleEndian.Uint64(hdr[4:])
+	return binary.LittleEndian.Uint64(hdr[4:]), binary.LittleEndian.Uint64(hdr[12:]), nil
+}
+
+// readBodySection reads the count records of a body section (after its
+// header) from r and gives each, in order, to put. Offsets must increase
+// and lie in [from, end).
+func readBodySection(r io.Reader, count, from, end uint64, put func(off uint64, payload []byte) error) error {
 	if count > end-from {
 		return fmt.Errorf("%w: %d body records for %d offsets", ErrCorrupt, count, end-from)
 	}
@@ -157,7 +170,7 @@ func (s *State) needsBody(fn func(off uint64, blob []byte) bool) {
 		g := s.groups[id]
 		for i := range g.dl.len() {
 			if e := g.dl.nth(i); e.orig < s.log.base {
-				below[e.orig] = e.m.blob
+				below[e.orig] = e.m.blob()
 			}
 		}
 	}
@@ -172,7 +185,7 @@ func (s *State) needsBody(fn func(off uint64, blob []byte) bool) {
 		}
 	}
 	for i := range s.log.len() {
-		if !fn(s.log.base+uint64(i), s.log.nth(i).m.blob) {
+		if !fn(s.log.base+uint64(i), s.log.nth(i).m.blob()) {
 			return
 		}
 	}

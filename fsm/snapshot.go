@@ -256,8 +256,8 @@ func (sw *snapWriter) time(i int, at, prev int64) {
 func (sw *snapWriter) message(me *meta) {
 	if sw.v3 {
 		sw.uvarint(uint64(me.size))
-		sw.buf = appendBytes(sw.buf, []byte(me.tag))
-		sw.buf = appendBytes(sw.buf, []byte(me.key))
+		sw.buf = appendBytes(sw.buf, []byte(me.tag()))
+		sw.buf = appendBytes(sw.buf, []byte(me.key()))
 		sw.varint(me.deliverAt)
 		if len(sw.buf) >= 64<<10 {
 			sw.flush()
@@ -438,8 +438,8 @@ func readMeta(r *decoder, v byte) meta {
 		r.fail("message size %d", size)
 	}
 	me := meta{size: uint32(size)}
-	me.tag = string(r.bytes())
-	me.key = string(r.bytes())
+	tag, key := r.bytes(), r.bytes()
+	me.set(string(tag), string(key), nil)
 	me.deliverAt = r.varint()
 	return me
 }

@@ -639,13 +639,13 @@ func (s *State) Ready(id GroupID, q ReadyQuery) bool {
 			}
 			m := &s.log.at(o).m
 			if r.inflight || r.delayed {
-				blocked[m.key] = struct{}{}
+				blocked[m.key()] = struct{}{}
 				continue
 			}
-			if len(q.Tags) > 0 && !hasTag(q.Tags, m.tag) {
+			if len(q.Tags) > 0 && !hasTag(q.Tags, m.tag()) {
 				return true
 			}
-			if _, b := blocked[m.key]; !b {
+			if _, b := blocked[m.key()]; !b {
 				return true
 			}
 		}

@@ -73,7 +73,7 @@ type sectionReader struct {
 func (r *sectionReader) Read(p []byte) (int, error) {
 	for len(r.buf) == 0 {
 		if !r.headerDone {
-			r.buf = fsm.AppendBodySectionHeader(r.buf[:0], r.count)
+			r.buf = fsm.AppendBodySectionHeader(r.buf[:0], r.bodies.ID(), r.count)
 			r.headerDone = true
 			break
 		}
