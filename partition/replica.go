@@ -2,7 +2,6 @@ package partition
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -55,16 +54,9 @@ func openReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport, op
 	return &Replica{Node: n, spec: spec, fsm: f, bodies: bodies, claims: newLeaseClaims()}, nil
 }
 
-// Close takes a snapshot (best effort: a restart then replays no log, and a
-// snapshot costs the metadata only), stops the replica's Raft member, then
-// closes its body store (what is buffered is written, not synced: the Raft
-// log holds it).
+// Close stops the replica's Raft member, then closes its body store (what is
+// buffered is written, not synced: the Raft log holds it).
 func (r *Replica) Close() error {
-	if !r.closed.Load() {
-		if err := r.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
-			r.log.Debug("snapshot before close", "err", err)
-		}
-	}
 	err := r.Node.Close()
 	if cerr := r.bodies.Close(); err == nil {
 		err = cerr
