@@ -220,3 +220,51 @@ func TestReplica_ReclaimsBodiesPastRetention(t *testing.T) {
 	}
 	leaseAll(t, m.r, "g", want)
 }
+
+// A node upgraded from a version that kept bodies in the partition state
+// and its snapshots restores that snapshot at start: the bodies move to the
+// body store, are served, and the next snapshot holds metadata only.
+func TestReplica_UpgradeFromSnapshotsWithBodies(t *testing.T) {
+	old := true
+	ms := startGroupWith(t, 1, func(c *RaftConfig) {
+		c.inlineBodies = old
+		c.TrailingLogs = 2
+		c.SnapshotThreshold = 1 << 30 // snapshots only when asked
+	})
+	m := ms[0]
+	ctx := context.Background()
+	want := map[uint64][]byte{}
+	for i := range 10 {
+		batch := bigMsgs(3, fmt.Sprint("u", i))
+		er, err := m.r.Enqueue(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, msg := range batch {
+			want[er.FirstOffset+uint64(j)] = msg.Body
+		}
+	}
+	if err := m.r.raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	if n := snapshotBytes(t, m); n < 25<<10 {
+		t.Fatalf("the old version's snapshot is %d bytes: no bodies in it?", n)
+	}
+	m.stop(t)
+	old = false
+	m.start(t, nil)
+	waitLeader(t, ms)
+	checkBodies(t, m, want)
+	er, err := m.r.Enqueue(ctx, bigMsgs(1, "after"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want[er.FirstOffset] = bigMsgs(1, "after")[0].Body
+	if err := m.r.raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	if n := snapshotBytes(t, m); n > 4<<10 {
+		t.Fatalf("the upgraded replica's snapshot is %d bytes: bodies inside?", n)
+	}
+	leaseAll(t, m.r, "g", want)
+}

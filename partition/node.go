@@ -98,6 +98,10 @@ type RaftConfig struct {
 	Logger  *slog.Logger
 	// Clock stamps proposals; defaults to time.Now.
 	Clock func() time.Time
+
+	// inlineBodies runs partitions as versions before the body store did:
+	// bodies in the state and in its snapshots (tests of the upgrade).
+	inlineBodies bool
 }
 
 // DefaultRaftConfig returns the production settings.

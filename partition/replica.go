@@ -45,6 +45,9 @@ func openReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport, op
 		return nil, fmt.Errorf("partition %s: %w", spec.ID, err)
 	}
 	f := fsm.NewDetachedFSM(spec.ID, cfg.logger(), bodies)
+	if cfg.inlineBodies {
+		f = fsm.NewFSM(spec.ID, cfg.logger())
+	}
 	wrap := func(s raft.SnapshotStore) raft.SnapshotStore { return &bodySnapshots{SnapshotStore: s, bodies: bodies} }
 	n, err := openNode(spec.ID, dir, cfg, f, trans, spec.Servers, open, wrap)
 	if err != nil {
