@@ -393,30 +393,6 @@ func (st *Store) Get(off uint64) ([]byte, error) {
 	return b[headerLen:], nil
 }
 
-// Bytes returns the sum of the payload lengths of the records in [lo, hi),
-// and false when the store does not hold all of them.
-func (st *Store) Bytes(lo, hi uint64) (int64, bool) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	var total int64
-	for o := lo; o < hi; {
-		i := st.find(o)
-		if i < 0 {
-			return 0, false
-		}
-		seg := st.segs[i]
-		last := min(hi, seg.end())
-		from := int64(seg.pos[o-seg.base])
-		to := seg.size
-		if k := last - seg.base; k < uint64(len(seg.pos)) {
-			to = int64(seg.pos[k])
-		}
-		total += to - from - headerLen*int64(last-o)
-		o = last
-	}
-	return total, true
-}
-
 // Held returns how many records the store holds in [lo, hi) and the sum of
 // their payload lengths.
 func (st *Store) Held(lo, hi uint64) (count int, bytes int64) {
