@@ -435,3 +435,39 @@ func TestDetached_SnapshotWhileApplying(t *testing.T) {
 		t.Fatal("nothing was trimmed meanwhile")
 	}
 }
+
+// Damaged version 3 snapshots and body sections are refused with errors,
+// never a panic or a state built from them.
+func TestDetached_DamagedSnapshotsAreRefused(t *testing.T) {
+	pol := Policy{MaxConsumeCount: 1, RetentionMs: 1 << 40}
+	st := openBodies(t, t.TempDir())
+	f := NewDetachedFSM("p", nil, st)
+	f.Apply(makeLog(t, 1, &Enqueue{Header: Header{Now: 1, Policy: pol}, Messages: []Message{{Body: []byte(`"a"`), Tag: "t", Key: "k"}, {Body: []byte(`"b"`)}}}))
+	lr := f.Apply(makeLog(t, 2, &Lease{Header: Header{Now: 2, Policy: pol}, Group: g1, Max: 1, MaxBytes: 100, AckWaitMs: 10})).(LeaseResult)
+	f.Apply(makeLog(t, 3, &Ack{Header: Header{Now: 3, Policy: pol}, Group: g1, Items: []AckItem{failItem(lr.Deliveries[0])}}))
+	snap := persist(t, f)
+	for n := range len(snap) {
+		if _, err := parseSnapshot(snap[:n]); err == nil {
+			t.Fatalf("a snapshot cut at %d of %d bytes parsed", n, len(snap))
+		}
+	}
+	full := withSection(t, snap, st)
+	for i := len(snap); i < len(full); i++ {
+		if k := i - len(snap); k >= 4 && k < 12 {
+			continue // the source store's id: any value but this store's is as good
+		}
+		bad := bytes.Clone(full)
+		bad[i] ^= 0x5a
+		g := NewDetachedFSM("q", nil, openBodies(t, t.TempDir()))
+		if err := g.Restore(newRC(bad)); err == nil {
+			t.Fatalf("restored with byte %d of the body section damaged", i-len(snap))
+		}
+	}
+	g := NewDetachedFSM("q", nil, openBodies(t, t.TempDir()))
+	if err := g.Restore(newRC(full)); err != nil {
+		t.Fatal(err)
+	}
+	if digestOf(g) != digestOf(f) {
+		t.Fatal("restored state differs")
+	}
+}
