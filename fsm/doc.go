@@ -17,9 +17,10 @@
 // binary body (see Encode). State.Apply applies a command at a Raft index;
 // FSM does the same for raft.Log entries. WriteTo and ReadFrom write and read
 // a canonical snapshot (version 3, metadata only, for a detached state; a
-// body section may follow it, see snapbodies.go). Read-only queries (Stats, HasReady, NextExpiry,
-// EarliestExpiry, Produced, Offsets, Groups, Now, Index, Digest) serve the
-// HTTP layer, long polls and the leader's expiry ticker.
+// body section may follow it, see snapbodies.go). Read-only queries (Stats,
+// HasReady, NextExpiry, EarliestExpiry, Produced, Offsets, Groups, Now,
+// Index, Digest) serve the HTTP layer, long polls and the leader's expiry
+// ticker.
 //
 // # Semantics in brief
 //
@@ -90,7 +91,8 @@
 // # Concurrency
 //
 // State is not safe for concurrent use. FSM serialises Apply, ApplyBatch and
-// Restore with an RWMutex; Read runs a function under the read lock, and
+// Restore with an RWMutex (a detached state's Snapshot holds the read lock
+// only to take a view of the state; Persist serialises it while Apply runs); Read runs a function under the read lock, and
 // Changed returns a channel closed (then replaced) when messages may have
 // become ready, so long polls can wait without polling.
 package fsm
