@@ -81,7 +81,7 @@ func (s *State) enqueueDedup(c *Enqueue) EnqueueResult {
 			continue
 		}
 		off := s.log.end()
-		s.log.push(entry{producedAt: s.now, msg: m})
+		s.log.push(entry{producedAt: s.now, m: newMeta(m, !s.detached)})
 		s.noteDelay(off, &m)
 		out.Offsets[i] = off
 		res.Count++

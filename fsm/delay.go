@@ -36,8 +36,8 @@ func (s *State) noteDelay(off uint64, m *Message) {
 func (s *State) rebuildDelays() {
 	s.delays, s.delaysKept = nil, 0
 	for i := range s.log.len() {
-		if e := s.log.nth(i); e.msg.DeliverAt > s.now {
-			s.delays = append(s.delays, delayRef{off: s.log.base + uint64(i), at: e.msg.DeliverAt})
+		if e := s.log.nth(i); e.m.deliverAt > s.now {
+			s.delays = append(s.delays, delayRef{off: s.log.base + uint64(i), at: e.m.deliverAt})
 		}
 	}
 	s.delaysKept = len(s.delays)

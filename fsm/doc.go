@@ -17,9 +17,11 @@
 // give each one a log entry of one type byte, one version byte and a compact
 // binary body (see Encode). State.Apply applies a command at a Raft index;
 // FSM does the same for raft.Log entries. WriteTo and ReadFrom write and read
-// a canonical snapshot. Read-only queries (Stats, HasReady, NextExpiry,
-// EarliestExpiry, Produced, Offsets, Groups, Now, Index, Digest) serve the
-// HTTP layer, long polls and the leader's expiry ticker.
+// a canonical snapshot (version 3, metadata only, for a detached state; a
+// body section may follow it, see snapbodies.go). Read-only queries (Stats,
+// HasReady, NextExpiry, EarliestExpiry, Produced, Offsets, Groups, Now,
+// Index, Digest) serve the HTTP layer, long polls and the leader's expiry
+// ticker.
 //
 // # Semantics in brief
 //
@@ -82,7 +84,12 @@
 // clock, no validation of API limits (httpapi checks Max, sizes and ack waits
 // before proposing; the state accepts any value without failing), no
 // handler tokens (the HTTP layer mints and checks them; the state only checks
-// that a delivery is still live). Message bodies live in memory.
+// that a delivery is still live), no disk I/O of its own: a state made by
+// NewState keeps message bodies in memory; one made by NewDetachedState (an
+// FSM from NewDetachedFSM) keeps metadata only, and the FSM writes the
+// bodies to a BodyStore keyed by offset and reads them back for deliveries
+// (FillBodies). The replicated state is the same either way but for the
+// bodies: it never says where a body is.
 //
 // # Invariants
 //
@@ -105,7 +112,8 @@
 // # Concurrency
 //
 // State is not safe for concurrent use. FSM serialises Apply, ApplyBatch and
-// Restore with an RWMutex; Read runs a function under the read lock, and
+// Restore with an RWMutex (a detached state's Snapshot holds the read lock
+// only to take a view of the state; Persist serialises it while Apply runs); Read runs a function under the read lock, and
 // Changed returns a channel closed (then replaced) when messages may have
 // become ready, so long polls can wait without polling.
 package fsm

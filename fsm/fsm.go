@@ -31,6 +31,9 @@ type FSM struct {
 	state   *State
 	applied uint64
 	changed chan struct{}
+
+	bodies  BodyStore // nil: bodies live in the state
+	bodyErr error     // the body store's first write error
 }
 
 // NewFSM returns an FSM over an empty State. name (e.g. the partition id) only
@@ -89,7 +92,26 @@ func (f *FSM) apply(l *raft.Log) any {
 		f.log.Error(f.where(l.Index)+"entry applied as a no-op", "err", err)
 		return nil
 	}
-	return f.state.Apply(l.Index, c)
+	if f.bodies == nil {
+		return f.state.Apply(l.Index, c)
+	}
+	// A committed half message joins the log: its body goes to the store
+	// then, read from the state before the commit removes it.
+	var committed Message
+	commits := false
+	if end, ok := c.(*TxnEnd); ok && end.Commit {
+		committed, commits = f.state.halfMessage(end.HalfID, end.Gen)
+	}
+	res := f.state.Apply(l.Index, c)
+	switch c := c.(type) {
+	case *Enqueue:
+		f.storeEnqueued(c, res.(EnqueueResult))
+	case *TxnEnd:
+		if r := res.(TxnEndResult); commits && r.OK {
+			f.storeBody(r.Offset, committed)
+		}
+	}
+	return res
 }
 
 // prefix starts every error message: "fsm: " and the name, if any.
@@ -132,6 +154,13 @@ func (f *FSM) Changed() <-chan struct{} {
 	return f.changed
 }
 
+// Digest returns AppliedIndex and the state's Digest, read together.
+func (f *FSM) Digest() (uint64, [32]byte) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.applied, f.state.Digest()
+}
+
 // AppliedIndex is the index of the last entry applied (command or not), or
 // the state's index after a restore.
 func (f *FSM) AppliedIndex() uint64 {
@@ -141,23 +170,30 @@ func (f *FSM) AppliedIndex() uint64 {
 }
 
 // Snapshot serialises the state into memory under the read lock, so that
-// Apply may run while raft persists it.
+// Apply may run while raft persists it. A detached state's snapshot holds
+// metadata only.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	if f.state.detached {
+		// Only the groups are serialised here; the messages are written by
+		// Persist, while Apply goes on.
+		v := f.state.view()
+		return &fsmSnapshot{view: v, bodies: f.bodies, floor: v.floor, log: f.log}, nil
+	}
 	var buf bytes.Buffer
 	if _, err := f.state.WriteTo(&buf); err != nil {
 		return nil, fmt.Errorf("%ssnapshot: %w", f.where(f.applied), err)
 	}
-	return &fsmSnapshot{data: buf.Bytes()}, nil
+	return &fsmSnapshot{data: buf.Bytes(), bodies: f.bodies, log: f.log}, nil
 }
 
 // Restore replaces the state with a snapshot written by Snapshot. On error
 // the state is unchanged.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	s := NewState()
-	if _, err := s.ReadFrom(rc); err != nil {
+	s, err := f.readSnapshot(rc)
+	if err != nil {
 		return fmt.Errorf("%srestore: %w", f.prefix(), err)
 	}
 	f.mu.Lock()
@@ -170,15 +206,44 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-type fsmSnapshot struct{ data []byte }
+type fsmSnapshot struct {
+	data   []byte    // the serialised state, or
+	view   *snapView // a detached state's view, serialised by Persist
+	bodies BodyStore // nil when the state holds the bodies
+	floor  uint64    // the lowest offset whose body the snapshot refers to
+	log    *slog.Logger
+}
 
-// Persist writes the serialised state to sink.
+// Persist writes the serialised state to sink. With a body store, it first
+// makes every body the snapshot refers to durable (the log entries that
+// carried them may be compacted once the snapshot is persisted), and after
+// it reclaims the records no longer needed.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := sink.Write(s.data); err != nil {
+	if s.bodies != nil {
+		if err := s.bodies.Sync(); err != nil {
+			_ = sink.Cancel()
+			return fmt.Errorf("fsm: persist snapshot: sync bodies: %w", err)
+		}
+	}
+	var err error
+	if s.view != nil {
+		_, err = s.view.writeTo(sink)
+	} else {
+		_, err = sink.Write(s.data)
+	}
+	if err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("fsm: persist snapshot: %w", err)
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	if s.bodies != nil {
+		if _, err := s.bodies.Reclaim(s.floor); err != nil {
+			s.log.Warn("fsm: reclaim bodies", "err", err)
+		}
+	}
+	return nil
 }
 
 // Release does nothing: the bytes are garbage once raft drops the snapshot.

@@ -14,6 +14,11 @@ type seqLog[E any] struct {
 	n      int    // number of entries
 	head   int    // position of the first entry in chunks[0]
 	chunks [][]E  // every chunk but the last holds chunkLen entries
+
+	// shared: a snapshot being written may read the chunks (see snapView),
+	// so dropped entries are left as they are (a chunk is freed when all of
+	// it is dropped) instead of being cleared.
+	shared bool
 }
 
 func (l *seqLog[E]) len() int    { return l.n }
@@ -52,11 +57,15 @@ func (l *seqLog[E]) dropFront(k int) {
 		c := l.chunks[0]
 		avail := len(c) - l.head
 		if k < avail {
-			clear(c[l.head : l.head+k])
+			if !l.shared {
+				clear(c[l.head : l.head+k])
+			}
 			l.head += k
 			break
 		}
-		clear(c[l.head:])
+		if !l.shared {
+			clear(c[l.head:])
+		}
 		k -= avail
 		l.chunks[0] = nil
 		l.chunks = l.chunks[1:]

@@ -1,19 +1,21 @@
 package fsm
 
 import (
+	"bytes"
 	"container/heap"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 )
 
 // snapshotMagic and snapshotVersion open every snapshot. A new layout takes
 // a new version; ReadFrom refuses versions it does not know.
 const (
 	snapshotMagic   = "RMQP"
-	snapshotVersion = 3
+	snapshotVersion = 4
 )
 
 // Snapshot layout (version 2; ReadFrom also reads version 1, which lacks
@@ -47,8 +49,11 @@ const (
 
 // WriteTo writes the state's snapshot to w: canonical bytes, independent of
 // map order and of the history that led to the state. It implements
-// io.WriterTo.
+// io.WriterTo. A detached state writes version 3 (metadata only).
 func (s *State) WriteTo(w io.Writer) (int64, error) {
+	if s.detached {
+		return s.writeV4(w)
+	}
 	v3 := s.needsV3()
 	sw := &snapWriter{w: w, buf: make([]byte, 0, 64<<10), v2: v3 || s.needsV2()}
 	sw.buf = append(sw.buf, snapshotMagic...)
@@ -57,17 +62,89 @@ func (s *State) WriteTo(w io.Writer) (int64, error) {
 	} else {
 		sw.buf = append(sw.buf, versionByte(sw.v2))
 	}
+	s.writeBody(sw)
+	if v3 {
+		sw.txnAndDedup(s)
+	}
+	sw.flush()
+	return sw.n, sw.err
+}
+
+func (s *State) writeV4(w io.Writer) (int64, error) {
+	return s.view().writeTo(w)
+}
+
+// snapView is what a version 3 snapshot needs of a detached state, taken
+// cheaply (in time independent of the number of messages, but for the
+// groups' own state) so that it can be written while Apply goes on: the
+// message log's chunks are shared, not copied. That is safe because a
+// detached state's log never changes an entry it holds (pushes go past the
+// view's end, and dropped entries are not cleared: see seqLog.shared).
+type snapView struct {
+	index  uint64
+	now    int64
+	log    seqLog[entry]
+	groups []byte // the groups and the transactional and deduplication state, serialised
+	floor  uint64 // bodyFloor
+}
+
+// view takes the snapshot view of a detached state.
+func (s *State) view() *snapView {
+	v := &snapView{index: s.index, now: s.now, log: s.log, floor: s.bodyFloor()}
+	v.log.chunks = slices.Clone(s.log.chunks)
+	var gb bytes.Buffer
+	sw := &snapWriter{w: &gb, buf: make([]byte, 0, 4<<10), v3: true}
+	s.writeGroups(sw)
+	sw.txnAndDedup(s)
+	sw.flush()
+	v.groups = gb.Bytes()
+	return v
+}
+
+// writeTo writes the header of version 4 (the length of what follows it,
+// and the range of offsets whose bodies the state refers to), then the body.
+func (v *snapView) writeTo(w io.Writer) (int64, error) {
+	var body bytes.Buffer
+	body.Grow(v.log.len()*6 + len(v.groups) + 64)
+	sw := &snapWriter{w: &body, buf: make([]byte, 0, 64<<10), v3: true}
+	sw.uvarint(v.index)
+	sw.varint(v.now)
+	sw.messages(&v.log)
+	sw.flush()
+	body.Write(v.groups)
+	h := SnapshotHeader{MetaLen: int64(body.Len()), BodiesFrom: v.floor, BodiesEnd: v.log.end()}
+	n, err := w.Write(h.append(nil))
+	if err != nil {
+		return int64(n), err
+	}
+	k, err := body.WriteTo(w)
+	return int64(n) + k, err
+}
+
+// writeBody writes everything after the magic and version.
+func (s *State) writeBody(sw *snapWriter) {
 	sw.uvarint(s.index)
 	sw.varint(s.now)
-	sw.uvarint(s.log.base)
-	sw.uvarint(uint64(s.log.len()))
+	sw.messages(&s.log)
+	s.writeGroups(sw)
+}
+
+// messages writes the message log: base, count, each message.
+func (sw *snapWriter) messages(l *seqLog[entry]) {
+	sw.uvarint(l.base)
+	sw.uvarint(uint64(l.len()))
 	var prevAt int64
-	for i := range s.log.len() {
-		e := s.log.nth(i)
+	for i := range l.len() {
+		e := l.nth(i)
 		sw.time(i, e.producedAt, prevAt)
 		prevAt = e.producedAt
-		sw.message(e.msg)
+		sw.message(&e.m)
 	}
+}
+
+// writeGroups writes the groups, their lanes and dead letters.
+func (s *State) writeGroups(sw *snapWriter) {
+	var prevAt int64
 	sw.uvarint(uint64(len(s.order)))
 	for _, id := range s.order {
 		g := s.groups[id]
@@ -91,15 +168,10 @@ func (s *State) WriteTo(w io.Writer) (int64, error) {
 			prevAt = e.deadAt
 			sw.varint(e.producedAt)
 			sw.uvarint(e.orig)
-			sw.message(e.msg)
+			sw.message(&e.m)
 		}
 		sw.lane(g.dlLane, g.dl.base)
 	}
-	if v3 {
-		sw.txnAndDedup(s)
-	}
-	sw.flush()
-	return sw.n, sw.err
 }
 
 // ReadFrom replaces the state with the snapshot read from r (all of it, up
@@ -138,14 +210,14 @@ func (s *State) Digest() [32]byte {
 // RocketMQ additions keeps the bytes (and digest) it always had.
 func (s *State) needsV2() bool {
 	for i := range s.log.len() {
-		if !s.log.nth(i).msg.plain() {
+		if !s.log.nth(i).m.plain() {
 			return true
 		}
 	}
 	for _, id := range s.order {
 		g := s.groups[id]
 		for i := range g.dl.len() {
-			if !g.dl.nth(i).msg.plain() {
+			if !g.dl.nth(i).m.plain() {
 				return true
 			}
 		}
@@ -162,6 +234,7 @@ func (s *State) needsV2() bool {
 
 type snapWriter struct {
 	v2  bool // write version 2
+	v3  bool // write version 4's message metadata only (no bodies)
 	w   io.Writer
 	buf []byte
 	n   int64
@@ -191,7 +264,18 @@ func (sw *snapWriter) time(i int, at, prev int64) {
 	sw.uvarint(uint64(at) - uint64(prev))
 }
 
-func (sw *snapWriter) message(m Message) {
+func (sw *snapWriter) message(me *meta) {
+	if sw.v3 {
+		sw.uvarint(uint64(me.size))
+		sw.buf = appendBytes(sw.buf, []byte(me.tag()))
+		sw.buf = appendBytes(sw.buf, []byte(me.key()))
+		sw.varint(me.deliverAt)
+		if len(sw.buf) >= 64<<10 {
+			sw.flush()
+		}
+		return
+	}
+	m := me.message()
 	sw.buf = appendBytes(sw.buf, m.Body)
 	sw.buf = appendOptBytes(sw.buf, m.Attributes)
 	if sw.v2 {
@@ -248,6 +332,15 @@ func parseSnapshot(b []byte) (*State, error) {
 	v2 := v >= 2
 	r := &decoder{b: b[len(snapshotMagic)+1:]}
 	s := NewState()
+	var h SnapshotHeader
+	if v == 4 {
+		var ok bool
+		if h, ok = ParseSnapshotHeader(b); !ok || h.MetaLen != int64(len(b)-SnapshotHeaderLen) {
+			return nil, fmt.Errorf("bad version 4 header")
+		}
+		r.b = b[SnapshotHeaderLen:]
+		s.setDetached()
+	}
 	s.index = r.uvarint()
 	s.now = r.varint()
 	s.log.base = r.uvarint()
@@ -260,7 +353,7 @@ func parseSnapshot(b []byte) (*State, error) {
 		var e entry
 		e.producedAt = readTime(r, i, prevAt)
 		prevAt = e.producedAt
-		e.msg = readMessage(r, v2)
+		e.m = readMeta(r, v)
 		s.log.push(e)
 	}
 	ng := r.count(1)
@@ -274,7 +367,7 @@ func parseSnapshot(b []byte) (*State, error) {
 		prevID = id
 		g := &group{}
 		g.producedDL = int64(min(r.uvarint(), math.MaxInt64))
-		g.normal = readLane(r, s.log.base, s.log.end(), v2, func(off uint64) int64 { return s.log.at(off).msg.DeliverAt })
+		g.normal = readLane(r, s.log.base, s.log.end(), v2, func(off uint64) int64 { return s.log.at(off).m.deliverAt })
 		nm := r.count(3)
 		prev := s.log.base
 		for j := 0; j < nm && r.err == nil; j++ {
@@ -305,7 +398,7 @@ func parseSnapshot(b []byte) (*State, error) {
 			prevAt = e.deadAt
 			e.producedAt = r.varint()
 			e.orig = r.uvarint()
-			e.msg = readMessage(r, v2)
+			e.m = readMeta(r, v)
 			g.dl.push(e)
 		}
 		if r.err == nil && g.producedDL < int64(g.dl.len()) {
@@ -317,7 +410,7 @@ func parseSnapshot(b []byte) (*State, error) {
 			s.order = append(s.order, id)
 		}
 	}
-	if v == 3 {
+	if v >= 3 {
 		readTxnAndDedup(r, s)
 	}
 	if r.err == nil && len(r.b) != 0 {
@@ -329,6 +422,9 @@ func parseSnapshot(b []byte) (*State, error) {
 		r.fail("version 3 for a state version 2 can express")
 	case v == 2 && !s.needsV2():
 		r.fail("version 2 for a state version 1 can express")
+	}
+	if r.err == nil && v == 4 && (h.BodiesFrom != s.bodyFloor() || h.BodiesEnd != s.log.end()) {
+		r.fail("header's body range [%d, %d) is not the state's [%d, %d)", h.BodiesFrom, h.BodiesEnd, s.bodyFloor(), s.log.end())
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -348,6 +444,22 @@ func readTime(r *decoder, i int, last int64) int64 {
 		return 0
 	}
 	return int64(uint64(last) + d)
+}
+
+// readMeta reads a message as snapshot version v wrote it.
+func readMeta(r *decoder, v byte) meta {
+	if v < 4 {
+		return newMeta(readMessage(r, v >= 2), true)
+	}
+	size := r.uvarint()
+	if size > math.MaxUint32 {
+		r.fail("message size %d", size)
+	}
+	me := meta{size: uint32(size)}
+	tag, key := r.bytes(), r.bytes()
+	me.set(string(tag), string(key), nil)
+	me.deliverAt = r.varint()
+	return me
 }
 
 func readMessage(r *decoder, v2 bool) Message {

@@ -11,7 +11,7 @@ import (
 // entry is one retained message of the partition's log.
 type entry struct {
 	producedAt int64 // unix ms, the Enqueue's clamped clock
-	msg        Message
+	m          meta
 }
 
 // deadEntry is one dead letter: a copy of a message in a group's dead-letter
@@ -20,7 +20,7 @@ type deadEntry struct {
 	deadAt     int64  // unix ms: when it was dead-lettered
 	producedAt int64  // unix ms: when the original message was enqueued
 	orig       uint64 // the original message's offset
-	msg        Message
+	m          meta   // its body, if held, is the original's
 }
 
 // deadMark remembers a normal-lane offset that a group dead-lettered, while
@@ -63,6 +63,10 @@ type State struct {
 	delays     []delayRef
 	delaysKept int
 
+	// detached: message bodies are not kept in the state but in a
+	// BodyStore (see meta); snapshots then hold metadata only.
+	detached bool
+
 	// readyEvents counts events that may have made a message ready (an
 	// enqueue, a release, an expiry, a dead-lettering). FSM compares it
 	// before and after a batch to decide whether to signal Changed. It is
@@ -71,8 +75,23 @@ type State struct {
 }
 
 // NewState returns an empty partition: no messages, no groups, clock 0.
+// It keeps message bodies in memory.
 func NewState() *State {
 	return &State{groups: make(map[GroupID]*group)}
+}
+
+// NewDetachedState is NewState for a state that keeps only message metadata:
+// the bodies are records of a BodyStore (see FSM), and a Lease returns them
+// empty.
+func NewDetachedState() *State {
+	s := NewState()
+	s.setDetached()
+	return s
+}
+
+func (s *State) setDetached() {
+	s.detached = true
+	s.log.shared = true
 }
 
 // Now is the state's clock: the largest Header.Now applied (unix ms).
@@ -193,7 +212,7 @@ func (s *State) deadLetter(g *group, r *rec, byExpiry bool) {
 	i, _ := slices.BinarySearchFunc(g.dead, r.off, func(m deadMark, off uint64) int { return cmp.Compare(m.off, off) })
 	g.dead = slices.Insert(g.dead, i, deadMark{off: r.off, id: r.id, expired: byExpiry})
 	e := s.log.at(r.off)
-	g.dl.push(deadEntry{deadAt: s.now, producedAt: e.producedAt, orig: r.off, msg: e.msg})
+	g.dl.push(deadEntry{deadAt: s.now, producedAt: e.producedAt, orig: r.off, m: e.m})
 	g.producedDL++
 }
 
@@ -248,7 +267,7 @@ func (s *State) enqueue(c *Enqueue) EnqueueResult {
 	}
 	res := EnqueueResult{FirstOffset: s.log.end(), Count: len(c.Messages)}
 	for i, m := range c.Messages {
-		s.log.push(entry{producedAt: s.now, msg: m})
+		s.log.push(entry{producedAt: s.now, m: newMeta(m, !s.detached)})
 		s.noteDelay(res.FirstOffset+uint64(i), &m)
 	}
 	if len(c.Messages) > 0 {
@@ -285,8 +304,8 @@ func (s *State) lease(index uint64, c *Lease) LeaseResult {
 	expiresAt := satAdd(s.now, max(c.AckWaitMs, 0))
 	budget := c.MaxBytes
 	out := make([]Delivery, 0, max(0, min(c.Max, 16)))
-	take := func(r *rec, d Delivery) {
-		budget -= d.Message.Size()
+	take := func(r *rec, d Delivery, size int) {
+		budget -= size
 		ln.deliver(r, index, s.now, expiresAt)
 		d.DeliveryID = index
 		d.ExpiresAt = expiresAt
@@ -316,7 +335,7 @@ func (s *State) lease(index uint64, c *Lease) LeaseResult {
 					break
 				}
 			}
-			d := s.at(g, dl, o)
+			d, size := s.at(g, dl, o)
 			if filtered(&d.Message) {
 				if skips++; skips > maxLeaseSkips {
 					break
@@ -332,7 +351,7 @@ func (s *State) lease(index uint64, c *Lease) LeaseResult {
 				ln.delay(newRec(), d.Message.DeliverAt)
 				break
 			}
-			if d.Message.Size() > budget {
+			if size > budget {
 				break
 			}
 			if r != nil {
@@ -340,7 +359,7 @@ func (s *State) lease(index uint64, c *Lease) LeaseResult {
 			} else {
 				r = newRec()
 			}
-			take(r, d)
+			take(r, d, size)
 		}
 	case c.Ordered && !dl:
 		blocked := make(map[string]struct{})
@@ -349,7 +368,7 @@ func (s *State) lease(index uint64, c *Lease) LeaseResult {
 			if o < ln.next && ln.isDone(o) {
 				continue
 			}
-			d := s.at(g, dl, o)
+			d, size := s.at(g, dl, o)
 			key := d.Message.Key
 			if o < ln.next {
 				r := ln.recs[o]
@@ -359,11 +378,11 @@ func (s *State) lease(index uint64, c *Lease) LeaseResult {
 				case filtered(&d.Message):
 					ln.settle(r)
 				case isBlocked(key):
-				case d.Message.Size() > budget:
+				case size > budget:
 					return LeaseResult{Deliveries: out}
 				default:
 					heap.Remove(&ln.ready, r.idx)
-					take(r, d)
+					take(r, d, size)
 					blocked[key] = struct{}{}
 				}
 				continue
@@ -383,10 +402,10 @@ func (s *State) lease(index uint64, c *Lease) LeaseResult {
 				blocked[key] = struct{}{}
 			case isBlocked(key):
 				ln.makeReady(newRec(), false)
-			case d.Message.Size() > budget:
+			case size > budget:
 				return LeaseResult{Deliveries: out}
 			default:
-				take(newRec(), d)
+				take(newRec(), d, size)
 				blocked[key] = struct{}{}
 			}
 		}
@@ -394,10 +413,11 @@ func (s *State) lease(index uint64, c *Lease) LeaseResult {
 		for len(out) < c.Max {
 			var r *rec
 			var d Delivery
+			var size int
 			switch {
 			case len(ln.ready) > 0:
 				r = ln.ready[0]
-				d = s.at(g, dl, r.off)
+				d, size = s.at(g, dl, r.off)
 				if filtered(&d.Message) {
 					if skips++; skips > maxLeaseSkips {
 						return LeaseResult{Deliveries: out}
@@ -405,12 +425,12 @@ func (s *State) lease(index uint64, c *Lease) LeaseResult {
 					ln.settle(r)
 					continue
 				}
-				if d.Message.Size() > budget {
+				if size > budget {
 					return LeaseResult{Deliveries: out}
 				}
 				heap.Pop(&ln.ready)
 			case ln.next < end:
-				d = s.at(g, dl, ln.next)
+				d, size = s.at(g, dl, ln.next)
 				if f := filtered(&d.Message); f || notDue(&d.Message) {
 					if skips++; skips > maxLeaseSkips {
 						return LeaseResult{Deliveries: out}
@@ -422,14 +442,14 @@ func (s *State) lease(index uint64, c *Lease) LeaseResult {
 					}
 					continue
 				}
-				if d.Message.Size() > budget {
+				if size > budget {
 					return LeaseResult{Deliveries: out}
 				}
 				r = newRec()
 			default:
 				return LeaseResult{Deliveries: out}
 			}
-			take(r, d)
+			take(r, d, size)
 		}
 	}
 	return LeaseResult{Deliveries: out}
@@ -441,14 +461,15 @@ func hasTag(tags []string, t string) bool {
 	return ok
 }
 
-// at describes the retained item off of a lane's log.
-func (s *State) at(g *group, dl bool, off uint64) Delivery {
+// at describes the retained item off of a lane's log, and gives its size
+// (the message's Size, also when its body is not held).
+func (s *State) at(g *group, dl bool, off uint64) (Delivery, int) {
 	if dl {
 		e := g.dl.at(off)
-		return Delivery{Offset: off, ProducedAt: e.producedAt, DeadLetteredAt: e.deadAt, OriginalOffset: e.orig, Message: e.msg, HalfID: s.halfIDOf(e.orig)}
+		return Delivery{Offset: off, ProducedAt: e.producedAt, DeadLetteredAt: e.deadAt, OriginalOffset: e.orig, Message: e.m.message(), HalfID: s.halfIDOf(e.orig)}, int(e.m.size)
 	}
 	e := s.log.at(off)
-	return Delivery{Offset: off, ProducedAt: e.producedAt, OriginalOffset: off, Message: e.msg, HalfID: s.halfIDOf(off)}
+	return Delivery{Offset: off, ProducedAt: e.producedAt, OriginalOffset: off, Message: e.m.message(), HalfID: s.halfIDOf(off)}, int(e.m.size)
 }
 
 // ack settles c.Items in order; see Ack and AckResult.
@@ -640,15 +661,15 @@ func (s *State) Ready(id GroupID, q ReadyQuery) bool {
 			if !ok {
 				continue
 			}
-			m := &s.log.at(o).msg
+			m := &s.log.at(o).m
 			if r.inflight || r.delayed {
-				blocked[m.Key] = struct{}{}
+				blocked[m.key()] = struct{}{}
 				continue
 			}
-			if len(q.Tags) > 0 && !hasTag(q.Tags, m.Tag) {
+			if len(q.Tags) > 0 && !hasTag(q.Tags, m.tag()) {
 				return true
 			}
-			if _, b := blocked[m.Key]; !b {
+			if _, b := blocked[m.key()]; !b {
 				return true
 			}
 		}

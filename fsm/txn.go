@@ -144,11 +144,21 @@ func (s *State) txnEnd(c *TxnEnd) TxnEndResult {
 		return TxnEndResult{OK: true}
 	}
 	off := s.log.end()
-	s.log.push(entry{producedAt: s.now, msg: h.msg})
+	s.log.push(entry{producedAt: s.now, m: newMeta(h.msg, !s.detached)})
 	s.noteDelay(off, &h.msg)
 	t.aliases = append(t.aliases, alias{off: off, halfID: c.HalfID})
 	s.readyEvents++
 	return TxnEndResult{OK: true, Offset: off}
+}
+
+// halfMessage returns the message of half message halfID when gen is its
+// current generation (a TxnEnd naming them would end it).
+func (s *State) halfMessage(halfID, gen uint64) (Message, bool) {
+	i, ok := s.txn.find(halfID)
+	if !ok || s.txn.halves[i].gen != gen {
+		return Message{}, false
+	}
+	return s.txn.halves[i].msg, true
 }
 
 func (t *txnState) find(halfID uint64) (int, bool) {

@@ -2,7 +2,7 @@ package fsm
 
 import "math"
 
-// Snapshot version 3 appends, after the groups:
+// Snapshot versions 3 and 4 append, after the groups:
 //
 //	uvarint half messages ever published
 //	uvarint n, n × half: uvarint seq gap (from 0, then from the previous seq + 1), uvarint gen,
@@ -11,7 +11,9 @@ import "math"
 //	uvarint n, n × deduplication id, oldest first: bytes id, time (as message time), uvarint offset
 //
 // WriteTo writes version 3 only when a half message was ever published or a
-// deduplication id is remembered, so that other states keep their bytes.
+// deduplication id is remembered, so that other states keep their bytes;
+// version 4 (a detached state's, metadata only) always has it. Half messages
+// are written whole in both: their bodies are not in the body store.
 
 // needsV3 reports whether the state holds anything version 2 cannot express.
 func (s *State) needsV3() bool {
@@ -30,7 +32,7 @@ func (sw *snapWriter) txnAndDedup(s *State) {
 		sw.varint(h.producedAt)
 		sw.varint(h.checkMs)
 		sw.varint(h.checkAt)
-		sw.message(h.msg)
+		sw.fullMessage(h.msg)
 	}
 	sw.uvarint(uint64(len(t.aliases)))
 	prev = s.log.base
@@ -130,5 +132,19 @@ func readDedup(r *decoder, s *State) {
 			return
 		}
 		s.dedup.remember(id, at, off)
+	}
+}
+
+// fullMessage writes m with every field (as version 2 does), whatever the
+// writer's version: half messages keep their bodies in the state.
+func (sw *snapWriter) fullMessage(m Message) {
+	sw.buf = appendBytes(sw.buf, m.Body)
+	sw.buf = appendOptBytes(sw.buf, m.Attributes)
+	sw.buf = appendBytes(sw.buf, []byte(m.Tag))
+	sw.buf = appendBytes(sw.buf, []byte(m.Key))
+	sw.varint(m.DeliverAt)
+	sw.buf = appendOptBytes(sw.buf, m.Props)
+	if len(sw.buf) >= 64<<10 {
+		sw.flush()
 	}
 }

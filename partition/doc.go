@@ -13,6 +13,11 @@
 // (logcache.go); its snapshot store deletes what a failed snapshot leaves
 // (snapshots.go).
 //
+// A Replica's message bodies are in its body store (package bodystore, in
+// dir/bodies), written by its fsm.FSM; Replica fills the bodies of the
+// deliveries a Lease returns. Its snapshot store sends, after the metadata
+// of a snapshot, every body it refers to (snapstore.go).
+//
 // Owns: Raft configuration and timings, proposing (stamping the leader's
 // clock and the queue policy into every fsm command), group commit
 // (BatchApplyCh with MaxAppendEntries, a BatchingFSM underneath), leadership

@@ -82,6 +82,10 @@ type RaftConfig struct {
 	// NoSync skips fsync in the log store. Only for the fault suite's
 	// negative control: acknowledged writes can be lost.
 	NoSync bool
+	// BodySegmentBytes is the size of a partition's body store segments
+	// (space is reclaimed a whole segment at a time); 0 takes
+	// bodystore.DefaultSegmentBytes.
+	BodySegmentBytes int64
 	// LogStore is the partitions' log engine: LogStoreWAL (default),
 	// LogStoreBolt or LogStoreRaftWAL. The metadata group always uses bolt.
 	LogStore string
@@ -103,6 +107,10 @@ type RaftConfig struct {
 	Logger  *slog.Logger
 	// Clock stamps proposals; defaults to time.Now.
 	Clock func() time.Time
+
+	// inlineBodies runs partitions as versions before the body store did:
+	// bodies in the state and in its snapshots (tests of the upgrade).
+	inlineBodies bool
 }
 
 // DefaultRaftConfig returns the production settings.
@@ -114,11 +122,16 @@ func DefaultRaftConfig() RaftConfig {
 		CommitTimeout:      50 * time.Millisecond,
 		MaxAppendEntries:   512,
 		SnapshotThreshold:  16384,
-		SnapshotInterval:   2 * time.Minute,
-		TrailingLogs:       10240,
-		ApplyTimeout:       10 * time.Second,
-		LeaderWait:         4 * time.Second,
-		Pacing:             DefaultPacing(),
+		// Checked every 5 to 10 s: a partition's snapshot holds metadata
+		// only (a few MB for a million messages, and Apply waits for
+		// microseconds), so taking one soon after SnapshotThreshold
+		// entries is cheap, and it bounds the log that a restart replays
+		// and the log's disk space.
+		SnapshotInterval: 5 * time.Second,
+		TrailingLogs:     10240,
+		ApplyTimeout:     10 * time.Second,
+		LeaderWait:       4 * time.Second,
+		Pacing:           DefaultPacing(),
 	}
 }
 
@@ -187,11 +200,12 @@ type Node struct {
 // and servers is not empty, the group is bootstrapped with exactly those
 // servers (every founding member must be given the same list).
 func OpenNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transport, servers []raft.Server) (*Node, error) {
-	return openNode(name, dir, cfg, fsm, trans, servers, openBoltStore(cfg.NoSync))
+	return openNode(name, dir, cfg, fsm, trans, servers, openBoltStore(cfg.NoSync), nil)
 }
 
-// openNode is OpenNode with the group's log store opened by open.
-func openNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transport, servers []raft.Server, open storeOpener) (*Node, error) {
+// openNode is OpenNode with the group's log store opened by open, and its
+// file snapshot store wrapped by wrapSnaps when that is not nil.
+func openNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transport, servers []raft.Server, open storeOpener, wrapSnaps func(raft.SnapshotStore) raft.SnapshotStore) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -204,10 +218,14 @@ func openNode(name, dir string, cfg RaftConfig, fsm raft.FSM, trans raft.Transpo
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: open log store: %w", name, err)
 	}
-	snaps, err := openSnapshotStore(dir, hl)
+	fileSnaps, err := openSnapshotStore(dir, hl)
 	if err != nil {
 		store.release()
 		return nil, fmt.Errorf("partition %s: open snapshot store: %w", name, err)
+	}
+	var snaps raft.SnapshotStore = fileSnaps
+	if wrapSnaps != nil {
+		snaps = wrapSnaps(fileSnaps)
 	}
 
 	n := &Node{

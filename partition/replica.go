@@ -2,11 +2,13 @@ package partition
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
 	"github.com/hashicorp/raft"
 
+	"raftmq/bodystore"
 	"raftmq/fsm"
 )
 
@@ -24,8 +26,9 @@ type Spec struct {
 // every command it proposes.
 type Replica struct {
 	*Node
-	spec Spec
-	fsm  *fsm.FSM
+	spec   Spec
+	fsm    *fsm.FSM
+	bodies *bodystore.Store // the message bodies, in dir/bodies
 
 	claims *leaseClaims
 	gate   *produceGate
@@ -38,12 +41,36 @@ func OpenReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport) (*
 }
 
 func openReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport, open storeOpener) (*Replica, error) {
-	f := fsm.NewFSM(spec.ID, cfg.logger())
-	n, err := openNode(spec.ID, filepath.Clean(dir), cfg, f, trans, spec.Servers, open)
+	dir = filepath.Clean(dir)
+	bodies, err := bodystore.Open(filepath.Join(dir, "bodies"), bodystore.Options{SegmentBytes: cfg.BodySegmentBytes})
 	if err != nil {
+		return nil, fmt.Errorf("partition %s: %w", spec.ID, err)
+	}
+	f := fsm.NewDetachedFSM(spec.ID, cfg.logger(), bodies)
+	if cfg.inlineBodies {
+		f = fsm.NewFSM(spec.ID, cfg.logger())
+	}
+	wrap := func(s raft.SnapshotStore) raft.SnapshotStore { return &bodySnapshots{SnapshotStore: s, bodies: bodies} }
+	n, err := openNode(spec.ID, dir, cfg, f, trans, spec.Servers, open, wrap)
+	if err != nil {
+		bodies.Close()
 		return nil, err
 	}
-	return &Replica{Node: n, spec: spec, fsm: f, claims: newLeaseClaims(), gate: newProduceGate(cfg.Pacing, nil)}, nil
+	return &Replica{Node: n, spec: spec, fsm: f, bodies: bodies, claims: newLeaseClaims(), gate: newProduceGate(cfg.Pacing, nil)}, nil
+}
+
+// Close stops the replica's Raft member, then closes its body store (what is
+// buffered is written, not synced: the Raft log holds it).
+func (r *Replica) Close() error {
+	err := r.Node.Close()
+	if errors.Is(err, ErrShutdownTimeout) {
+		// A Raft goroutine may still apply entries, writing bodies.
+		return err
+	}
+	if cerr := r.bodies.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // ID is the partition id.
@@ -89,7 +116,15 @@ func (r *Replica) propose(ctx context.Context, cmd fsm.Command) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: encode: %w", r.spec.ID, err)
 	}
-	return r.Propose(ctx, b)
+	res, err := r.Propose(ctx, b)
+	if lr, ok := res.(fsm.LeaseResult); ok && err == nil {
+		// The state returns deliveries without their bodies: read them
+		// here, outside the state's lock.
+		if err := r.fsm.FillBodies(lr.Deliveries); err != nil {
+			return nil, fmt.Errorf("partition %s: %w", r.spec.ID, err)
+		}
+	}
+	return res, err
 }
 
 // backlog is group id's ready backlog in the normal lane, as pacing reads it.
@@ -180,11 +215,7 @@ func (r *Replica) Changed() <-chan struct{} { return r.fsm.Changed() }
 // Digest is the sha256 of the replica's state snapshot and the applied index
 // it was taken at.
 func (r *Replica) Digest() (uint64, [32]byte) {
-	var idx uint64
-	var d [32]byte
-	r.fsm.Read(func(s *fsm.State) {
-		idx = r.fsm.AppliedIndex()
-		d = s.Digest()
-	})
-	return idx, d
+	// One read lock: taking a second one inside the first could wait behind
+	// Apply's pending write lock forever.
+	return r.fsm.Digest()
 }

@@ -115,6 +115,16 @@ func (p *Process) WaitReady(t testing.TB, d time.Duration) {
 	}
 }
 
+// Pid is the process id of the running process, 0 when none runs.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Kill sends SIGKILL (kill -9) and waits for the process to exit.
 func (p *Process) Kill(t testing.TB) {
 	p.signal(t, syscall.SIGKILL, 10*time.Second)

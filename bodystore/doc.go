@@ -1,0 +1,27 @@
+// Package bodystore keeps the message bodies of one queue partition on disk,
+// out of the partition's state machine.
+//
+// Owns: append-only segment files (NNNNNNNNNNNNNNNNNNNN.seg, named by the
+// offset of their first record) in one directory, each a run of records at
+// consecutive message offsets; an in-memory index of each record's position
+// (4 bytes a record); reading one record back; cutting the tail (torn
+// writes, or records beyond a restored state); deleting whole segments below
+// a floor (reclamation); pins that keep what a snapshot being sent still
+// needs. Does not know what a record holds (package fsm encodes it), Raft,
+// or when to reclaim (package partition decides).
+//
+// Record: CRC-32C (Castagnoli) of the rest of the record, uint32 payload
+// length, uint64 offset, payload; integers little-endian. A segment holds
+// offsets base, base+1, ... without gaps; offsets missing between segments
+// are simply absent.
+//
+// Durability: Append only buffers (the Raft log still holds every entry
+// whose body is not yet on disk); Sync writes the buffer and fsyncs. Open
+// verifies every record and cuts the store at the first record that is torn,
+// corrupt or out of sequence: what is cut is written again when the Raft log
+// is replayed. A write error is sticky: every later Append and Sync returns
+// it, until the store is reopened.
+//
+// Concurrency: every method is safe for concurrent use (one mutex; a read is
+// one pread of a record, usually from the page cache).
+package bodystore
