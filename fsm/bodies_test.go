@@ -60,14 +60,14 @@ func persist(t *testing.T, f *FSM) []byte {
 	return sink.Bytes()
 }
 
-// withSection appends to a version 3 snapshot the body section of every
+// withSection appends to a version 4 snapshot the body section of every
 // record st holds in the snapshot's range, as partition's snapshot store
 // does when it sends a snapshot.
 func withSection(t *testing.T, snap []byte, st *bodystore.Store) []byte {
 	t.Helper()
 	h, ok := ParseSnapshotHeader(snap)
 	if !ok {
-		t.Fatal("not a version 3 snapshot")
+		t.Fatal("not a version 4 snapshot")
 	}
 	var recs []byte
 	n := 0
@@ -436,7 +436,7 @@ func TestDetached_SnapshotWhileApplying(t *testing.T) {
 	}
 }
 
-// Damaged version 3 snapshots and body sections are refused with errors,
+// Damaged version 4 snapshots and body sections are refused with errors,
 // never a panic or a state built from them.
 func TestDetached_DamagedSnapshotsAreRefused(t *testing.T) {
 	pol := Policy{MaxConsumeCount: 1, RetentionMs: 1 << 40}

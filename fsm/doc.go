@@ -17,7 +17,7 @@
 // give each one a log entry of one type byte, one version byte and a compact
 // binary body (see Encode). State.Apply applies a command at a Raft index;
 // FSM does the same for raft.Log entries. WriteTo and ReadFrom write and read
-// a canonical snapshot (version 3, metadata only, for a detached state; a
+// a canonical snapshot (version 4, metadata only, for a detached state; a
 // body section may follow it, see snapbodies.go). Read-only queries (Stats,
 // HasReady, NextExpiry, EarliestExpiry, Produced, Offsets, Groups, Now,
 // Index, Digest) serve the HTTP layer, long polls and the leader's expiry

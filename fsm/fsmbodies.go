@@ -38,9 +38,9 @@ type BodyStore interface {
 // entry, and a restart, which writes the bodies again from the log, clears
 // the condition. The error is logged once.
 //
-// Snapshot persists metadata only (version 3), after syncing the store, and
+// Snapshot persists metadata only (version 4), after syncing the store, and
 // then reclaims the records below the snapshot's BodiesFrom. Restore of a
-// version 3 snapshot keeps the store when it already holds every body the
+// version 4 snapshot keeps the store when it already holds every body the
 // state needs (a restart), and otherwise replaces it with the snapshot's
 // body section (a new or lagging replica). Restore of an older snapshot,
 // which holds the bodies, writes them into the store.
@@ -109,8 +109,8 @@ func (f *FSM) FillBodies(ds []Delivery) error {
 func (f *FSM) readSnapshot(rc io.Reader) (*State, error) {
 	br := bufio.NewReaderSize(rc, 64<<10)
 	peek, _ := br.Peek(SnapshotHeaderLen)
-	h, v3 := ParseSnapshotHeader(peek)
-	if !v3 {
+	h, v4 := ParseSnapshotHeader(peek)
+	if !v4 {
 		s := NewState()
 		if _, err := s.ReadFrom(br); err != nil {
 			return nil, err

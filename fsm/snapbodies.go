@@ -9,7 +9,7 @@ import (
 	"slices"
 )
 
-// A detached state's snapshot (version 3) holds message metadata only. It
+// A detached state's snapshot (version 4) holds message metadata only. It
 // starts with a fixed header, so that a reader can find where the metadata
 // ends and which bodies it refers to without parsing it:
 //
@@ -29,7 +29,7 @@ import (
 // read from that very store (a local snapshot whose bodies the store lacks:
 // replacing the store with itself would empty it).
 
-// SnapshotHeaderLen is the length of a version 3 snapshot's header.
+// SnapshotHeaderLen is the length of a version 4 snapshot's header.
 const SnapshotHeaderLen = 5 + 3*8
 
 const (

@@ -12,7 +12,7 @@ import (
 )
 
 // bodySnapshots is a replica's snapshot store. The snapshot files hold the
-// partition's metadata only (fsm writes version 3 for a detached state);
+// partition's metadata only (fsm writes version 4 for a detached state);
 // Open follows such a file with a body section that carries every body the
 // snapshot refers to, read from the body store as the reader reaches it. So
 // a snapshot sent to another replica carries the bodies, while a local
@@ -37,8 +37,8 @@ func (s *bodySnapshots) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, erro
 		return nil, nil, fmt.Errorf("partition: open snapshot %s: %w", id, err)
 	}
 	head := io.MultiReader(bytes.NewReader(hdr[:n]), rc)
-	h, v3 := fsm.ParseSnapshotHeader(hdr[:n])
-	if !v3 || meta.Size != fsm.SnapshotHeaderLen+h.MetaLen {
+	h, v4 := fsm.ParseSnapshotHeader(hdr[:n])
+	if !v4 || meta.Size != fsm.SnapshotHeaderLen+h.MetaLen {
 		return meta, &readCloser{Reader: head, close: rc.Close}, nil
 	}
 	unpin := s.bodies.Pin(h.BodiesFrom)
