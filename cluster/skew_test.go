@@ -133,9 +133,11 @@ func TestConsume_FollowerAheadOfLeaderDoesNotRepeatEmptyLeases(t *testing.T) {
 	// Two passes: the lease has expired here (one empty Lease: the
 	// leader's clock is behind), then the leader's Tick settled it (the
 	// Lease that redelivers). Three entries: the empty Lease, the Tick, the
-	// Lease. Before: four empty Leases in a row.
+	// Lease, plus at most one more housekeeping Tick that the leader's
+	// once-a-second loop may propose within the window. Before: four empty
+	// Leases in a row (six entries or more).
 	entries, passes := r.AppliedIndex()-before, follower.consumePasses.Load()-passes
-	if entries > 3 || passes > 2 {
+	if entries > 4 || passes > 2 {
 		t.Fatalf("the long poll made %d passes and the partition log grew by %d entries", passes, entries)
 	}
 }

@@ -127,39 +127,20 @@ func (s *Server) extend(rc *fasthttp.RequestCtx, p pathParams, deadLetter bool) 
 	}
 	ctx, cancel := s.requestContext(0)
 	defer cancel()
-	q, err := s.lookupQueue(ctx, p)
+	sc, err := s.handlerScope(ctx, p, deadLetter, "extend")
 	if err != nil {
 		return err
-	}
-	q, g, gid, err := s.lookupGroup(ctx, q, p.group)
-	if err != nil {
-		return err
-	}
-	if deadLetter && !q.Redrive {
-		return errNoDeadLetters
-	}
-	qid, ok := parseUUID(q.ID)
-	if !ok {
-		return fmt.Errorf("extend: queue id %q is not a UUID", q.ID)
-	}
-	key, ok := s.broker.HandlerKey()
-	if !ok {
-		return errNotJoined
-	}
-	t := ackTarget{kind: kindDMS, queue: qid, group: gid, partitions: q.Partitions}
-	if deadLetter {
-		t.kind = kindDMSDeadLetter
 	}
 	acks := make([]ackRequestEntry, len(reqs))
 	for i, r := range reqs {
 		acks[i] = ackRequestEntry{handler: r.handler, success: true}
 	}
 	entries := make([]cluster.ExtendEntry, len(reqs))
-	for i, a := range decodeAckEntries(key, t, acks) {
+	for i, a := range decodeAckEntries(sc.key, sc.t, acks) {
 		entries[i] = cluster.ExtendEntry{Partition: a.Partition, Invalid: a.Invalid,
 			Item: fsm.ExtendItem{Offset: a.Item.Offset, DeliveryID: a.Item.DeliveryID, AckWaitMs: reqs[i].ackWaitMs}}
 	}
-	fails, err := s.broker.Extend(ctx, q, g.ID, deadLetter, entries)
+	fails, err := s.broker.Extend(ctx, sc.q, sc.g.ID, deadLetter, entries)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -423,6 +424,44 @@ func toAckResponse(o cluster.AckOutcome) ackResponse {
 	return r
 }
 
+// scope is what settling or extending a group's handlers needs: the queue,
+// the group, the handler key and the target the handlers must name.
+type scope struct {
+	q   cluster.Queue
+	g   cluster.Group
+	key []byte
+	t   ackTarget
+}
+
+// handlerScope looks up the queue and group of p (op names the operation in
+// errors); with deadLetter, the queue must have dead letters.
+func (s *Server) handlerScope(ctx context.Context, p pathParams, deadLetter bool, op string) (scope, error) {
+	q, err := s.lookupQueue(ctx, p)
+	if err != nil {
+		return scope{}, err
+	}
+	q, g, gid, err := s.lookupGroup(ctx, q, p.group)
+	if err != nil {
+		return scope{}, err
+	}
+	if deadLetter && !q.Redrive {
+		return scope{}, errNoDeadLetters
+	}
+	qid, ok := parseUUID(q.ID)
+	if !ok {
+		return scope{}, fmt.Errorf("%s: queue id %q is not a UUID", op, q.ID)
+	}
+	key, ok := s.broker.HandlerKey()
+	if !ok {
+		return scope{}, errNotJoined
+	}
+	t := ackTarget{kind: kindDMS, queue: qid, group: gid, partitions: q.Partitions}
+	if deadLetter {
+		t.kind = kindDMSDeadLetter
+	}
+	return scope{q: q, g: g, key: key, t: t}, nil
+}
+
 func (s *Server) ackNormal(rc *fasthttp.RequestCtx, p pathParams) error {
 	return s.ack(rc, p, false)
 }
@@ -440,30 +479,11 @@ func (s *Server) ack(rc *fasthttp.RequestCtx, p pathParams, deadLetter bool) err
 	}
 	ctx, cancel := s.requestContext(0)
 	defer cancel()
-	q, err := s.lookupQueue(ctx, p)
+	sc, err := s.handlerScope(ctx, p, deadLetter, "ack")
 	if err != nil {
 		return err
 	}
-	q, g, gid, err := s.lookupGroup(ctx, q, p.group)
-	if err != nil {
-		return err
-	}
-	if deadLetter && !q.Redrive {
-		return errNoDeadLetters
-	}
-	qid, ok := parseUUID(q.ID)
-	if !ok {
-		return fmt.Errorf("ack: queue id %q is not a UUID", q.ID)
-	}
-	key, ok := s.broker.HandlerKey()
-	if !ok {
-		return errNotJoined
-	}
-	t := ackTarget{kind: kindDMS, queue: qid, group: gid, partitions: q.Partitions}
-	if deadLetter {
-		t.kind = kindDMSDeadLetter
-	}
-	out, err := s.broker.Ack(ctx, q, g.ID, deadLetter, decodeAckEntries(key, t, entries))
+	out, err := s.broker.Ack(ctx, sc.q, sc.g.ID, deadLetter, decodeAckEntries(sc.key, sc.t, entries))
 	if err != nil {
 		return err
 	}
