@@ -78,37 +78,19 @@ type extendRequestEntry struct {
 // "...","ack_wait":N}]}: 1 to 10 entries (10540010), each with a non-empty
 // string handler (10540010) and an ack_wait of 15 to 300 (10542206).
 func parseExtend(body []byte) ([]extendRequestEntry, error) {
-	o, err := parseObject(body)
-	if err != nil {
-		return nil, err
-	}
-	elems, err := o.arrayField("message", 1, maxAckEntries)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]extendRequestEntry, 0, len(elems))
-	for i, e := range elems {
-		m, err := elementObject(e, "message", i)
-		if err != nil {
-			return nil, err
-		}
-		h, _, err := m.stringField("handler")
-		if err != nil {
-			return nil, err
-		}
-		if h == "" {
-			return nil, malformed("message[%d]: handler must be a non-empty string", i)
-		}
+	var out []extendRequestEntry
+	err := parseHandlerMessages(body, func(i int, m jsonObject, h string) error {
 		w, present, err := m.intField("ack_wait", minAckWait, maxAckWait, codeAckWait)
 		if err == nil && !present {
 			err = badRequest(codeAckWait, "message[%d]: ack_wait must be an integer from %d to %d", i, minAckWait, maxAckWait)
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out = append(out, extendRequestEntry{handler: h, ackWaitMs: int64(w) * 1000})
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 func (s *Server) extendNormal(rc *fasthttp.RequestCtx, p pathParams) error {

@@ -305,42 +305,56 @@ type ackRequestEntry struct {
 // absent or null is success). The handler itself is judged later, entry by
 // entry: a bad one fails that entry, not the request.
 func parseAck(body []byte) ([]ackRequestEntry, error) {
-	o, err := parseObject(body)
-	if err != nil {
-		return nil, err
-	}
-	elems, err := o.arrayField("message", 1, maxAckEntries)
-	if err != nil {
-		return nil, err
-	}
-	entries := make([]ackRequestEntry, 0, len(elems))
-	for i, e := range elems {
-		m, err := elementObject(e, "message", i)
-		if err != nil {
-			return nil, err
-		}
-		h, _, err := m.stringField("handler")
-		if err != nil {
-			return nil, err
-		}
-		if h == "" {
-			return nil, malformed("message[%d]: handler must be a non-empty string", i)
-		}
+	var entries []ackRequestEntry
+	err := parseHandlerMessages(body, func(i int, m jsonObject, h string) error {
 		entry := ackRequestEntry{handler: h, success: true}
 		status, present, err := m.stringField("status")
 		if err != nil {
-			return nil, badRequest(codeAckStatus, "message[%d]: status must be success or fail", i)
+			return badRequest(codeAckStatus, "message[%d]: status must be success or fail", i)
 		}
 		switch {
 		case !present, status == "success": // absent or null is success
 		case status == "fail":
 			entry.success = false
 		default:
-			return nil, badRequest(codeAckStatus, "message[%d]: status must be success or fail", i)
+			return badRequest(codeAckStatus, "message[%d]: status must be success or fail", i)
 		}
 		entries = append(entries, entry)
+		return nil
+	})
+	return entries, err
+}
+
+// parseHandlerMessages walks a body of the ack's shape, {"message":[{
+// "handler":"...",...}]}: 1 to 10 entries, each an object with a non-empty
+// string handler (10540010), and calls entry for each with its index, its
+// object and its handler; the first error ends the walk.
+func parseHandlerMessages(body []byte, entry func(i int, m jsonObject, h string) error) error {
+	o, err := parseObject(body)
+	if err != nil {
+		return err
 	}
-	return entries, nil
+	elems, err := o.arrayField("message", 1, maxAckEntries)
+	if err != nil {
+		return err
+	}
+	for i, e := range elems {
+		m, err := elementObject(e, "message", i)
+		if err != nil {
+			return err
+		}
+		h, _, err := m.stringField("handler")
+		if err != nil {
+			return err
+		}
+		if h == "" {
+			return malformed("message[%d]: handler must be a non-empty string", i)
+		}
+		if err := entry(i, m, h); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Reasons for an entry this layer refuses (API.md first_failure.reason).
