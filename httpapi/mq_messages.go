@@ -236,6 +236,47 @@ func parseMQTags(s string) []string {
 	return slices.Compact(tags)
 }
 
+// mqPollArgs reads what a consume and a transaction check-back share: a
+// valid consumer name, numOfMessages and waitseconds.
+func mqPollArgs(args *fasthttp.Args) (n int, wait time.Duration, err error) {
+	if err := checkGroupName(string(args.Peek("consumer"))); err != nil {
+		return 0, 0, mqInvalid("consumer must be 1-32 characters of [A-Za-z0-9_-]")
+	}
+	if n, err = mqQueryInt(args, "numOfMessages", mqMaxConsume, 1, mqMaxConsume); err != nil {
+		return 0, 0, err
+	}
+	secs, err := mqQueryInt(args, "waitseconds", 0, 0, mqMaxWait)
+	if err != nil {
+		return 0, 0, err
+	}
+	return n, time.Duration(secs) * time.Second, nil
+}
+
+// writeMQMessages answers 200 with msgs, the <Messages> of a consume.
+func (s *Server) writeMQMessages(rc *fasthttp.RequestCtx, msgs []mqMessageXML) {
+	type messagesXML struct {
+		XMLName  xml.Name       `xml:"Messages"`
+		NS       string         `xml:"xmlns,attr"`
+		Messages []mqMessageXML `xml:"Message"`
+	}
+	s.writeXML(rc, fasthttp.StatusOK, messagesXML{NS: mqNamespace, Messages: msgs})
+}
+
+// writeMQAckOutcome answers an ack or a transaction end: 204 when no handle
+// failed, else 404 with an <Errors> entry for each one that did.
+func (s *Server) writeMQAckOutcome(rc *fasthttp.RequestCtx, failed []mqAckErrorXML) {
+	if len(failed) == 0 {
+		rc.SetStatusCode(fasthttp.StatusNoContent)
+		return
+	}
+	type errorsXML struct {
+		XMLName xml.Name        `xml:"Errors"`
+		NS      string          `xml:"xmlns,attr"`
+		Errors  []mqAckErrorXML `xml:"Error"`
+	}
+	s.writeXML(rc, fasthttp.StatusNotFound, errorsXML{NS: mqNamespace, Errors: failed})
+}
+
 // mqQueryInt reads an integer query parameter within [lo, hi], def when
 // absent or empty.
 func mqQueryInt(args *fasthttp.Args, name string, def, lo, hi int) (int, error) {
@@ -302,14 +343,7 @@ type mqMessageXML struct {
 func (s *Server) mqConsume(rc *fasthttp.RequestCtx, project, topic string) error {
 	args := rc.QueryArgs()
 	groupName := string(args.Peek("consumer"))
-	if err := checkGroupName(groupName); err != nil {
-		return mqInvalid("consumer must be 1-32 characters of [A-Za-z0-9_-]")
-	}
-	n, err := mqQueryInt(args, "numOfMessages", mqMaxConsume, 1, mqMaxConsume)
-	if err != nil {
-		return err
-	}
-	wait, err := mqQueryInt(args, "waitseconds", 0, 0, mqMaxWait)
+	n, waitDur, err := mqPollArgs(args)
 	if err != nil {
 		return err
 	}
@@ -322,7 +356,6 @@ func (s *Server) mqConsume(rc *fasthttp.RequestCtx, project, topic string) error
 		return mqInvalid("trans=%s is not supported", t)
 	}
 	tags := parseMQTags(string(args.Peek("tag")))
-	waitDur := time.Duration(wait) * time.Second
 	ctx, cancel := s.requestContext(waitDur)
 	defer cancel()
 	q, err := s.broker.QueueByName(ctx, project, topic)
@@ -360,15 +393,10 @@ func (s *Server) mqConsume(rc *fasthttp.RequestCtx, project, topic string) error
 	if len(ds) == 0 {
 		return errMQNoMessage
 	}
-	type messagesXML struct {
-		XMLName  xml.Name       `xml:"Messages"`
-		NS       string         `xml:"xmlns,attr"`
-		Messages []mqMessageXML `xml:"Message"`
-	}
-	out := messagesXML{NS: mqNamespace, Messages: make([]mqMessageXML, len(ds))}
+	out := make([]mqMessageXML, len(ds))
 	for i, d := range ds {
 		text := mqBodyText(d.Message.Body)
-		out.Messages[i] = mqMessageXML{
+		out[i] = mqMessageXML{
 			ID: messageID(qid, d.Partition, d.IDOffset()),
 			ReceiptHandle: receipt{
 				kind: kindRocketMQ, queue: qid, group: gid, partition: uint32(d.Partition),
@@ -384,7 +412,7 @@ func (s *Server) mqConsume(rc *fasthttp.RequestCtx, project, topic string) error
 			Properties:       mqPropertiesText(d),
 		}
 	}
-	s.writeXML(rc, fasthttp.StatusOK, out)
+	s.writeMQMessages(rc, out)
 	return nil
 }
 
@@ -475,16 +503,7 @@ func (s *Server) mqAck(rc *fasthttp.RequestCtx, project, topic string) error {
 			failed = append(failed, mqAckErrorXML{Code: code, Message: "the receipt handle you provided is not valid", ReceiptHandle: h})
 		}
 	}
-	if len(failed) == 0 {
-		rc.SetStatusCode(fasthttp.StatusNoContent)
-		return nil
-	}
-	type errorsXML struct {
-		XMLName xml.Name        `xml:"Errors"`
-		NS      string          `xml:"xmlns,attr"`
-		Errors  []mqAckErrorXML `xml:"Error"`
-	}
-	s.writeXML(rc, fasthttp.StatusNotFound, errorsXML{NS: mqNamespace, Errors: failed})
+	s.writeMQAckOutcome(rc, failed)
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/xml"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -84,19 +83,10 @@ func (s *Server) mqPublishHalf(rc *fasthttp.RequestCtx, project, topic string, m
 
 // mqTransPop answers GET ...&trans=pop: the half messages due for a check.
 func (s *Server) mqTransPop(rc *fasthttp.RequestCtx, project, topic string) error {
-	args := rc.QueryArgs()
-	if err := checkGroupName(string(args.Peek("consumer"))); err != nil {
-		return mqInvalid("consumer must be 1-32 characters of [A-Za-z0-9_-]")
-	}
-	n, err := mqQueryInt(args, "numOfMessages", mqMaxConsume, 1, mqMaxConsume)
+	n, waitDur, err := mqPollArgs(rc.QueryArgs())
 	if err != nil {
 		return err
 	}
-	wait, err := mqQueryInt(args, "waitseconds", 0, 0, mqMaxWait)
-	if err != nil {
-		return err
-	}
-	waitDur := time.Duration(wait) * time.Second
 	ctx, cancel := s.requestContext(waitDur)
 	defer cancel()
 	q, qid, err := s.mqQueue(ctx, project, topic)
@@ -118,15 +108,10 @@ func (s *Server) mqTransPop(rc *fasthttp.RequestCtx, project, topic string) erro
 	if len(hs) == 0 {
 		return errMQNoMessage
 	}
-	type messagesXML struct {
-		XMLName  xml.Name       `xml:"Messages"`
-		NS       string         `xml:"xmlns,attr"`
-		Messages []mqMessageXML `xml:"Message"`
-	}
-	out := messagesXML{NS: mqNamespace, Messages: make([]mqMessageXML, len(hs))}
+	out := make([]mqMessageXML, len(hs))
 	for i, h := range hs {
 		text := mqBodyText(h.Message.Body)
-		out.Messages[i] = mqMessageXML{
+		out[i] = mqMessageXML{
 			ID:               messageID(qid, h.Partition, h.HalfID),
 			ReceiptHandle:    halfReceipt(key, qid, h.Partition, h.HalfID, h.Gen, h.CheckAt),
 			BodyMD5:          bodyMD5(text),
@@ -139,7 +124,7 @@ func (s *Server) mqTransPop(rc *fasthttp.RequestCtx, project, topic string) erro
 			Properties:       mqPropertiesText(cluster.Delivery{Delivery: fsm.Delivery{Message: h.Message}}),
 		}
 	}
-	s.writeXML(rc, fasthttp.StatusOK, out)
+	s.writeMQMessages(rc, out)
 	return nil
 }
 
@@ -174,16 +159,7 @@ func (s *Server) mqTransEnd(rc *fasthttp.RequestCtx, project, topic string, comm
 			failed = append(failed, mqAckErrorXML{Code: mqHandleError, Message: "the receipt handle you provided is not valid", ReceiptHandle: h})
 		}
 	}
-	if len(failed) == 0 {
-		rc.SetStatusCode(fasthttp.StatusNoContent)
-		return nil
-	}
-	type errorsXML struct {
-		XMLName xml.Name        `xml:"Errors"`
-		NS      string          `xml:"xmlns,attr"`
-		Errors  []mqAckErrorXML `xml:"Error"`
-	}
-	s.writeXML(rc, fasthttp.StatusNotFound, errorsXML{NS: mqNamespace, Errors: failed})
+	s.writeMQAckOutcome(rc, failed)
 	return nil
 }
 
