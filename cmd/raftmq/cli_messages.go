@@ -133,11 +133,7 @@ func (c *cmdClient) receive(args []string) error {
 	if err != nil {
 		return err
 	}
-	q, err := c.findQueue(pos[0])
-	if err != nil {
-		return err
-	}
-	g, err := c.findGroup(q, pos[1])
+	q, g, err := c.findQueueGroup(pos[0], pos[1])
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,17 @@ func (c *cmdClient) findQueue(name string) (queueInfo, error) {
 }
 
 // findGroup looks a group of queue q up by name.
+// findQueueGroup finds the group named groupName of the queue named
+// queueName.
+func (c *cmdClient) findQueueGroup(queueName, groupName string) (queueInfo, groupInfo, error) {
+	q, err := c.findQueue(queueName)
+	if err != nil {
+		return queueInfo{}, groupInfo{}, err
+	}
+	g, err := c.findGroup(q, groupName)
+	return q, g, err
+}
+
 func (c *cmdClient) findGroup(q queueInfo, name string) (groupInfo, error) {
 	gs, err := c.groups(q)
 	if err != nil {
@@ -254,11 +265,7 @@ func (c *cmdClient) groupDelete(args []string) error {
 	if err != nil {
 		return err
 	}
-	q, err := c.findQueue(pos[0])
-	if err != nil {
-		return err
-	}
-	g, err := c.findGroup(q, pos[1])
+	q, g, err := c.findQueueGroup(pos[0], pos[1])
 	if err != nil {
 		return err
 	}

@@ -17,11 +17,7 @@ func (c *cmdClient) groupRedrive(args []string) error {
 	if *max < 0 {
 		return &usageError{"--max must be 0 (all) or more"}
 	}
-	q, err := c.findQueue(pos[0])
-	if err != nil {
-		return err
-	}
-	g, err := c.findGroup(q, pos[1])
+	q, g, err := c.findQueueGroup(pos[0], pos[1])
 	if err != nil {
 		return err
 	}
