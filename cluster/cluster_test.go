@@ -12,6 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"raftmq/cluster/catalogue"
 	"raftmq/fsm"
 )
 
@@ -176,7 +177,7 @@ func TestCluster_PlacementSpreadsPreferredLeaders(t *testing.T) {
 		}
 	}
 	prefers := map[string]int{}
-	for _, p := range leader.cat.placements() {
+	for _, p := range leader.cat.Placements() {
 		seen := map[string]bool{}
 		for _, id := range p.Replicas {
 			if seen[id] {
@@ -206,7 +207,7 @@ func TestCluster_ForwardedCommandIsNeverForwardedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := PartitionID(q.ID, 0)
+	pid := catalogue.PartitionID(q.ID, 0)
 	var lead, follower *Node
 	waitUntil(t, 10*time.Second, "a partition leader and a follower replica", func() bool {
 		lead, follower = nil, nil

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"raftmq/cluster/catalogue"
 )
 
 // Membership errors of the node endpoints (API.md section 7); match with
@@ -31,13 +33,13 @@ func (n *Node) Decommission(ctx context.Context, id string) error {
 	if !n.knownNode(j, id) {
 		return ErrNodeNotFound
 	}
-	if j.records[id].State == stateDecommissioning {
+	if j.records[id].State == catalogue.StateDecommissioning {
 		return nil
 	}
 	if !slices.ContainsFunc(j.placeable(), func(m Member) bool { return m.ID != id }) {
 		return fmt.Errorf("%w: no other node could take its replicas", ErrNodeConflict)
 	}
-	_, err := n.proposeMeta(ctx, &metaCommand{Op: opSetNode, Node: id, State: stateDecommissioning, Inc: j.members[id].Inc})
+	_, err := n.proposeMeta(ctx, &catalogue.Command{Op: catalogue.OpSetNode, Node: id, State: catalogue.StateDecommissioning, Inc: j.members[id].Inc})
 	return err
 }
 
@@ -52,7 +54,7 @@ func (n *Node) RemoveNode(ctx context.Context, id string) error {
 	if j.alive(id) || j.state(id) == "suspect" {
 		return fmt.Errorf("%w: node %s is %s; decommission it instead", ErrNodeConflict, id, map[bool]string{true: "alive", false: "suspect"}[j.alive(id)])
 	}
-	_, err := n.proposeMeta(ctx, &metaCommand{Op: opSetNode, Node: id, State: stateRemoved, Inc: j.members[id].Inc})
+	_, err := n.proposeMeta(ctx, &catalogue.Command{Op: catalogue.OpSetNode, Node: id, State: catalogue.StateRemoved, Inc: j.members[id].Inc})
 	return err
 }
 
@@ -89,8 +91,8 @@ func (n *Node) Left() <-chan struct{} { return n.left }
 func (n *Node) leaveLoop() {
 	var since time.Time
 	n.every(time.Second, func() []<-chan struct{} { return []<-chan struct{}{n.cat.Changed()} }, func() bool {
-		r := n.cat.nodeState(n.cfg.NodeID)
-		if r.State != stateRemoved || r.Inc != n.inc {
+		r := n.cat.NodeState(n.cfg.NodeID)
+		if r.State != catalogue.StateRemoved || r.Inc != n.inc {
 			since = time.Time{}
 			return true
 		}

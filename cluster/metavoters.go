@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"raftmq/cluster/catalogue"
 )
 
 // maxMetaVoters bounds the metadata group's voters; other members follow
@@ -44,7 +46,7 @@ func (n *Node) metaMembersOnce() {
 	for id := range in {
 		// A decommissioned node leaves once the catalogue says removed:
 		// it must apply that entry to know it may stop (leaveLoop).
-		if j.records[id].State == stateRemoved && j.removed(id) {
+		if j.records[id].State == catalogue.StateRemoved && j.removed(id) {
 			if id == self {
 				_ = n.meta.TransferLeadership()
 				return
@@ -127,7 +129,7 @@ func pickMetaVoters(j nodeJudge, in map[string]raft.ServerSuffrage) []string {
 // (A decommissioning node stays in the metadata group, as a non-voter,
 // until it is removed.)
 func (n *Node) holdsReplicas(id string) bool {
-	for _, p := range n.cat.placements() {
+	for _, p := range n.cat.Placements() {
 		if slices.Contains(p.Replicas, id) {
 			return true
 		}

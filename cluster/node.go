@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"raftmq/cluster/catalogue"
 	"raftmq/partition"
 )
 
@@ -128,7 +129,7 @@ type Node struct {
 	log     *slog.Logger
 	mux     *Mux
 	raftL   net.Listener
-	cat     *Catalogue
+	cat     *catalogue.Catalogue
 	meta    *partition.Node
 	host    *partition.Host
 	members *membership
@@ -218,7 +219,7 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, raftL: ln, keys: keys, replay: newReplayCache(time.Now(), maxReplayCache), cat: newCatalogue(log), stop: make(chan struct{}), failed: make(chan struct{}),
+	n := &Node{cfg: cfg, log: log, raftL: ln, keys: keys, replay: newReplayCache(time.Now(), maxReplayCache), cat: catalogue.New(log), stop: make(chan struct{}), failed: make(chan struct{}),
 		unwanted: map[string]time.Time{}, started: time.Now(), left: make(chan struct{}), inc: inc}
 	if n.cfg.DeadNodeTimeout == 0 {
 		n.cfg.DeadNodeTimeout = 5 * time.Minute

@@ -3,6 +3,8 @@ package cluster
 import (
 	"slices"
 	"time"
+
+	"raftmq/cluster/catalogue"
 )
 
 // This file judges each node for membership decisions (repair.go,
@@ -26,14 +28,14 @@ const suspectWindow = 5 * time.Second
 // nodeJudge is a snapshot of what is known of every node.
 type nodeJudge struct {
 	members map[string]Member
-	records map[string]nodeRecord
+	records map[string]catalogue.NodeRecord
 	started time.Time
 	timeout time.Duration
 	now     time.Time
 }
 
 func (n *Node) judge() nodeJudge {
-	j := nodeJudge{members: map[string]Member{}, records: n.cat.nodeStates(), started: n.started, timeout: n.cfg.DeadNodeTimeout, now: time.Now()}
+	j := nodeJudge{members: map[string]Member{}, records: n.cat.NodeStates(), started: n.started, timeout: n.cfg.DeadNodeTimeout, now: time.Now()}
 	for _, m := range n.members.Members() {
 		j.members[m.ID] = m
 	}
@@ -61,7 +63,7 @@ func (j nodeJudge) downFor(id string) time.Duration {
 // directory is a new member).
 func (j nodeJudge) removed(id string) bool {
 	r := j.records[id]
-	if r.State != stateRemoved {
+	if r.State != catalogue.StateRemoved {
 		return false
 	}
 	m, ok := j.members[id]
@@ -70,11 +72,11 @@ func (j nodeJudge) removed(id string) bool {
 
 func (j nodeJudge) cond(id string) nodeCond {
 	switch {
-	case j.removed(id), j.records[id].State == stateRemoved:
+	case j.removed(id), j.records[id].State == catalogue.StateRemoved:
 		return condLost
 	case !j.alive(id) && j.downFor(id) >= j.timeout:
 		return condLost
-	case j.records[id].State == stateDecommissioning:
+	case j.records[id].State == catalogue.StateDecommissioning:
 		return condDraining
 	}
 	return condGood
@@ -113,7 +115,7 @@ func (j nodeJudge) placeable() []Member {
 // replicationTarget is how many replicas each partition should have: three,
 // or every node that may hold one when fewer (alive members, and dead ones
 // still within DeadNodeTimeout).
-func (j nodeJudge) replicationTarget(parts []placement) int {
+func (j nodeJudge) replicationTarget(parts []catalogue.Placement) int {
 	good := map[string]bool{}
 	for id := range j.members {
 		if j.cond(id) == condGood {
@@ -136,8 +138,8 @@ func (j nodeJudge) state(id string) string {
 	switch {
 	case j.removed(id):
 		return ""
-	case j.records[id].State == stateDecommissioning:
-		return stateDecommissioning
+	case j.records[id].State == catalogue.StateDecommissioning:
+		return catalogue.StateDecommissioning
 	case j.alive(id):
 		return "alive"
 	case j.downFor(id) < min(suspectWindow, j.timeout):

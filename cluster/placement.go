@@ -30,7 +30,7 @@ func (n *Node) place(parts int) ([][]string, map[string]string) {
 		nodes = []Member{{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr}}
 	}
 	leads, holds := map[string]int{}, map[string]int{}
-	for _, p := range n.cat.placements() {
+	for _, p := range n.cat.Placements() {
 		for k, id := range p.Replicas {
 			holds[id]++
 			if k == 0 {
@@ -82,7 +82,7 @@ func (n *Node) reconcile() {
 	n.reconcileMu.Lock()
 	defer n.reconcileMu.Unlock()
 	want, all := map[string]bool{}, map[string]bool{}
-	for _, p := range n.cat.placements() {
+	for _, p := range n.cat.Placements() {
 		all[p.ID] = true
 		if !slices.Contains(p.Replicas, n.cfg.NodeID) {
 			continue
@@ -160,7 +160,7 @@ const balanceInterval = 3 * time.Second
 // that node is alive again, so leaders stay spread after a failover.
 func (n *Node) balanceLoop() {
 	n.every(balanceInterval, nil, func() bool {
-		for _, p := range n.cat.placements() {
+		for _, p := range n.cat.Placements() {
 			if len(p.Replicas) < 2 || p.Replicas[0] == n.cfg.NodeID {
 				continue
 			}
@@ -211,7 +211,7 @@ func (n *Node) Status() Status {
 		}
 		st.Nodes = append(st.Nodes, NodeInfo{ID: m.ID, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr, Alive: m.Alive, State: state, DiskLow: m.DiskLow})
 	}
-	parts := n.cat.placements()
+	parts := n.cat.Placements()
 	st.Partitions = make([]PartitionInfo, len(parts))
 	ctx, cancel := context.WithTimeout(context.Background(), statusLeaderWait)
 	defer cancel()

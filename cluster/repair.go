@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"raftmq/cluster/catalogue"
 )
 
 // The metadata leader decides where replicas go; the partition leaders act
@@ -51,7 +53,7 @@ func (m *moveTracker) add(pid, node string) {
 
 // busy reports whether an added replica is still catching up; it forgets
 // those that vote, left their set, or took longer than moveTimeout.
-func (n *Node) movesBusy(ctx context.Context, parts []placement) bool {
+func (n *Node) movesBusy(ctx context.Context, parts []catalogue.Placement) bool {
 	n.moves.mu.Lock()
 	pending := make(map[string]moveEntry, len(n.moves.adding))
 	for k, v := range n.moves.adding {
@@ -60,7 +62,7 @@ func (n *Node) movesBusy(ctx context.Context, parts []placement) bool {
 	n.moves.mu.Unlock()
 	busy := false
 	for pid, e := range pending {
-		i := slices.IndexFunc(parts, func(p placement) bool { return p.ID == pid })
+		i := slices.IndexFunc(parts, func(p catalogue.Placement) bool { return p.ID == pid })
 		done := i < 0 || !slices.Contains(parts[i].Replicas, e.node) || time.Since(e.since) > moveTimeout
 		if !done {
 			if c, err := n.partitionConfig(ctx, parts[i]); err == nil && c.votes(e.node) {
@@ -80,7 +82,7 @@ func (n *Node) movesBusy(ctx context.Context, parts []placement) bool {
 
 func (n *Node) repairLoop() {
 	n.every(n.cfg.MoveInterval, nil, func() bool {
-		if n.meta.IsLeader() && n.cat.key() != nil {
+		if n.meta.IsLeader() && n.cat.Key() != nil {
 			n.planOnce()
 		}
 		return true
@@ -92,7 +94,7 @@ func (n *Node) planOnce() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	j := n.judge()
-	parts := n.cat.placements()
+	parts := n.cat.Placements()
 	if n.settleNodes(ctx, j, parts) {
 		return
 	}
@@ -112,19 +114,19 @@ func (n *Node) planOnce() {
 
 // settleNodes marks a decommissioned node that holds no replica removed, and
 // forgets the removal of an id that is back with a new data directory.
-func (n *Node) settleNodes(ctx context.Context, j nodeJudge, parts []placement) bool {
+func (n *Node) settleNodes(ctx context.Context, j nodeJudge, parts []catalogue.Placement) bool {
 	for _, id := range slices.Sorted(mapKeys(j.records)) {
 		r := j.records[id]
 		if holds(parts, id) {
 			continue
 		}
-		var cmd *metaCommand
+		var cmd *catalogue.Command
 		switch m := j.members[id]; {
-		case r.State == stateDecommissioning:
-			cmd = &metaCommand{Op: opSetNode, Node: id, State: stateRemoved, Inc: r.Inc}
+		case r.State == catalogue.StateDecommissioning:
+			cmd = &catalogue.Command{Op: catalogue.OpSetNode, Node: id, State: catalogue.StateRemoved, Inc: r.Inc}
 			n.log.Info("node decommissioned: it holds no replica any more", "node", id)
-		case r.State == stateRemoved && m.Alive && m.Inc != "" && m.Inc != r.Inc:
-			cmd = &metaCommand{Op: opSetNode, Node: id, State: ""}
+		case r.State == catalogue.StateRemoved && m.Alive && m.Inc != "" && m.Inc != r.Inc:
+			cmd = &catalogue.Command{Op: catalogue.OpSetNode, Node: id, State: ""}
 			n.log.Info("a removed node id is back with a new data directory: a new member", "node", id)
 		default:
 			continue
@@ -136,7 +138,7 @@ func (n *Node) settleNodes(ctx context.Context, j nodeJudge, parts []placement) 
 }
 
 // repairPartition makes the one change partition p needs most, if any.
-func (n *Node) repairPartition(ctx context.Context, j nodeJudge, parts []placement, p placement, rf int, busy bool) bool {
+func (n *Node) repairPartition(ctx context.Context, j nodeJudge, parts []catalogue.Placement, p catalogue.Placement, rf int, busy bool) bool {
 	var good, draining, lost []string
 	for _, id := range p.Replicas {
 		switch j.cond(id) {
@@ -185,7 +187,7 @@ func (n *Node) repairPartition(ctx context.Context, j nodeJudge, parts []placeme
 
 // rebalanceReplicas starts one move from the node holding the most replicas
 // to the one holding the fewest, while they differ by more than one.
-func (n *Node) rebalanceReplicas(ctx context.Context, j nodeJudge, parts []placement, rf int) bool {
+func (n *Node) rebalanceReplicas(ctx context.Context, j nodeJudge, parts []catalogue.Placement, rf int) bool {
 	nodes := j.placeable()
 	if len(nodes) < 2 {
 		return false
@@ -212,7 +214,7 @@ func (n *Node) rebalanceReplicas(ctx context.Context, j nodeJudge, parts []place
 // rebalanceLeaders makes one partition's preferred leader (its first
 // replica) a node that prefers fewer, while two nodes differ by more than
 // one; the balance loop then hands leadership over.
-func (n *Node) rebalanceLeaders(ctx context.Context, j nodeJudge, parts []placement) bool {
+func (n *Node) rebalanceLeaders(ctx context.Context, j nodeJudge, parts []catalogue.Placement) bool {
 	nodes := j.placeable()
 	if len(nodes) < 2 {
 		return false
@@ -243,7 +245,7 @@ func (n *Node) rebalanceLeaders(ctx context.Context, j nodeJudge, parts []placem
 }
 
 // proposeAdd appends node m to p's replica set and tracks it until it votes.
-func (n *Node) proposeAdd(ctx context.Context, p placement, m Member) bool {
+func (n *Node) proposeAdd(ctx context.Context, p catalogue.Placement, m Member) bool {
 	if n.proposeSet(ctx, p, append(slices.Clone(p.Replicas), m.ID), map[string]string{m.ID: m.RaftAddr}) {
 		n.moves.add(p.ID, m.ID)
 	}
@@ -252,11 +254,11 @@ func (n *Node) proposeAdd(ctx context.Context, p placement, m Member) bool {
 
 // proposeSet commits p's new replica set if p still has the set it was
 // planned from. It reports whether the catalogue changed.
-func (n *Node) proposeSet(ctx context.Context, p placement, set []string, addrs map[string]string) bool {
-	return n.proposePlan(ctx, &metaCommand{Op: opSetReplicas, QueueID: p.Queue.ID, Index: p.Index, Expect: p.Replicas, Set: set, Addrs: addrs})
+func (n *Node) proposeSet(ctx context.Context, p catalogue.Placement, set []string, addrs map[string]string) bool {
+	return n.proposePlan(ctx, &catalogue.Command{Op: catalogue.OpSetReplicas, QueueID: p.Queue.ID, Index: p.Index, Expect: p.Replicas, Set: set, Addrs: addrs})
 }
 
-func (n *Node) proposePlan(ctx context.Context, cmd *metaCommand) bool {
+func (n *Node) proposePlan(ctx context.Context, cmd *catalogue.Command) bool {
 	if _, err := n.proposeMetaLocal(ctx, cmd); err != nil {
 		n.log.Warn("membership change not committed", "op", cmd.Op, "err", err)
 		return false
@@ -265,7 +267,7 @@ func (n *Node) proposePlan(ctx context.Context, cmd *metaCommand) bool {
 }
 
 // leastLoaded is the placeable node outside set with the fewest replicas.
-func leastLoaded(j nodeJudge, parts []placement, set []string) (Member, bool) {
+func leastLoaded(j nodeJudge, parts []catalogue.Placement, set []string) (Member, bool) {
 	count := map[string]int{}
 	for _, p := range parts {
 		for _, id := range p.Replicas {
@@ -284,7 +286,7 @@ func leastLoaded(j nodeJudge, parts []placement, set []string) (Member, bool) {
 
 // mostLoaded is the member of set holding the most replicas (the earliest
 // on a tie, so a replica just added is dropped last).
-func mostLoaded(parts []placement, set []string) string {
+func mostLoaded(parts []catalogue.Placement, set []string) string {
 	count := map[string]int{}
 	for _, p := range parts {
 		for _, id := range p.Replicas {
@@ -323,7 +325,7 @@ func allGood(j nodeJudge, set []string) bool {
 	return true
 }
 
-func holds(parts []placement, id string) bool {
+func holds(parts []catalogue.Placement, id string) bool {
 	for _, p := range parts {
 		if slices.Contains(p.Replicas, id) {
 			return true
@@ -382,7 +384,7 @@ func configOf(servers []raft.Server) groupConfig {
 }
 
 // partitionConfig asks p's leader for its group's configuration.
-func (n *Node) partitionConfig(ctx context.Context, p placement) (groupConfig, error) {
+func (n *Node) partitionConfig(ctx context.Context, p catalogue.Placement) (groupConfig, error) {
 	leader := n.partitionLeader(ctx, p)
 	if leader == "" {
 		return groupConfig{}, fmt.Errorf("%w: partition %s has no leader", ErrUnavailable, p.ID)
@@ -406,7 +408,7 @@ func (n *Node) partitionConfig(ctx context.Context, p placement) (groupConfig, e
 
 // partitionLeader is p's leader as the local replica knows it, or as the
 // first replica that names one says; "" when none does.
-func (n *Node) partitionLeader(ctx context.Context, p placement) string {
+func (n *Node) partitionLeader(ctx context.Context, p catalogue.Placement) string {
 	if r, ok := n.host.Get(p.ID); ok {
 		if id := r.Leader(); id != "" {
 			return id

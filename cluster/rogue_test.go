@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
+	"raftmq/cluster/catalogue"
 	"raftmq/fsm"
 )
 
@@ -80,7 +81,7 @@ func (r *rogue) appendEntries(t *testing.T, target *Node, group string, prevInde
 }
 
 func rogueQueueCommand() []byte {
-	b, _ := json.Marshal(&metaCommand{Op: opCreateQueue, Limit: 100,
+	b, _ := json.Marshal(&catalogue.Command{Op: catalogue.OpCreateQueue, Limit: 100,
 		Queue:    &Queue{ID: rogueQueueID, Project: "p", Name: "rogue", Mode: ModeFIFO, Partitions: 1},
 		Replicas: [][]string{{"n1"}}})
 	return b
@@ -116,8 +117,8 @@ func TestRaft_RogueClientInOpenModeInjects(t *testing.T) {
 		t.Fatalf("the rogue's append was not taken (%v): the control shows nothing", err)
 	}
 	waitUntil(t, 5*time.Second, "the injected entries applied on the follower", func() bool {
-		_, ok := f.cat.queue("p", rogueQueueID)
-		return ok && f.cat.appliedIndex() >= prev+uint64(len(entries))
+		_, ok := f.cat.Queue("p", rogueQueueID)
+		return ok && f.cat.AppliedIndex() >= prev+uint64(len(entries))
 	})
 	if f.meta.Term() < rogueTerm {
 		t.Fatalf("term %d after the rogue's append", f.meta.Term())
@@ -151,7 +152,7 @@ func TestRaft_RogueClientWithoutTheKeyChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := PartitionID(q.ID, 0)
+	pid := catalogue.PartitionID(q.ID, 0)
 	r := newRogue(t)
 	var attempts, taken atomic.Int64
 	stop, done := make(chan struct{}), make(chan struct{})
@@ -189,7 +190,7 @@ func TestRaft_RogueClientWithoutTheKeyChangesNothing(t *testing.T) {
 		t.Fatalf("%d of the rogue's appends were taken", taken.Load())
 	}
 	for _, n := range nodes {
-		if _, ok := n.cat.queue("p", rogueQueueID); ok {
+		if _, ok := n.cat.Queue("p", rogueQueueID); ok {
 			t.Fatalf("node %s holds the rogue's queue", n.ID())
 		}
 		terms := []uint64{n.meta.Term()}

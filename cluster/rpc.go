@@ -12,6 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"raftmq/cluster/catalogue"
 	"raftmq/fsm"
 	"raftmq/partition"
 )
@@ -100,7 +101,7 @@ func (n *Node) rpcKeys() *keyring {
 	if kr := n.openKeys.Load(); kr != nil {
 		return kr
 	}
-	key := n.cat.key()
+	key := n.cat.Key()
 	if key == nil {
 		return nil
 	}
@@ -515,7 +516,7 @@ func (n *Node) serveInternal(ctx context.Context, op string, body []byte) (any, 
 		return n.serveLeave(body)
 	case rpcMeta:
 		// Validated before it is proposed: a peer's command is data.
-		cmd, err := decodeMetaCommand(body)
+		cmd, err := catalogue.DecodeCommand(body)
 		if err != nil {
 			return nil, &badRPCError{err.Error()}
 		}
@@ -528,7 +529,7 @@ func (n *Node) serveInternal(ctx context.Context, op string, body []byte) (any, 
 		if !n.meta.IsLeader() {
 			return nil, &partition.NotLeaderError{Group: "meta", LeaderID: n.meta.Leader()}
 		}
-		return n.cat.appliedIndex(), nil
+		return n.cat.AppliedIndex(), nil
 	case rpcCommand:
 		var req commandRequest
 		if err := json.Unmarshal(body, &req); err != nil {

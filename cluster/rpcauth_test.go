@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"raftmq/cluster/catalogue"
 	"raftmq/fsm"
 )
 
@@ -63,7 +64,7 @@ func enqueueRequest(t *testing.T, n *Node) (*fsm.Enqueue, []byte, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := PartitionID(q.ID, 0)
+	pid := catalogue.PartitionID(q.ID, 0)
 	body, _ := json.Marshal(commandRequest{Partition: pid, Command: cmd})
 	return e, body, pid
 }
