@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"raftmq/cluster/catalogue"
+	"raftmq/cluster/transport"
 	"raftmq/fsm"
 )
 
@@ -88,11 +89,11 @@ func startTrioWith(t *testing.T, o trioOptions) []*Node {
 			if o.internal != nil && n.rpcKeys() != nil {
 				// The hook sees the request opened and its answer is sealed,
 				// as the node's own would be.
-				seal, plain, err := openRequest(n.rpcKeys(), op, auth, rc.Request.Body(), time.Now())
+				seal, plain, err := transport.OpenRequest(n.rpcKeys(), op, auth, rc.Request.Body(), time.Now())
 				if err == nil {
 					if status, body, ok := o.internal(i, op, plain); ok {
 						rc.SetStatusCode(status)
-						rc.SetBody(seal.sealAnswer(status, body))
+						rc.SetBody(seal.SealAnswer(status, body))
 						return
 					}
 				}

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"raftmq/cluster/catalogue"
+	"raftmq/cluster/transport"
 	"raftmq/fsm"
 )
 
@@ -24,7 +25,8 @@ const rogueQueueID = "0badc0de-0000-4000-8000-000000000000"
 // rogue is a program without the cluster key that speaks the mux header
 // and hashicorp/raft's protocol: what an attacker builds from the two.
 type rogue struct {
-	mux   *Mux
+	mux   *transport.Mux
+	addr  string                            // the mux's listener
 	trans map[string]*raft.NetworkTransport // by group
 }
 
@@ -34,11 +36,11 @@ func newRogue(t *testing.T) *rogue {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewMux(ln, MuxConfig{})
+	m, err := transport.NewMux(ln, transport.MuxConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rogue{mux: m, trans: map[string]*raft.NetworkTransport{}}
+	r := &rogue{mux: m, addr: ln.Addr().String(), trans: map[string]*raft.NetworkTransport{}}
 	t.Cleanup(func() {
 		for _, tr := range r.trans {
 			tr.Close()
@@ -67,7 +69,7 @@ func (r *rogue) transport(t *testing.T, group string) *raft.NetworkTransport {
 func (r *rogue) appendEntries(t *testing.T, target *Node, group string, prevIndex, prevTerm uint64, entries ...[]byte) (bool, error) {
 	tr := r.transport(t, group)
 	req := &raft.AppendEntriesRequest{
-		RPCHeader:    raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte("rogue"), Addr: []byte(r.mux.advertise.String())},
+		RPCHeader:    raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte("rogue"), Addr: []byte(r.addr)},
 		Term:         rogueTerm,
 		PrevLogEntry: prevIndex, PrevLogTerm: prevTerm,
 		LeaderCommitIndex: prevIndex + uint64(len(entries)),
