@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"raftmq/cluster/placement"
 	"raftmq/cluster/transport"
 	"raftmq/logging"
 )
@@ -39,20 +40,8 @@ type memberMeta struct {
 	DiskLow bool `json:"disk_low,omitempty"`
 }
 
-// Member is a node as membership knows it.
-type Member struct {
-	ID         string
-	HTTPAddr   string
-	RaftAddr   string
-	GossipAddr string
-	Alive      bool
-	Joined     bool
-	Inc        string
-	DiskLow    bool
-	// DownSince is when gossip last found the node failed (zero while it
-	// is alive).
-	DownSince time.Time
-}
+// Member is a node as gossip reports it (placement.Member).
+type Member = placement.Member
 
 // membership tracks the cluster's nodes through memberlist gossip. It keeps
 // the last known addresses of nodes that left, so that Raft can still reach

@@ -80,7 +80,7 @@ func (n *Node) NodeStates() map[string]int {
 	out := map[string]int{"alive": 0, "suspect": 0, "dead": 0, catalogue.StateDecommissioning: 0}
 	j := n.judge()
 	for _, m := range n.members.Members() {
-		if state := j.state(m.ID); state != "" {
+		if state := j.State(m.ID); state != "" {
 			out[state]++
 		}
 	}

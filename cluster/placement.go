@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,58 +11,19 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"raftmq/cluster/placement"
 	"raftmq/partition"
 )
 
-// replicationFactor is the number of replicas of each partition (fewer when
-// the cluster has fewer nodes).
-const replicationFactor = 3
-
-// place chooses the replica sets of a new queue's partitions among the alive
-// nodes: each partition's preferred leader (the first replica) is the node
-// that is preferred leader of the fewest partitions so far, and the other
-// replicas go to the least loaded remaining nodes, so leaders and replicas
-// spread evenly. It also returns the chosen nodes' Raft addresses.
+// place chooses the replica sets of a new queue's partitions
+// (placement.Place) among the alive nodes that may take replicas, and
+// returns the chosen nodes' Raft addresses.
 func (n *Node) place(parts int) ([][]string, map[string]string) {
-	nodes := n.judge().placeable() // not on nodes being decommissioned or removed
+	nodes := n.judge().Placeable() // not on nodes being decommissioned or removed
 	if len(nodes) == 0 {           // gossip has not seen even this node yet
 		nodes = []Member{{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr}}
 	}
-	leads, holds := map[string]int{}, map[string]int{}
-	for _, p := range n.cat.Placements() {
-		for k, id := range p.Replicas {
-			holds[id]++
-			if k == 0 {
-				leads[id]++
-			}
-		}
-	}
-	addrs := map[string]string{}
-	out := make([][]string, parts)
-	rf := min(replicationFactor, len(nodes))
-	for i := range out {
-		order := slices.Clone(nodes)
-		slices.SortStableFunc(order, func(a, b Member) int {
-			return cmp.Or(cmp.Compare(leads[a.ID], leads[b.ID]), cmp.Compare(holds[a.ID], holds[b.ID]), cmp.Compare(a.ID, b.ID))
-		})
-		pref := order[0]
-		rest := order[1:]
-		slices.SortStableFunc(rest, func(a, b Member) int {
-			return cmp.Or(cmp.Compare(holds[a.ID], holds[b.ID]), cmp.Compare(a.ID, b.ID))
-		})
-		set := []string{pref.ID}
-		addrs[pref.ID] = pref.RaftAddr
-		for _, m := range rest[:rf-1] {
-			set = append(set, m.ID)
-			addrs[m.ID] = m.RaftAddr
-		}
-		leads[pref.ID]++
-		for _, id := range set {
-			holds[id]++
-		}
-		out[i] = set
-	}
-	return out, addrs
+	return placement.Place(nodes, n.cat.Placements(), parts)
 }
 
 // reconcileLoop starts and stops local replicas as the catalogue changes.
@@ -205,7 +165,7 @@ func (n *Node) Status() Status {
 	st := Status{NodeID: n.cfg.NodeID, MetaLeader: n.meta.Leader(), Nodes: []NodeInfo{}, Partitions: []PartitionInfo{}}
 	j := n.judge()
 	for _, m := range n.members.Members() {
-		state := j.state(m.ID)
+		state := j.State(m.ID)
 		if state == "" {
 			continue
 		}

@@ -1,4 +1,4 @@
-package cluster
+package placement
 
 import (
 	"slices"
@@ -49,8 +49,8 @@ func TestMetaVoters_OddAtMostFive(t *testing.T) {
 			map[string]catalogue.NodeRecord{"n2": {State: catalogue.StateDecommissioning}, "n4": {State: catalogue.StateRemoved}},
 			map[string]raft.ServerSuffrage{"n1": V, "n2": V, "n3": V, "n4": V, "n5": V}, []string{"n1", "n3", "n5"}},
 	} {
-		j := nodeJudge{members: tc.members, records: tc.records, started: now.Add(-time.Hour), timeout: time.Minute, now: now}
-		got := pickMetaVoters(j, tc.in)
+		j := Judge{Members: tc.members, Records: tc.records, Started: now.Add(-time.Hour), Timeout: time.Minute, Now: now}
+		got := MetaVoters(j, tc.in)
 		slices.Sort(got)
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s: voters %v, want %v", tc.name, got, tc.want)
