@@ -101,7 +101,7 @@ type Catalogue struct {
 	changed chan struct{}
 }
 
-// appliedIndex is the Raft index of the last catalogue command applied here.
+// AppliedIndex is the Raft index of the last catalogue command applied here.
 func (c *Catalogue) AppliedIndex() uint64 {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -229,14 +229,14 @@ func cloneQueue(q Queue) Queue {
 	return q
 }
 
-// key returns the handler key, nil before one was set.
+// Key returns the handler key, nil before one was set.
 func (c *Catalogue) Key() []byte {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.st.Key
 }
 
-// queue returns a copy of queue id if it belongs to project.
+// Queue returns a copy of queue id if it belongs to project.
 func (c *Catalogue) Queue(project, id string) (Queue, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -247,7 +247,7 @@ func (c *Catalogue) Queue(project, id string) (Queue, bool) {
 	return cloneQueue(r.Queue), true
 }
 
-// queues returns the project's queues in creation order.
+// Queues returns the project's queues in creation order.
 func (c *Catalogue) Queues(project string) []Queue {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -275,7 +275,7 @@ type Placement struct {
 	Founding bool
 }
 
-// placements lists every partition of every queue, sorted by id.
+// Placements lists every partition of every queue, sorted by id.
 func (c *Catalogue) Placements() []Placement {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -290,7 +290,7 @@ func (c *Catalogue) Placements() []Placement {
 	return out
 }
 
-// replicasOf returns the replica set of partition i of queue id.
+// ReplicasOf returns the replica set of partition i of queue id.
 func (c *Catalogue) ReplicasOf(id string, i int) []string {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

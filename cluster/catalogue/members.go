@@ -76,7 +76,7 @@ func (c *Catalogue) applySetNode(cmd *Command) Result {
 	return Result{}
 }
 
-// nodeState returns the catalogue's record of node id (zero: a plain member).
+// NodeState returns the catalogue's record of node id (zero: a plain member).
 func (c *Catalogue) NodeState(id string) NodeRecord {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -86,7 +86,7 @@ func (c *Catalogue) NodeState(id string) NodeRecord {
 	return NodeRecord{}
 }
 
-// nodeStates returns every node record, by node id.
+// NodeStates returns every node record, by node id.
 func (c *Catalogue) NodeStates() map[string]NodeRecord {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

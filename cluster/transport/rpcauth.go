@@ -83,7 +83,7 @@ func SealRequest(k Key, op string, body []byte, now time.Time) (string, []byte, 
 
 // OpenRequest checks a request's header and opens its body with whichever
 // of kr's keys the header names. It checks the time window but not replay
-// (rpcReplayCache does, after this succeeded).
+// (ReplayCache does, after this succeeded).
 func OpenRequest(kr *Keyring, op, auth string, body []byte, now time.Time) (*RequestSeal, []byte, error) {
 	h, err := base64.RawURLEncoding.DecodeString(auth)
 	if err != nil || len(h) != rpcHeaderLen || h[0] != rpcAuthVer {
@@ -198,7 +198,7 @@ func (c *ReplayCache) Admit(s *RequestSeal, now time.Time) error {
 	return nil
 }
 
-// expire forgets the seconds whose requests openRequest refuses by now.
+// expire forgets the seconds whose requests OpenRequest refuses by now.
 func (c *ReplayCache) expire(now time.Time) {
 	oldest := (now.UnixMilli()-RPCWindow.Milliseconds())/1000 - 1
 	for sec, nonces := range c.bySec {
