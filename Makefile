@@ -29,7 +29,7 @@ fmt-check:
 test: vet fmt-check build
 	$(GO) test -race -count=1 -timeout 10m $(PKGS)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 2000x ./fsm
-	$(GO) test -run '^$$' -fuzz '^FuzzCatalogueCommand$$' -fuzztime 2000x ./cluster
+	$(GO) test -run '^$$' -fuzz '^FuzzCatalogueCommand$$' -fuzztime 2000x ./cluster/catalogue
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHandler$$' -fuzztime 2000x ./httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitObject$$' -fuzztime 2000x ./httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzMQXMLBodies$$' -fuzztime 2000x ./httpapi

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"raftmq/cluster/catalogue"
 	"raftmq/fsm"
 )
 
@@ -55,10 +56,10 @@ func TestAck_UnknownOutcomeOfALaterRunIsUnavailable(t *testing.T) {
 			}
 		}
 		for i := range q.Partitions {
-			pref := leader.cat.replicasOf(q.ID, i)[0]
+			pref := leader.cat.ReplicasOf(q.ID, i)[0]
 			for _, n := range nodes {
 				if n.ID() == pref {
-					if r, ok := n.host.Get(PartitionID(q.ID, i)); !ok || !r.IsLeader() {
+					if r, ok := n.host.Get(catalogue.PartitionID(q.ID, i)); !ok || !r.IsLeader() {
 						return false
 					}
 				}
@@ -71,7 +72,7 @@ func TestAck_UnknownOutcomeOfALaterRunIsUnavailable(t *testing.T) {
 	for _, n := range nodes {
 		parts = parts[:0]
 		for i := range q.Partitions {
-			if leader.cat.replicasOf(q.ID, i)[0] != n.ID() {
+			if leader.cat.ReplicasOf(q.ID, i)[0] != n.ID() {
 				parts = append(parts, i)
 			}
 		}
@@ -98,7 +99,7 @@ func TestAck_UnknownOutcomeOfALaterRunIsUnavailable(t *testing.T) {
 		}
 		entries = append(entries, AckEntry{Partition: i, Item: fsm.AckItem{Offset: d[0].Offset, DeliveryID: d[0].DeliveryID, Success: true}})
 	}
-	pid := PartitionID(q.ID, parts[1])
+	pid := catalogue.PartitionID(q.ID, parts[1])
 	target.Store(&pid)
 	out, err := via.Ack(ctx, q, groups[0].ID, false, entries)
 	if !errors.Is(err, ErrUnavailable) {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"raftmq/cluster/catalogue"
 	"raftmq/fsm"
 	"raftmq/partition"
 )
@@ -34,7 +35,7 @@ func (n *Node) CreateQueue(ctx context.Context, project string, spec QueueSpec) 
 		q.Mode = ModeNormal
 	}
 	replicas, addrs := n.place(parts)
-	res, err := n.proposeMeta(ctx, &metaCommand{Op: opCreateQueue, Queue: &q, Replicas: replicas, Addrs: addrs, Limit: n.cfg.MaxQueuesPerProject})
+	res, err := n.proposeMeta(ctx, &catalogue.Command{Op: catalogue.OpCreateQueue, Queue: &q, Replicas: replicas, Addrs: addrs, Limit: n.cfg.MaxQueuesPerProject})
 	if err != nil {
 		return Queue{}, err
 	}
@@ -44,20 +45,20 @@ func (n *Node) CreateQueue(ctx context.Context, project string, spec QueueSpec) 
 
 // ListQueues returns the project's queues in creation order.
 func (n *Node) ListQueues(ctx context.Context, project string) ([]Queue, error) {
-	return n.cat.queues(project), nil
+	return n.cat.Queues(project), nil
 }
 
 // GetQueue returns one queue of the project. A queue this node does not
 // know yet may have just been created through another node: it catches up
 // with the metadata leader before it answers ErrQueueNotFound.
 func (n *Node) GetQueue(ctx context.Context, project, queueID string) (Queue, error) {
-	if q, ok := n.cat.queue(project, queueID); ok {
+	if q, ok := n.cat.Queue(project, queueID); ok {
 		return q, nil
 	}
 	if err := n.syncCatalogue(ctx); err != nil {
 		return Queue{}, err
 	}
-	if q, ok := n.cat.queue(project, queueID); ok {
+	if q, ok := n.cat.Queue(project, queueID); ok {
 		return q, nil
 	}
 	return Queue{}, ErrQueueNotFound
@@ -67,7 +68,7 @@ func (n *Node) GetQueue(ctx context.Context, project, queueID string) (Queue, er
 // does not know yet may have just been created through another node: it
 // catches up with the metadata leader before it answers ErrGroupNotFound.
 func (n *Node) GetGroup(ctx context.Context, project, queueID, groupID string) (Queue, error) {
-	if q, ok := n.cat.queue(project, queueID); ok {
+	if q, ok := n.cat.Queue(project, queueID); ok {
 		if _, ok := q.Group(groupID); ok {
 			return q, nil
 		}
@@ -75,7 +76,7 @@ func (n *Node) GetGroup(ctx context.Context, project, queueID, groupID string) (
 	if err := n.syncCatalogue(ctx); err != nil {
 		return Queue{}, err
 	}
-	q, ok := n.cat.queue(project, queueID)
+	q, ok := n.cat.Queue(project, queueID)
 	if !ok {
 		return Queue{}, ErrQueueNotFound
 	}
@@ -87,7 +88,7 @@ func (n *Node) GetGroup(ctx context.Context, project, queueID, groupID string) (
 
 // DeleteQueue removes the queue, its groups and its partitions.
 func (n *Node) DeleteQueue(ctx context.Context, project, queueID string) error {
-	_, err := n.proposeMeta(ctx, &metaCommand{Op: opDeleteQueue, Project: project, QueueID: queueID})
+	_, err := n.proposeMeta(ctx, &catalogue.Command{Op: catalogue.OpDeleteQueue, Project: project, QueueID: queueID})
 	if err != nil {
 		return err
 	}
@@ -102,7 +103,7 @@ func (n *Node) CreateGroups(ctx context.Context, project, queueID string, names 
 	for i, name := range names {
 		groups[i] = Group{ID: "g-" + newUUID(), Name: name, Created: now}
 	}
-	res, err := n.proposeMeta(ctx, &metaCommand{Op: opCreateGroups, Project: project, QueueID: queueID, Groups: groups, Limit: n.cfg.MaxGroupsPerQueue})
+	res, err := n.proposeMeta(ctx, &catalogue.Command{Op: catalogue.OpCreateGroups, Project: project, QueueID: queueID, Groups: groups, Limit: n.cfg.MaxGroupsPerQueue})
 	if err != nil {
 		return nil, err
 	}
@@ -117,12 +118,12 @@ func (n *Node) DeleteGroup(ctx context.Context, project, queueID, groupID string
 	if err != nil {
 		return err
 	}
-	if _, err := n.proposeMeta(ctx, &metaCommand{Op: opDeleteGroup, Project: project, QueueID: queueID, GroupID: groupID}); err != nil {
+	if _, err := n.proposeMeta(ctx, &catalogue.Command{Op: catalogue.OpDeleteGroup, Project: project, QueueID: queueID, GroupID: groupID}); err != nil {
 		return err
 	}
 	for i := range q.Partitions {
 		if _, err := n.partitionCall(ctx, q, i, &fsm.Forget{Group: fsm.GroupID(groupID)}); err != nil {
-			n.log.Warn("forgetting deleted group", "partition", PartitionID(q.ID, i), "group", groupID, "err", err)
+			n.log.Warn("forgetting deleted group", "partition", catalogue.PartitionID(q.ID, i), "group", groupID, "err", err)
 		}
 	}
 	return nil
@@ -188,7 +189,7 @@ func (n *Node) allPartitionStats(ctx context.Context, q Queue, group string) ([]
 // so followers are never read: while no leader can be reached the answer is
 // ErrUnavailable.
 func (n *Node) partitionStats(ctx context.Context, q Queue, i int, group string) (statsAnswer, error) {
-	pid := PartitionID(q.ID, i)
+	pid := catalogue.PartitionID(q.ID, i)
 	var a statsAnswer
 	err := n.onPartitionLeader(ctx, q, i, func(r *partition.Replica, target string) error {
 		if r != nil {
@@ -285,7 +286,7 @@ func (n *Node) unsafeProduce(q Queue, i int, msgs []fsm.Message) []MessageRef {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Raft.ApplyTimeout)
 		defer cancel()
 		if _, err := n.partitionCall(ctx, q, i, &fsm.Enqueue{Messages: own}); err != nil {
-			n.log.Warn("unsafe-ack-before-commit: acknowledged messages not stored", "partition", PartitionID(q.ID, i), "count", len(own), "err", err)
+			n.log.Warn("unsafe-ack-before-commit: acknowledged messages not stored", "partition", catalogue.PartitionID(q.ID, i), "count", len(own), "err", err)
 		}
 	}()
 	return make([]MessageRef, len(msgs))
@@ -353,7 +354,7 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 		emptyLease := false
 		budget, left := req.MaxBytes, req.Max
 		for _, i := range n.consumeOrder(q, start) {
-			r, isLocal := n.host.Get(PartitionID(q.ID, i))
+			r, isLocal := n.host.Get(catalogue.PartitionID(q.ID, i))
 			known := isLocal && r.Leader() != ""
 			if isLocal && !known && (len(out) > 0 || lastErr != nil) {
 				continue
@@ -456,7 +457,7 @@ func (n *Node) Consume(ctx context.Context, q Queue, groupID string, req Consume
 // that consumers spread over partitions.
 func (n *Node) consumeOrder(q Queue, start int) []int {
 	tier := func(i int) int {
-		r, ok := n.host.Get(PartitionID(q.ID, i))
+		r, ok := n.host.Get(catalogue.PartitionID(q.ID, i))
 		switch {
 		case !ok:
 			return 1
@@ -496,7 +497,7 @@ func keyPartition(key string, partitions int) int {
 // catches up with the metadata leader before it answers ErrQueueNotFound.
 func (n *Node) QueueByName(ctx context.Context, project, name string) (Queue, error) {
 	find := func() (Queue, bool) {
-		for _, q := range n.cat.queues(project) {
+		for _, q := range n.cat.Queues(project) {
 			if q.Name == name {
 				return q, true
 			}
@@ -538,7 +539,7 @@ func (n *Node) EnsureGroup(ctx context.Context, q Queue, name string) (Queue, Gr
 	if err := n.syncCatalogue(ctx); err != nil {
 		return q, Group{}, err
 	}
-	q2, ok := n.cat.queue(q.Project, q.ID)
+	q2, ok := n.cat.Queue(q.Project, q.ID)
 	if !ok {
 		return q, Group{}, ErrQueueNotFound
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"raftmq/cluster/catalogue"
+	"raftmq/cluster/transport"
 	"raftmq/fsm"
 )
 
@@ -87,11 +89,11 @@ func startTrioWith(t *testing.T, o trioOptions) []*Node {
 			if o.internal != nil && n.rpcKeys() != nil {
 				// The hook sees the request opened and its answer is sealed,
 				// as the node's own would be.
-				seal, plain, err := openRequest(n.rpcKeys(), op, auth, rc.Request.Body(), time.Now())
+				seal, plain, err := transport.OpenRequest(n.rpcKeys(), op, auth, rc.Request.Body(), time.Now())
 				if err == nil {
 					if status, body, ok := o.internal(i, op, plain); ok {
 						rc.SetStatusCode(status)
-						rc.SetBody(seal.sealAnswer(status, body))
+						rc.SetBody(seal.SealAnswer(status, body))
 						return
 					}
 				}
@@ -176,7 +178,7 @@ func TestCluster_PlacementSpreadsPreferredLeaders(t *testing.T) {
 		}
 	}
 	prefers := map[string]int{}
-	for _, p := range leader.cat.placements() {
+	for _, p := range leader.cat.Placements() {
 		seen := map[string]bool{}
 		for _, id := range p.Replicas {
 			if seen[id] {
@@ -206,7 +208,7 @@ func TestCluster_ForwardedCommandIsNeverForwardedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := PartitionID(q.ID, 0)
+	pid := catalogue.PartitionID(q.ID, 0)
 	var lead, follower *Node
 	waitUntil(t, 10*time.Second, "a partition leader and a follower replica", func() bool {
 		lead, follower = nil, nil

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"raftmq/cluster/catalogue"
 	"raftmq/fsm"
 )
 
@@ -117,7 +118,7 @@ func startDeafCluster(t *testing.T, o trioOptions) *deafCluster {
 		for i := range c.q.Partitions {
 			led := false
 			for _, n := range c.nodes {
-				r, ok := n.host.Get(PartitionID(c.q.ID, i))
+				r, ok := n.host.Get(catalogue.PartitionID(c.q.ID, i))
 				if !ok {
 					return false
 				}
@@ -135,12 +136,12 @@ func startDeafCluster(t *testing.T, o trioOptions) *deafCluster {
 	c.part = -1
 	waitUntil(t, 10*time.Second, "a partition whose deaf replica knows no leader", func() bool {
 		for i := range c.q.Partitions {
-			r, _ := c.deaf.host.Get(PartitionID(c.q.ID, i))
+			r, _ := c.deaf.host.Get(catalogue.PartitionID(c.q.ID, i))
 			if r.IsLeader() || r.Leader() != "" {
 				continue
 			}
 			for _, n := range c.nodes {
-				if rr, _ := n.host.Get(PartitionID(c.q.ID, i)); n != c.deaf && rr.IsLeader() {
+				if rr, _ := n.host.Get(catalogue.PartitionID(c.q.ID, i)); n != c.deaf && rr.IsLeader() {
 					c.part, c.by = i, n
 					return true
 				}
@@ -165,7 +166,7 @@ func TestCluster_DeafNodeServesThroughPeers(t *testing.T) {
 	// already under way when the gate closed may still deliver one last
 	// heartbeat to it: wait that out.)
 	waitUntil(t, 5*time.Second, "the leader to see that the deaf node does not follow it", func() bool {
-		return !c.by.followsUs(PartitionID(c.q.ID, c.part), c.deaf.ID())
+		return !c.by.followsUs(catalogue.PartitionID(c.q.ID, c.part), c.deaf.ID())
 	})
 	if _, err := c.by.partitionCall(ctx, c.q, c.part, &fsm.Enqueue{Messages: []fsm.Message{{Body: []byte(`"one"`)}}}); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"raftmq/cluster/catalogue"
+	"raftmq/cluster/placement"
 )
 
 // Membership errors of the node endpoints (API.md section 7); match with
@@ -31,13 +34,13 @@ func (n *Node) Decommission(ctx context.Context, id string) error {
 	if !n.knownNode(j, id) {
 		return ErrNodeNotFound
 	}
-	if j.records[id].State == stateDecommissioning {
+	if j.Records[id].State == catalogue.StateDecommissioning {
 		return nil
 	}
-	if !slices.ContainsFunc(j.placeable(), func(m Member) bool { return m.ID != id }) {
+	if !slices.ContainsFunc(j.Placeable(), func(m Member) bool { return m.ID != id }) {
 		return fmt.Errorf("%w: no other node could take its replicas", ErrNodeConflict)
 	}
-	_, err := n.proposeMeta(ctx, &metaCommand{Op: opSetNode, Node: id, State: stateDecommissioning, Inc: j.members[id].Inc})
+	_, err := n.proposeMeta(ctx, &catalogue.Command{Op: catalogue.OpSetNode, Node: id, State: catalogue.StateDecommissioning, Inc: j.Members[id].Inc})
 	return err
 }
 
@@ -49,24 +52,24 @@ func (n *Node) RemoveNode(ctx context.Context, id string) error {
 	if !n.knownNode(j, id) {
 		return ErrNodeNotFound
 	}
-	if j.alive(id) || j.state(id) == "suspect" {
-		return fmt.Errorf("%w: node %s is %s; decommission it instead", ErrNodeConflict, id, map[bool]string{true: "alive", false: "suspect"}[j.alive(id)])
+	if j.Alive(id) || j.State(id) == "suspect" {
+		return fmt.Errorf("%w: node %s is %s; decommission it instead", ErrNodeConflict, id, map[bool]string{true: "alive", false: "suspect"}[j.Alive(id)])
 	}
-	_, err := n.proposeMeta(ctx, &metaCommand{Op: opSetNode, Node: id, State: stateRemoved, Inc: j.members[id].Inc})
+	_, err := n.proposeMeta(ctx, &catalogue.Command{Op: catalogue.OpSetNode, Node: id, State: catalogue.StateRemoved, Inc: j.Members[id].Inc})
 	return err
 }
 
 // knownNode reports whether id names a node of the cluster that was not
 // removed: one gossip knows, or one the catalogue or the metadata group
 // still names.
-func (n *Node) knownNode(j nodeJudge, id string) bool {
-	if j.removed(id) {
+func (n *Node) knownNode(j placement.Judge, id string) bool {
+	if j.Removed(id) {
 		return false
 	}
-	if _, ok := j.members[id]; ok {
+	if _, ok := j.Members[id]; ok {
 		return true
 	}
-	if _, ok := j.records[id]; ok || n.holdsReplicas(id) {
+	if _, ok := j.Records[id]; ok || n.holdsReplicas(id) {
 		return true
 	}
 	servers, err := n.meta.Configuration()
@@ -89,8 +92,8 @@ func (n *Node) Left() <-chan struct{} { return n.left }
 func (n *Node) leaveLoop() {
 	var since time.Time
 	n.every(time.Second, func() []<-chan struct{} { return []<-chan struct{}{n.cat.Changed()} }, func() bool {
-		r := n.cat.nodeState(n.cfg.NodeID)
-		if r.State != stateRemoved || r.Inc != n.inc {
+		r := n.cat.NodeState(n.cfg.NodeID)
+		if r.State != catalogue.StateRemoved || r.Inc != n.inc {
 			since = time.Time{}
 			return true
 		}

@@ -130,7 +130,7 @@ func (n *Node) admitProduce(q Queue, i int) error {
 	if n.disk.low.Load() {
 		return fmt.Errorf("%w: node %s has %d bytes free", ErrDiskFull, n.cfg.NodeID, n.disk.free.Load())
 	}
-	for _, id := range n.cat.replicasOf(q.ID, i) {
+	for _, id := range n.cat.ReplicasOf(q.ID, i) {
 		if m, ok := n.members.Member(id); ok && m.Alive && m.DiskLow {
 			return fmt.Errorf("%w: node %s", ErrDiskFull, id)
 		}

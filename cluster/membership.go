@@ -17,6 +17,8 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"raftmq/cluster/placement"
+	"raftmq/cluster/transport"
 	"raftmq/logging"
 )
 
@@ -38,20 +40,8 @@ type memberMeta struct {
 	DiskLow bool `json:"disk_low,omitempty"`
 }
 
-// Member is a node as membership knows it.
-type Member struct {
-	ID         string
-	HTTPAddr   string
-	RaftAddr   string
-	GossipAddr string
-	Alive      bool
-	Joined     bool
-	Inc        string
-	DiskLow    bool
-	// DownSince is when gossip last found the node failed (zero while it
-	// is alive).
-	DownSince time.Time
-}
+// Member is a node as gossip reports it (placement.Member).
+type Member = placement.Member
 
 // membership tracks the cluster's nodes through memberlist gossip. It keeps
 // the last known addresses of nodes that left, so that Raft can still reach
@@ -84,7 +74,7 @@ type membershipConfig struct {
 	// Keys encrypt and authenticate every gossip message (memberlist's
 	// keyring: AES-GCM, the first key sends, each is tried on receipt);
 	// nil: gossip is open.
-	Keys *keyring
+	Keys *transport.Keyring
 	Log  *slog.Logger
 }
 
@@ -131,9 +121,9 @@ func startMembership(cfg membershipConfig) (*membership, error) {
 		mc.AdvertiseAddr = host
 	}
 	if cfg.Keys != nil {
-		kr, err := memberlist.NewKeyring(cfg.Keys.secrets(), cfg.Keys.primary().secret)
+		kr, err := memberlist.NewKeyring(cfg.Keys.Secrets(), cfg.Keys.Primary().Secret)
 		if err != nil {
-			return nil, fmt.Errorf("cluster: gossip keyring: %w", err)
+			return nil, fmt.Errorf("cluster: gossip transport.Keyring: %w", err)
 		}
 		// A message that is not sealed with one of the keys is dropped,
 		// so a node without the key can neither join nor be heard.
@@ -312,11 +302,11 @@ func (m *membership) Leave() {
 
 // gossipRefusals reads memberlist's log (otherwise discarded: it is chatty)
 // for the messages it dropped because they were not sealed with one of this
-// node's keys, and logs those as warnings, at most one per refusalLogEvery:
+// node's keys, and logs those as warnings, at most one per interval (transport.LogLimiter):
 // a node with the wrong key, or none, otherwise fails to join in silence.
 type gossipRefusals struct {
 	log     *slog.Logger
-	limiter logLimiter
+	limiter transport.LogLimiter
 }
 
 func (g *gossipRefusals) Write(p []byte) (int, error) {
@@ -324,7 +314,7 @@ func (g *gossipRefusals) Write(p []byte) (int, error) {
 	if !isGossipRefusal(line) {
 		return len(p), nil
 	}
-	if ok, n := g.limiter.allow(); ok {
+	if ok, n := g.limiter.Allow(); ok {
 		g.log.Warn("gossip: refused a message not sealed with this node's cluster key (a node without the key, or with another)",
 			"memberlist", strings.TrimSpace(line), "refused", n)
 	}

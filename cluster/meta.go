@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"raftmq/cluster/catalogue"
 	"raftmq/partition"
 )
 
@@ -143,7 +144,7 @@ func (n *Node) hasMetaState() bool {
 // leader draws one and commits it; every node then signs with the same key.
 func (n *Node) keyLoop() {
 	n.every(time.Second, func() []<-chan struct{} { return []<-chan struct{}{n.meta.LeadershipChanged()} }, func() bool {
-		if n.cat.key() != nil {
+		if n.cat.Key() != nil {
 			return false
 		}
 		if !n.meta.IsLeader() {
@@ -153,7 +154,7 @@ func (n *Node) keyLoop() {
 		rand.Read(key)
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Raft.ApplyTimeout)
 		defer cancel()
-		if _, err := n.proposeMetaLocal(ctx, &metaCommand{Op: opSetKey, Key: key}); err != nil {
+		if _, err := n.proposeMetaLocal(ctx, &catalogue.Command{Op: catalogue.OpSetKey, Key: key}); err != nil {
 			n.log.Warn("setting the handler key failed; retrying", "err", err)
 		}
 		return true
@@ -162,11 +163,11 @@ func (n *Node) keyLoop() {
 
 // proposeMeta commits a catalogue command through the metadata leader: here
 // when this node leads, else forwarded in one hop (untilLeader's loop).
-func (n *Node) proposeMeta(ctx context.Context, cmd *metaCommand) (metaResult, error) {
-	if err := cmd.validate(); err != nil {
-		return metaResult{}, err
+func (n *Node) proposeMeta(ctx context.Context, cmd *catalogue.Command) (catalogue.Result, error) {
+	if err := cmd.Validate(); err != nil {
+		return catalogue.Result{}, err
 	}
-	var res metaResult
+	var res catalogue.Result
 	err := n.untilLeader(ctx, n.meta.LeadershipChanged, func(t leaderTry) (string, error) {
 		leader := n.metaTarget(t)
 		var err error
@@ -201,39 +202,39 @@ func (n *Node) metaTarget(t leaderTry) string {
 // forwardMeta sends a catalogue command to the metadata leader, then makes
 // this node's catalogue catch up, so that the caller's next request through
 // this node sees what it just created.
-func (n *Node) forwardMeta(ctx context.Context, leader string, cmd *metaCommand) (metaResult, error) {
+func (n *Node) forwardMeta(ctx context.Context, leader string, cmd *catalogue.Command) (catalogue.Result, error) {
 	b, err := json.Marshal(cmd)
 	if err != nil {
-		return metaResult{}, err
+		return catalogue.Result{}, err
 	}
 	var a metaAnswer
 	if err := n.callWatched(ctx, leader, rpcMeta, b, &a, n.meta); err != nil {
-		return metaResult{}, err
+		return catalogue.Result{}, err
 	}
 	_ = n.syncCatalogue(ctx)
-	return metaResult{Queue: a.Queue, Groups: a.Groups}, nil
+	return catalogue.Result{Queue: a.Queue, Groups: a.Groups}, nil
 }
 
 // proposeMetaLocal proposes on this node's member of the metadata group.
-func (n *Node) proposeMetaLocal(ctx context.Context, cmd *metaCommand) (metaResult, error) {
-	if err := cmd.validate(); err != nil {
-		return metaResult{}, err
+func (n *Node) proposeMetaLocal(ctx context.Context, cmd *catalogue.Command) (catalogue.Result, error) {
+	if err := cmd.Validate(); err != nil {
+		return catalogue.Result{}, err
 	}
 	b, err := json.Marshal(cmd)
 	if err != nil {
-		return metaResult{}, fmt.Errorf("cluster: encode %s: %w", cmd.Op, err)
+		return catalogue.Result{}, fmt.Errorf("cluster: encode %s: %w", cmd.Op, err)
 	}
 	resp, err := n.meta.Propose(ctx, b)
 	if err != nil {
 		var nl *partition.NotLeaderError
 		if errors.As(err, &nl) {
-			return metaResult{}, err
+			return catalogue.Result{}, err
 		}
-		return metaResult{}, unavailable(err)
+		return catalogue.Result{}, unavailable(err)
 	}
-	res, ok := resp.(metaResult)
+	res, ok := resp.(catalogue.Result)
 	if !ok {
-		return metaResult{}, fmt.Errorf("cluster: unexpected catalogue result %T", resp)
+		return catalogue.Result{}, fmt.Errorf("cluster: unexpected catalogue result %T", resp)
 	}
 	return res, res.Err
 }
@@ -273,7 +274,7 @@ func (n *Node) waitCatalogue(ctx context.Context, idx uint64) error {
 	defer deadline.Stop()
 	for {
 		ch := n.cat.Changed()
-		if n.cat.appliedIndex() >= idx {
+		if n.cat.AppliedIndex() >= idx {
 			break
 		}
 		select {
@@ -309,10 +310,10 @@ func (n *Node) catchUpLoop() {
 // knows (itself only once it serves). While a group is electing, requests
 // that need it would wait or answer 503, so the node says so.
 func (n *Node) Ready() bool {
-	if !n.caughtUp.Load() || n.cat.key() == nil || !n.knowsLeader(n.meta) {
+	if !n.caughtUp.Load() || n.cat.Key() == nil || !n.knowsLeader(n.meta) {
 		return false
 	}
-	for _, p := range n.cat.placements() {
+	for _, p := range n.cat.Placements() {
 		if !slices.Contains(p.Replicas, n.cfg.NodeID) {
 			continue
 		}
@@ -333,7 +334,7 @@ func (n *Node) knowsLeader(g *partition.Node) bool {
 
 // HandlerKey is the cluster-wide handler signing key.
 func (n *Node) HandlerKey() ([]byte, bool) {
-	k := n.cat.key()
+	k := n.cat.Key()
 	return k, k != nil
 }
 

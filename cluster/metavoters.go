@@ -5,11 +5,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-)
 
-// maxMetaVoters bounds the metadata group's voters; other members follow
-// the catalogue as non-voters.
-const maxMetaVoters = 5
+	"raftmq/cluster/catalogue"
+	"raftmq/cluster/placement"
+)
 
 // metaMembersLoop runs on every node; while it leads the metadata group it
 // keeps the group's members in step with the cluster (metaMembersOnce).
@@ -44,7 +43,7 @@ func (n *Node) metaMembersOnce() {
 	for id := range in {
 		// A decommissioned node leaves once the catalogue says removed:
 		// it must apply that entry to know it may stop (leaveLoop).
-		if j.records[id].State == stateRemoved && j.removed(id) {
+		if j.Records[id].State == catalogue.StateRemoved && j.Removed(id) {
 			if id == self {
 				_ = n.meta.TransferLeadership()
 				return
@@ -52,17 +51,17 @@ func (n *Node) metaMembersOnce() {
 			n.log.Info("removing node from the metadata group", "node", id)
 			if err := n.meta.RemoveServer(id); err != nil {
 				n.log.Warn("metadata group: remove", "node", id, "err", err)
-			} else if j.alive(id) {
-				n.tellLeave(id, j.records[id].Inc)
+			} else if j.Alive(id) {
+				n.tellLeave(id, j.Records[id].Inc)
 			}
 			delete(in, id)
 		}
 	}
-	voters := pickMetaVoters(j, in)
+	voters := placement.MetaVoters(j, in)
 	if len(voters) == 0 {
 		return // gossip does not even list this node yet
 	}
-	for _, m := range j.placeable() {
+	for _, m := range j.Placeable() {
 		if _, ok := in[m.ID]; !ok && !slices.Contains(voters, m.ID) {
 			n.log.Info("adding node to the metadata group as a non-voter", "node", m.ID)
 			if err := n.meta.AddNonvoter(m.ID, m.RaftAddr); err != nil {
@@ -73,7 +72,7 @@ func (n *Node) metaMembersOnce() {
 	for _, id := range voters {
 		if s, ok := in[id]; !ok || s != raft.Voter {
 			n.log.Info("making node a metadata voter", "node", id)
-			if err := n.meta.AddVoter(id, j.members[id].RaftAddr); err != nil {
+			if err := n.meta.AddVoter(id, j.Members[id].RaftAddr); err != nil {
 				n.log.Warn("metadata group: add voter", "node", id, "err", err)
 			}
 		}
@@ -92,42 +91,11 @@ func (n *Node) metaMembersOnce() {
 	}
 }
 
-// pickMetaVoters chooses the metadata group's voters (see metaMembersOnce).
-func pickMetaVoters(j nodeJudge, in map[string]raft.ServerSuffrage) []string {
-	var alive, others, waiting []string
-	for id, s := range in {
-		if s != raft.Voter || j.cond(id) != condGood {
-			continue
-		}
-		if j.alive(id) {
-			alive = append(alive, id)
-		} else {
-			waiting = append(waiting, id)
-		}
-	}
-	for _, m := range j.placeable() {
-		if !slices.Contains(alive, m.ID) {
-			others = append(others, m.ID)
-		}
-	}
-	slices.Sort(alive)
-	slices.Sort(waiting)
-	pool := slices.Concat(alive, others, waiting)
-	v := min(maxMetaVoters, len(pool))
-	if v%2 == 0 && v > 0 {
-		v--
-	}
-	if v == 0 {
-		return nil
-	}
-	return pool[:v]
-}
-
 // holdsReplicas reports whether the catalogue places a replica on node id.
 // (A decommissioning node stays in the metadata group, as a non-voter,
 // until it is removed.)
 func (n *Node) holdsReplicas(id string) bool {
-	for _, p := range n.cat.placements() {
+	for _, p := range n.cat.Placements() {
 		if slices.Contains(p.Replicas, id) {
 			return true
 		}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"strconv"
 
+	"raftmq/cluster/catalogue"
 	"raftmq/fsm"
 	"raftmq/partition"
 )
@@ -38,7 +39,7 @@ type RaftMetrics struct {
 // PartitionMetrics lists the partitions this node leads, with their groups.
 func (n *Node) PartitionMetrics() []PartitionMetrics {
 	var out []PartitionMetrics
-	for _, p := range n.cat.placements() {
+	for _, p := range n.cat.Placements() {
 		r, ok := n.host.Get(p.ID)
 		if !ok || !r.IsLeader() {
 			continue
@@ -59,7 +60,7 @@ func (n *Node) PartitionMetrics() []PartitionMetrics {
 // RaftMetrics lists every Raft group this node is a member of.
 func (n *Node) RaftMetrics() []RaftMetrics {
 	out := []RaftMetrics{n.raftMetrics("meta", n.meta)}
-	for _, p := range n.cat.placements() {
+	for _, p := range n.cat.Placements() {
 		if r, ok := n.host.Get(p.ID); ok {
 			out = append(out, n.raftMetrics(p.Queue.Project+"/"+p.Queue.Name+"/"+strconv.Itoa(p.Index), r.Node))
 		}
@@ -76,10 +77,10 @@ func (n *Node) raftMetrics(group string, pn *partition.Node) RaftMetrics {
 
 // NodeStates counts the cluster's nodes by state as this node sees them.
 func (n *Node) NodeStates() map[string]int {
-	out := map[string]int{"alive": 0, "suspect": 0, "dead": 0, stateDecommissioning: 0}
+	out := map[string]int{"alive": 0, "suspect": 0, "dead": 0, catalogue.StateDecommissioning: 0}
 	j := n.judge()
 	for _, m := range n.members.Members() {
-		if state := j.state(m.ID); state != "" {
+		if state := j.State(m.ID); state != "" {
 			out[state]++
 		}
 	}

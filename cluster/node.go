@@ -17,6 +17,8 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"raftmq/cluster/catalogue"
+	"raftmq/cluster/transport"
 	"raftmq/partition"
 )
 
@@ -82,7 +84,7 @@ func DefaultConfig() Config {
 		Partitions:           3,
 		MaxQueuesPerProject:  30,
 		MaxGroupsPerQueue:    3,
-		RaftHandshakeTimeout: defaultHandshakeTimeout,
+		RaftHandshakeTimeout: transport.DefaultHandshakeTimeout,
 		DeadNodeTimeout:      5 * time.Minute,
 		MoveInterval:         time.Second,
 		Raft:                 partition.DefaultRaftConfig(),
@@ -116,7 +118,7 @@ func (c Config) Validate() error {
 	if err := raftCfg.Validate(); err != nil {
 		return err
 	}
-	_, err := newKeyring(c.ClusterKeys)
+	_, err := transport.NewKeyring(c.ClusterKeys)
 	return err
 }
 
@@ -126,19 +128,19 @@ func (c Config) Validate() error {
 type Node struct {
 	cfg     Config
 	log     *slog.Logger
-	mux     *Mux
+	mux     *transport.Mux
 	raftL   net.Listener
-	cat     *Catalogue
+	cat     *catalogue.Catalogue
 	meta    *partition.Node
 	host    *partition.Host
 	members *membership
 	peers   peers
-	keys    *keyring // the cluster keys; nil in open mode
+	keys    *transport.Keyring // the cluster keys; nil in open mode
 	// openKeys is, in open mode, the handler key as a keyring, made once
 	// the catalogue holds the key (node-to-node requests are sealed with it).
-	openKeys    atomic.Pointer[keyring]
-	replay      *rpcReplayCache
-	rpcRefusals logLimiter
+	openKeys    atomic.Pointer[transport.Keyring]
+	replay      *transport.ReplayCache
+	rpcRefusals transport.LogLimiter
 
 	rr atomic.Uint64 // round-robin cursor for produce and consume
 	// leaders caches, for partitions this node holds no replica of, the
@@ -213,12 +215,12 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
-	keys, err := newKeyring(cfg.ClusterKeys)
+	keys, err := transport.NewKeyring(cfg.ClusterKeys)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, raftL: ln, keys: keys, replay: newReplayCache(time.Now(), maxReplayCache), cat: newCatalogue(log), stop: make(chan struct{}), failed: make(chan struct{}),
+	n := &Node{cfg: cfg, log: log, raftL: ln, keys: keys, replay: transport.NewReplayCache(time.Now(), transport.MaxReplayCache), cat: catalogue.New(log), stop: make(chan struct{}), failed: make(chan struct{}),
 		unwanted: map[string]time.Time{}, started: time.Now(), left: make(chan struct{}), inc: inc}
 	if n.cfg.DeadNodeTimeout == 0 {
 		n.cfg.DeadNodeTimeout = 5 * time.Minute
@@ -239,7 +241,7 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
-	n.mux, err = NewMux(ln, MuxConfig{Advertise: adv, ClusterKeys: cfg.ClusterKeys, HandshakeTimeout: cfg.RaftHandshakeTimeout, Logger: log})
+	n.mux, err = transport.NewMux(ln, transport.MuxConfig{Advertise: adv, ClusterKeys: cfg.ClusterKeys, HandshakeTimeout: cfg.RaftHandshakeTimeout, Logger: log})
 	if err != nil {
 		n.members.Leave()
 		ln.Close()

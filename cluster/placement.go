@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,58 +11,19 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"raftmq/cluster/placement"
 	"raftmq/partition"
 )
 
-// replicationFactor is the number of replicas of each partition (fewer when
-// the cluster has fewer nodes).
-const replicationFactor = 3
-
-// place chooses the replica sets of a new queue's partitions among the alive
-// nodes: each partition's preferred leader (the first replica) is the node
-// that is preferred leader of the fewest partitions so far, and the other
-// replicas go to the least loaded remaining nodes, so leaders and replicas
-// spread evenly. It also returns the chosen nodes' Raft addresses.
+// place chooses the replica sets of a new queue's partitions
+// (placement.Place) among the alive nodes that may take replicas, and
+// returns the chosen nodes' Raft addresses.
 func (n *Node) place(parts int) ([][]string, map[string]string) {
-	nodes := n.judge().placeable() // not on nodes being decommissioned or removed
+	nodes := n.judge().Placeable() // not on nodes being decommissioned or removed
 	if len(nodes) == 0 {           // gossip has not seen even this node yet
 		nodes = []Member{{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr}}
 	}
-	leads, holds := map[string]int{}, map[string]int{}
-	for _, p := range n.cat.placements() {
-		for k, id := range p.Replicas {
-			holds[id]++
-			if k == 0 {
-				leads[id]++
-			}
-		}
-	}
-	addrs := map[string]string{}
-	out := make([][]string, parts)
-	rf := min(replicationFactor, len(nodes))
-	for i := range out {
-		order := slices.Clone(nodes)
-		slices.SortStableFunc(order, func(a, b Member) int {
-			return cmp.Or(cmp.Compare(leads[a.ID], leads[b.ID]), cmp.Compare(holds[a.ID], holds[b.ID]), cmp.Compare(a.ID, b.ID))
-		})
-		pref := order[0]
-		rest := order[1:]
-		slices.SortStableFunc(rest, func(a, b Member) int {
-			return cmp.Or(cmp.Compare(holds[a.ID], holds[b.ID]), cmp.Compare(a.ID, b.ID))
-		})
-		set := []string{pref.ID}
-		addrs[pref.ID] = pref.RaftAddr
-		for _, m := range rest[:rf-1] {
-			set = append(set, m.ID)
-			addrs[m.ID] = m.RaftAddr
-		}
-		leads[pref.ID]++
-		for _, id := range set {
-			holds[id]++
-		}
-		out[i] = set
-	}
-	return out, addrs
+	return placement.Place(nodes, n.cat.Placements(), parts)
 }
 
 // reconcileLoop starts and stops local replicas as the catalogue changes.
@@ -82,7 +42,7 @@ func (n *Node) reconcile() {
 	n.reconcileMu.Lock()
 	defer n.reconcileMu.Unlock()
 	want, all := map[string]bool{}, map[string]bool{}
-	for _, p := range n.cat.placements() {
+	for _, p := range n.cat.Placements() {
 		all[p.ID] = true
 		if !slices.Contains(p.Replicas, n.cfg.NodeID) {
 			continue
@@ -160,7 +120,7 @@ const balanceInterval = 3 * time.Second
 // that node is alive again, so leaders stay spread after a failover.
 func (n *Node) balanceLoop() {
 	n.every(balanceInterval, nil, func() bool {
-		for _, p := range n.cat.placements() {
+		for _, p := range n.cat.Placements() {
 			if len(p.Replicas) < 2 || p.Replicas[0] == n.cfg.NodeID {
 				continue
 			}
@@ -205,13 +165,13 @@ func (n *Node) Status() Status {
 	st := Status{NodeID: n.cfg.NodeID, MetaLeader: n.meta.Leader(), Nodes: []NodeInfo{}, Partitions: []PartitionInfo{}}
 	j := n.judge()
 	for _, m := range n.members.Members() {
-		state := j.state(m.ID)
+		state := j.State(m.ID)
 		if state == "" {
 			continue
 		}
 		st.Nodes = append(st.Nodes, NodeInfo{ID: m.ID, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr, Alive: m.Alive, State: state, DiskLow: m.DiskLow})
 	}
-	parts := n.cat.placements()
+	parts := n.cat.Placements()
 	st.Partitions = make([]PartitionInfo, len(parts))
 	ctx, cancel := context.WithTimeout(context.Background(), statusLeaderWait)
 	defer cancel()

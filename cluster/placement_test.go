@@ -1,10 +1,15 @@
 package cluster
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
 	"testing"
+
+	"github.com/hashicorp/raft"
+
+	"raftmq/cluster/catalogue"
 )
 
 // placementNode is a Node with only what place reads: its id, a catalogue
@@ -14,7 +19,7 @@ func placementNode(self string, members ...Member) *Node {
 	for _, m := range members {
 		ms.members[m.ID] = m
 	}
-	return &Node{cfg: Config{NodeID: self, RaftAddr: "self:1"}, cat: newCatalogue(slog.New(slog.DiscardHandler)), members: ms}
+	return &Node{cfg: Config{NodeID: self, RaftAddr: "self:1"}, cat: catalogue.New(slog.New(slog.DiscardHandler)), members: ms}
 }
 
 func aliveMembers(n int) []Member {
@@ -30,9 +35,13 @@ func aliveMembers(n int) []Member {
 // as CreateQueue would, so the next placement counts it.
 func commitPlacement(t *testing.T, n *Node, queue int, sets [][]string, addrs map[string]string) {
 	t.Helper()
-	l := &catalogueLog{t: t, c: n.cat, index: n.cat.appliedIndex()}
-	q := &Queue{ID: testUUID(queue), Project: "p", Name: fmt.Sprint("q", queue), Mode: ModeNormal, Partitions: len(sets)}
-	if res := l.apply(&metaCommand{Op: opCreateQueue, Queue: q, Replicas: sets, Addrs: addrs, Limit: 1000}); res.Err != nil {
+	q := &Queue{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", queue), Project: "p", Name: fmt.Sprint("q", queue), Mode: ModeNormal, Partitions: len(sets)}
+	b, err := json.Marshal(&catalogue.Command{Op: catalogue.OpCreateQueue, Queue: q, Replicas: sets, Addrs: addrs, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &raft.Log{Index: n.cat.AppliedIndex() + 1, Type: raft.LogCommand, Data: b}
+	if res := n.cat.Apply(log).(catalogue.Result); res.Err != nil {
 		t.Fatal(res.Err)
 	}
 }

@@ -1,19 +1,14 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
+	"raftmq/cluster/catalogue"
 	"raftmq/fsm"
 )
 
@@ -27,45 +22,19 @@ var poisonedMetaEntries = [][]byte{
 	[]byte(`{"op":"create_groups","project":"p","queue_id":"x"}`),
 }
 
-// TestCatalogue_InvalidEntriesAreLoggedNoOps applies each poisoned entry to
-// a catalogue: no panic, the state is unchanged, the index advances and the
-// error is logged with the entry's index.
-func TestCatalogue_InvalidEntriesAreLoggedNoOps(t *testing.T) {
-	c := seedCatalogue(t)
-	var logged bytes.Buffer
-	c.log = slog.New(slog.NewTextHandler(&logged, nil))
-	before, _ := json.Marshal(c.st)
-	for i, b := range poisonedMetaEntries {
-		idx := uint64(50 + i)
-		res := c.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: b}).(metaResult)
-		if !errors.Is(res.Err, ErrInvalidCommand) {
-			t.Fatalf("entry %q: result error %v, want ErrInvalidCommand", b, res.Err)
-		}
-		if c.appliedIndex() != idx {
-			t.Fatalf("entry %q: applied index %d, want %d", b, c.appliedIndex(), idx)
-		}
-	}
-	if after, _ := json.Marshal(c.st); string(after) != string(before) {
-		t.Fatalf("poisoned entries changed the catalogue:\n%s\n%s", before, after)
-	}
-	if n := strings.Count(logged.String(), "level=ERROR"); n != len(poisonedMetaEntries) {
-		t.Fatalf("%d errors logged, want %d:\n%s", n, len(poisonedMetaEntries), logged.String())
-	}
-}
-
 // TestCatalogue_CommandsAreValidatedBeforeProposing refuses a malformed
 // catalogue command before it reaches the log, locally and from a peer.
 func TestCatalogue_CommandsAreValidatedBeforeProposing(t *testing.T) {
 	n := startSingle(t, t.TempDir())
 	ctx := context.Background()
-	if _, err := n.proposeMetaLocal(ctx, &metaCommand{Op: "drop_everything"}); !errors.Is(err, ErrInvalidCommand) {
+	if _, err := n.proposeMetaLocal(ctx, &catalogue.Command{Op: "drop_everything"}); !errors.Is(err, ErrInvalidCommand) {
 		t.Fatalf("unknown op: %v, want ErrInvalidCommand", err)
 	}
-	before := n.cat.appliedIndex()
+	before := n.cat.AppliedIndex()
 	if _, err := n.serveInternal(ctx, rpcMeta, []byte(`{"op":"create_queue"}`)); err == nil {
 		t.Fatal("rpcMeta accepted a create_queue without a queue")
 	}
-	if n.cat.appliedIndex() != before {
+	if n.cat.AppliedIndex() != before {
 		t.Fatal("the refused command reached the log")
 	}
 }
@@ -87,7 +56,7 @@ func TestCluster_PoisonedEntriesKeepEveryNodeRunning(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create queue after the poison: %v", err)
 	}
-	pid := PartitionID(q.ID, 0)
+	pid := catalogue.PartitionID(q.ID, 0)
 	var lead *Node
 	waitUntil(t, 10*time.Second, "a partition leader", func() bool {
 		for _, n := range nodes {
@@ -139,7 +108,7 @@ func TestNode_PoisonedLogReplaysAfterRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, ok := n.host.Get(PartitionID(q.ID, 0))
+	r, ok := n.host.Get(catalogue.PartitionID(q.ID, 0))
 	if !ok {
 		t.Fatal("no local replica")
 	}

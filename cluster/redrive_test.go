@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"raftmq/cluster/catalogue"
 	"raftmq/fsm"
 )
 
@@ -52,7 +53,7 @@ func TestCluster_RedriveExtendAndTagsThroughAFollower(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := gs[0].ID
-	pid := PartitionID(q.ID, 0)
+	pid := catalogue.PartitionID(q.ID, 0)
 	var follower *Node
 	waitUntil(t, 10*time.Second, "a follower replica of the partition", func() bool {
 		for _, n := range nodes {
@@ -107,11 +108,11 @@ func TestCluster_RedriveExtendAndTagsThroughAFollower(t *testing.T) {
 			others = append(others, n)
 		}
 	}
-	if err := others[0].SetQueueTags(ctx, "p", q.ID, TagActionCreate, []QueueTag{{"env", "prod"}}); err != nil {
+	if err := others[0].SetQueueTags(ctx, "p", q.ID, TagActionCreate, []QueueTag{{Key: "env", Value: "prod"}}); err != nil {
 		t.Fatal(err)
 	}
 	tags, err := others[1].QueueTags(ctx, "p", q.ID)
-	if err != nil || len(tags) != 1 || tags[0] != (QueueTag{"env", "prod"}) {
+	if err != nil || len(tags) != 1 || tags[0] != (QueueTag{Key: "env", Value: "prod"}) {
 		t.Fatalf("tags through another node: %+v, %v", tags, err)
 	}
 	if err := others[1].SetQueueTags(ctx, "p", q.ID, TagActionCreate, make([]QueueTag, 0)); err == nil {

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"raftmq/cluster/catalogue"
+	"raftmq/cluster/placement"
 )
 
 // The metadata leader decides where replicas go; the partition leaders act
@@ -51,7 +54,7 @@ func (m *moveTracker) add(pid, node string) {
 
 // busy reports whether an added replica is still catching up; it forgets
 // those that vote, left their set, or took longer than moveTimeout.
-func (n *Node) movesBusy(ctx context.Context, parts []placement) bool {
+func (n *Node) movesBusy(ctx context.Context, parts []catalogue.Placement) bool {
 	n.moves.mu.Lock()
 	pending := make(map[string]moveEntry, len(n.moves.adding))
 	for k, v := range n.moves.adding {
@@ -60,7 +63,7 @@ func (n *Node) movesBusy(ctx context.Context, parts []placement) bool {
 	n.moves.mu.Unlock()
 	busy := false
 	for pid, e := range pending {
-		i := slices.IndexFunc(parts, func(p placement) bool { return p.ID == pid })
+		i := slices.IndexFunc(parts, func(p catalogue.Placement) bool { return p.ID == pid })
 		done := i < 0 || !slices.Contains(parts[i].Replicas, e.node) || time.Since(e.since) > moveTimeout
 		if !done {
 			if c, err := n.partitionConfig(ctx, parts[i]); err == nil && c.votes(e.node) {
@@ -78,9 +81,18 @@ func (n *Node) movesBusy(ctx context.Context, parts []placement) bool {
 	return busy
 }
 
+// judge is what this node knows of every node now.
+func (n *Node) judge() placement.Judge {
+	j := placement.Judge{Members: map[string]Member{}, Records: n.cat.NodeStates(), Started: n.started, Timeout: n.cfg.DeadNodeTimeout, Now: time.Now()}
+	for _, m := range n.members.Members() {
+		j.Members[m.ID] = m
+	}
+	return j
+}
+
 func (n *Node) repairLoop() {
 	n.every(n.cfg.MoveInterval, nil, func() bool {
-		if n.meta.IsLeader() && n.cat.key() != nil {
+		if n.meta.IsLeader() && n.cat.Key() != nil {
 			n.planOnce()
 		}
 		return true
@@ -92,11 +104,11 @@ func (n *Node) planOnce() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	j := n.judge()
-	parts := n.cat.placements()
+	parts := n.cat.Placements()
 	if n.settleNodes(ctx, j, parts) {
 		return
 	}
-	rf := j.replicationTarget(parts)
+	rf := j.ReplicationTarget(parts)
 	busy := n.movesBusy(ctx, parts)
 	for _, p := range parts {
 		if n.repairPartition(ctx, j, parts, p, rf, busy) {
@@ -105,26 +117,26 @@ func (n *Node) planOnce() {
 	}
 	// Rebalancing waits while a node is down but not yet lost: it may be
 	// back in a moment (a restart), and repair handles it if not.
-	if !busy && j.settled() && !n.rebalanceReplicas(ctx, j, parts, rf) {
+	if !busy && j.Settled() && !n.rebalanceReplicas(ctx, j, parts, rf) {
 		n.rebalanceLeaders(ctx, j, parts)
 	}
 }
 
 // settleNodes marks a decommissioned node that holds no replica removed, and
 // forgets the removal of an id that is back with a new data directory.
-func (n *Node) settleNodes(ctx context.Context, j nodeJudge, parts []placement) bool {
-	for _, id := range slices.Sorted(mapKeys(j.records)) {
-		r := j.records[id]
-		if holds(parts, id) {
+func (n *Node) settleNodes(ctx context.Context, j placement.Judge, parts []catalogue.Placement) bool {
+	for _, id := range slices.Sorted(mapKeys(j.Records)) {
+		r := j.Records[id]
+		if placement.Holds(parts, id) {
 			continue
 		}
-		var cmd *metaCommand
-		switch m := j.members[id]; {
-		case r.State == stateDecommissioning:
-			cmd = &metaCommand{Op: opSetNode, Node: id, State: stateRemoved, Inc: r.Inc}
+		var cmd *catalogue.Command
+		switch m := j.Members[id]; {
+		case r.State == catalogue.StateDecommissioning:
+			cmd = &catalogue.Command{Op: catalogue.OpSetNode, Node: id, State: catalogue.StateRemoved, Inc: r.Inc}
 			n.log.Info("node decommissioned: it holds no replica any more", "node", id)
-		case r.State == stateRemoved && m.Alive && m.Inc != "" && m.Inc != r.Inc:
-			cmd = &metaCommand{Op: opSetNode, Node: id, State: ""}
+		case r.State == catalogue.StateRemoved && m.Alive && m.Inc != "" && m.Inc != r.Inc:
+			cmd = &catalogue.Command{Op: catalogue.OpSetNode, Node: id, State: ""}
 			n.log.Info("a removed node id is back with a new data directory: a new member", "node", id)
 		default:
 			continue
@@ -136,13 +148,13 @@ func (n *Node) settleNodes(ctx context.Context, j nodeJudge, parts []placement) 
 }
 
 // repairPartition makes the one change partition p needs most, if any.
-func (n *Node) repairPartition(ctx context.Context, j nodeJudge, parts []placement, p placement, rf int, busy bool) bool {
+func (n *Node) repairPartition(ctx context.Context, j placement.Judge, parts []catalogue.Placement, p catalogue.Placement, rf int, busy bool) bool {
 	var good, draining, lost []string
 	for _, id := range p.Replicas {
-		switch j.cond(id) {
-		case condGood:
+		switch j.Cond(id) {
+		case placement.CondGood:
 			good = append(good, id)
-		case condDraining:
+		case placement.CondDraining:
 			draining = append(draining, id)
 		default:
 			lost = append(lost, id)
@@ -151,12 +163,12 @@ func (n *Node) repairPartition(ctx context.Context, j nodeJudge, parts []placeme
 	switch {
 	case len(lost) > 0 && len(good)+len(draining) > 0:
 		n.log.Info("dropping replicas on lost nodes", "partition", p.ID, "nodes", lost)
-		return n.proposeSet(ctx, p, without(p.Replicas, lost...), nil)
+		return n.proposeSet(ctx, p, placement.Without(p.Replicas, lost...), nil)
 	case len(good) < rf:
 		if busy {
 			return false
 		}
-		if m, ok := leastLoaded(j, parts, p.Replicas); ok {
+		if m, ok := placement.LeastLoaded(j, parts, p.Replicas); ok {
 			n.log.Info("adding a replica", "partition", p.ID, "node", m.ID)
 			return n.proposeAdd(ctx, p, m)
 		}
@@ -164,19 +176,19 @@ func (n *Node) repairPartition(ctx context.Context, j nodeJudge, parts []placeme
 	if len(draining) > 0 || len(p.Replicas) > rf {
 		drop := draining
 		if len(drop) == 0 {
-			drop = []string{mostLoaded(parts, p.Replicas)}
+			drop = []string{placement.MostLoaded(parts, p.Replicas)}
 		}
-		keep := without(p.Replicas, drop[0])
+		keep := placement.Without(p.Replicas, drop[0])
 		if c, err := n.partitionConfig(ctx, p); err != nil || !c.votesAll(keep) {
 			return false // the replacement still catches up
 		}
 		n.log.Info("dropping a replica", "partition", p.ID, "node", drop[0])
 		return n.proposeSet(ctx, p, keep, nil)
 	}
-	if len(p.Replicas) > 1 && j.cond(p.Replicas[0]) == condDraining {
+	if len(p.Replicas) > 1 && j.Cond(p.Replicas[0]) == placement.CondDraining {
 		for k, id := range p.Replicas[1:] {
-			if j.alive(id) && j.cond(id) == condGood {
-				return n.proposeSet(ctx, p, toFront(p.Replicas, k+1), nil)
+			if j.Alive(id) && j.Cond(id) == placement.CondGood {
+				return n.proposeSet(ctx, p, placement.ToFront(p.Replicas, k+1), nil)
 			}
 		}
 	}
@@ -185,8 +197,8 @@ func (n *Node) repairPartition(ctx context.Context, j nodeJudge, parts []placeme
 
 // rebalanceReplicas starts one move from the node holding the most replicas
 // to the one holding the fewest, while they differ by more than one.
-func (n *Node) rebalanceReplicas(ctx context.Context, j nodeJudge, parts []placement, rf int) bool {
-	nodes := j.placeable()
+func (n *Node) rebalanceReplicas(ctx context.Context, j placement.Judge, parts []catalogue.Placement, rf int) bool {
+	nodes := j.Placeable()
 	if len(nodes) < 2 {
 		return false
 	}
@@ -196,12 +208,12 @@ func (n *Node) rebalanceReplicas(ctx context.Context, j nodeJudge, parts []place
 			count[id]++
 		}
 	}
-	hi, lo := extremes(nodes, count)
+	hi, lo := placement.Extremes(nodes, count)
 	if count[hi.ID]-count[lo.ID] <= 1 {
 		return false
 	}
 	for _, p := range parts {
-		if len(p.Replicas) == rf && slices.Contains(p.Replicas, hi.ID) && !slices.Contains(p.Replicas, lo.ID) && allGood(j, p.Replicas) {
+		if len(p.Replicas) == rf && slices.Contains(p.Replicas, hi.ID) && !slices.Contains(p.Replicas, lo.ID) && placement.AllGood(j, p.Replicas) {
 			n.log.Info("rebalancing: moving a replica", "partition", p.ID, "from", hi.ID, "to", lo.ID)
 			return n.proposeAdd(ctx, p, lo)
 		}
@@ -212,8 +224,8 @@ func (n *Node) rebalanceReplicas(ctx context.Context, j nodeJudge, parts []place
 // rebalanceLeaders makes one partition's preferred leader (its first
 // replica) a node that prefers fewer, while two nodes differ by more than
 // one; the balance loop then hands leadership over.
-func (n *Node) rebalanceLeaders(ctx context.Context, j nodeJudge, parts []placement) bool {
-	nodes := j.placeable()
+func (n *Node) rebalanceLeaders(ctx context.Context, j placement.Judge, parts []catalogue.Placement) bool {
+	nodes := j.Placeable()
 	if len(nodes) < 2 {
 		return false
 	}
@@ -223,27 +235,27 @@ func (n *Node) rebalanceLeaders(ctx context.Context, j nodeJudge, parts []placem
 			leads[p.Replicas[0]]++
 		}
 	}
-	hi, _ := extremes(nodes, leads)
+	hi, _ := placement.Extremes(nodes, leads)
 	for _, p := range parts {
 		if len(p.Replicas) < 2 || p.Replicas[0] != hi.ID {
 			continue
 		}
 		best := -1
 		for k, id := range p.Replicas[1:] {
-			if j.alive(id) && j.cond(id) == condGood && leads[id] < leads[hi.ID]-1 && (best < 0 || leads[id] < leads[p.Replicas[best]]) {
+			if j.Alive(id) && j.Cond(id) == placement.CondGood && leads[id] < leads[hi.ID]-1 && (best < 0 || leads[id] < leads[p.Replicas[best]]) {
 				best = k + 1
 			}
 		}
 		if best > 0 {
 			n.log.Info("rebalancing: new preferred leader", "partition", p.ID, "from", hi.ID, "to", p.Replicas[best])
-			return n.proposeSet(ctx, p, toFront(p.Replicas, best), nil)
+			return n.proposeSet(ctx, p, placement.ToFront(p.Replicas, best), nil)
 		}
 	}
 	return false
 }
 
 // proposeAdd appends node m to p's replica set and tracks it until it votes.
-func (n *Node) proposeAdd(ctx context.Context, p placement, m Member) bool {
+func (n *Node) proposeAdd(ctx context.Context, p catalogue.Placement, m Member) bool {
 	if n.proposeSet(ctx, p, append(slices.Clone(p.Replicas), m.ID), map[string]string{m.ID: m.RaftAddr}) {
 		n.moves.add(p.ID, m.ID)
 	}
@@ -252,94 +264,16 @@ func (n *Node) proposeAdd(ctx context.Context, p placement, m Member) bool {
 
 // proposeSet commits p's new replica set if p still has the set it was
 // planned from. It reports whether the catalogue changed.
-func (n *Node) proposeSet(ctx context.Context, p placement, set []string, addrs map[string]string) bool {
-	return n.proposePlan(ctx, &metaCommand{Op: opSetReplicas, QueueID: p.Queue.ID, Index: p.Index, Expect: p.Replicas, Set: set, Addrs: addrs})
+func (n *Node) proposeSet(ctx context.Context, p catalogue.Placement, set []string, addrs map[string]string) bool {
+	return n.proposePlan(ctx, &catalogue.Command{Op: catalogue.OpSetReplicas, QueueID: p.Queue.ID, Index: p.Index, Expect: p.Replicas, Set: set, Addrs: addrs})
 }
 
-func (n *Node) proposePlan(ctx context.Context, cmd *metaCommand) bool {
+func (n *Node) proposePlan(ctx context.Context, cmd *catalogue.Command) bool {
 	if _, err := n.proposeMetaLocal(ctx, cmd); err != nil {
 		n.log.Warn("membership change not committed", "op", cmd.Op, "err", err)
 		return false
 	}
 	return true
-}
-
-// leastLoaded is the placeable node outside set with the fewest replicas.
-func leastLoaded(j nodeJudge, parts []placement, set []string) (Member, bool) {
-	count := map[string]int{}
-	for _, p := range parts {
-		for _, id := range p.Replicas {
-			count[id]++
-		}
-	}
-	var best Member
-	found := false
-	for _, m := range j.placeable() {
-		if !slices.Contains(set, m.ID) && (!found || count[m.ID] < count[best.ID]) {
-			best, found = m, true
-		}
-	}
-	return best, found
-}
-
-// mostLoaded is the member of set holding the most replicas (the earliest
-// on a tie, so a replica just added is dropped last).
-func mostLoaded(parts []placement, set []string) string {
-	count := map[string]int{}
-	for _, p := range parts {
-		for _, id := range p.Replicas {
-			count[id]++
-		}
-	}
-	best := set[0]
-	for _, id := range set[1:] {
-		if count[id] > count[best] {
-			best = id
-		}
-	}
-	return best
-}
-
-// extremes returns the nodes (sorted by id) with the highest and the lowest count.
-func extremes(nodes []Member, count map[string]int) (hi, lo Member) {
-	hi, lo = nodes[0], nodes[0]
-	for _, m := range nodes[1:] {
-		if count[m.ID] > count[hi.ID] {
-			hi = m
-		}
-		if count[m.ID] < count[lo.ID] {
-			lo = m
-		}
-	}
-	return hi, lo
-}
-
-func allGood(j nodeJudge, set []string) bool {
-	for _, id := range set {
-		if j.cond(id) != condGood {
-			return false
-		}
-	}
-	return true
-}
-
-func holds(parts []placement, id string) bool {
-	for _, p := range parts {
-		if slices.Contains(p.Replicas, id) {
-			return true
-		}
-	}
-	return false
-}
-
-func without(set []string, drop ...string) []string {
-	return slices.DeleteFunc(slices.Clone(set), func(id string) bool { return slices.Contains(drop, id) })
-}
-
-// toFront moves set[k] to the front, keeping the others' order.
-func toFront(set []string, k int) []string {
-	out := []string{set[k]}
-	return append(out, without(set, set[k])...)
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
@@ -382,7 +316,7 @@ func configOf(servers []raft.Server) groupConfig {
 }
 
 // partitionConfig asks p's leader for its group's configuration.
-func (n *Node) partitionConfig(ctx context.Context, p placement) (groupConfig, error) {
+func (n *Node) partitionConfig(ctx context.Context, p catalogue.Placement) (groupConfig, error) {
 	leader := n.partitionLeader(ctx, p)
 	if leader == "" {
 		return groupConfig{}, fmt.Errorf("%w: partition %s has no leader", ErrUnavailable, p.ID)
@@ -406,7 +340,7 @@ func (n *Node) partitionConfig(ctx context.Context, p placement) (groupConfig, e
 
 // partitionLeader is p's leader as the local replica knows it, or as the
 // first replica that names one says; "" when none does.
-func (n *Node) partitionLeader(ctx context.Context, p placement) string {
+func (n *Node) partitionLeader(ctx context.Context, p catalogue.Placement) string {
 	if r, ok := n.host.Get(p.ID); ok {
 		if id := r.Leader(); id != "" {
 			return id

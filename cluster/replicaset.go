@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"raftmq/cluster/catalogue"
 	"raftmq/partition"
 )
 
@@ -24,7 +25,7 @@ const maxCatchUpLag = 64
 // replicaSetLoop runs on every node, for the partitions it leads.
 func (n *Node) replicaSetLoop() {
 	n.every(time.Second, func() []<-chan struct{} { return []<-chan struct{}{n.cat.Changed()} }, func() bool {
-		for _, p := range n.cat.placements() {
+		for _, p := range n.cat.Placements() {
 			r, ok := n.host.Get(p.ID)
 			if !ok || !r.IsLeader() {
 				continue
@@ -41,7 +42,7 @@ func (n *Node) replicaSetLoop() {
 }
 
 // alignGroup takes one step towards p's replica set on the group r leads.
-func (n *Node) alignGroup(r *partition.Replica, p placement) {
+func (n *Node) alignGroup(r *partition.Replica, p catalogue.Placement) {
 	servers, err := r.Configuration()
 	if err != nil {
 		return
@@ -90,7 +91,7 @@ func (n *Node) alignGroup(r *partition.Replica, p placement) {
 }
 
 // raftAddrOf is node id's Raft address, from gossip or the catalogue.
-func (n *Node) raftAddrOf(id string, p placement) string {
+func (n *Node) raftAddrOf(id string, p catalogue.Placement) string {
 	if m, ok := n.members.Member(id); ok && m.RaftAddr != "" {
 		return m.RaftAddr
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
+	"raftmq/cluster/catalogue"
+	"raftmq/cluster/transport"
 	"raftmq/fsm"
 )
 
@@ -23,7 +25,8 @@ const rogueQueueID = "0badc0de-0000-4000-8000-000000000000"
 // rogue is a program without the cluster key that speaks the mux header
 // and hashicorp/raft's protocol: what an attacker builds from the two.
 type rogue struct {
-	mux   *Mux
+	mux   *transport.Mux
+	addr  string                            // the mux's listener
 	trans map[string]*raft.NetworkTransport // by group
 }
 
@@ -33,11 +36,11 @@ func newRogue(t *testing.T) *rogue {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewMux(ln, MuxConfig{})
+	m, err := transport.NewMux(ln, transport.MuxConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rogue{mux: m, trans: map[string]*raft.NetworkTransport{}}
+	r := &rogue{mux: m, addr: ln.Addr().String(), trans: map[string]*raft.NetworkTransport{}}
 	t.Cleanup(func() {
 		for _, tr := range r.trans {
 			tr.Close()
@@ -66,7 +69,7 @@ func (r *rogue) transport(t *testing.T, group string) *raft.NetworkTransport {
 func (r *rogue) appendEntries(t *testing.T, target *Node, group string, prevIndex, prevTerm uint64, entries ...[]byte) (bool, error) {
 	tr := r.transport(t, group)
 	req := &raft.AppendEntriesRequest{
-		RPCHeader:    raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte("rogue"), Addr: []byte(r.mux.advertise.String())},
+		RPCHeader:    raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte("rogue"), Addr: []byte(r.addr)},
 		Term:         rogueTerm,
 		PrevLogEntry: prevIndex, PrevLogTerm: prevTerm,
 		LeaderCommitIndex: prevIndex + uint64(len(entries)),
@@ -80,7 +83,7 @@ func (r *rogue) appendEntries(t *testing.T, target *Node, group string, prevInde
 }
 
 func rogueQueueCommand() []byte {
-	b, _ := json.Marshal(&metaCommand{Op: opCreateQueue, Limit: 100,
+	b, _ := json.Marshal(&catalogue.Command{Op: catalogue.OpCreateQueue, Limit: 100,
 		Queue:    &Queue{ID: rogueQueueID, Project: "p", Name: "rogue", Mode: ModeFIFO, Partitions: 1},
 		Replicas: [][]string{{"n1"}}})
 	return b
@@ -116,8 +119,8 @@ func TestRaft_RogueClientInOpenModeInjects(t *testing.T) {
 		t.Fatalf("the rogue's append was not taken (%v): the control shows nothing", err)
 	}
 	waitUntil(t, 5*time.Second, "the injected entries applied on the follower", func() bool {
-		_, ok := f.cat.queue("p", rogueQueueID)
-		return ok && f.cat.appliedIndex() >= prev+uint64(len(entries))
+		_, ok := f.cat.Queue("p", rogueQueueID)
+		return ok && f.cat.AppliedIndex() >= prev+uint64(len(entries))
 	})
 	if f.meta.Term() < rogueTerm {
 		t.Fatalf("term %d after the rogue's append", f.meta.Term())
@@ -151,7 +154,7 @@ func TestRaft_RogueClientWithoutTheKeyChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := PartitionID(q.ID, 0)
+	pid := catalogue.PartitionID(q.ID, 0)
 	r := newRogue(t)
 	var attempts, taken atomic.Int64
 	stop, done := make(chan struct{}), make(chan struct{})
@@ -189,7 +192,7 @@ func TestRaft_RogueClientWithoutTheKeyChangesNothing(t *testing.T) {
 		t.Fatalf("%d of the rogue's appends were taken", taken.Load())
 	}
 	for _, n := range nodes {
-		if _, ok := n.cat.queue("p", rogueQueueID); ok {
+		if _, ok := n.cat.Queue("p", rogueQueueID); ok {
 			t.Fatalf("node %s holds the rogue's queue", n.ID())
 		}
 		terms := []uint64{n.meta.Term()}

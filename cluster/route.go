@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"raftmq/cluster/catalogue"
 	"raftmq/fsm"
 	"raftmq/partition"
 )
@@ -39,7 +40,7 @@ func (n *Node) partitionCall(ctx context.Context, q Queue, i int, cmd fsm.Comman
 // (lookupLeader) when its replica knows none, or, holding no replica, by
 // trying the replicas in turn.
 func (n *Node) onPartitionLeader(ctx context.Context, q Queue, i int, step func(r *partition.Replica, target string) error) error {
-	pid := PartitionID(q.ID, i)
+	pid := catalogue.PartitionID(q.ID, i)
 	watch := func() <-chan struct{} {
 		if r, ok := n.host.Get(pid); ok {
 			return r.LeadershipChanged()
@@ -86,14 +87,14 @@ func (n *Node) onPartitionLeader(ctx context.Context, q Queue, i int, step func(
 // forwarded from here, else the leader the replicas name (lookupLeader),
 // else the replicas in turn.
 func (n *Node) remoteLeader(ctx context.Context, q Queue, i int, t leaderTry) string {
-	pid := PartitionID(q.ID, i)
+	pid := catalogue.PartitionID(q.ID, i)
 	if id, ok := n.leaders.Load(pid); ok && t.n == 0 {
 		return id.(string)
 	}
 	if id := n.lookupLeader(ctx, q, i, nil, t.avoid, min(leaderLookupWait, time.Until(t.deadline))); id != "" {
 		return id
 	}
-	reps := slices.DeleteFunc(n.cat.replicasOf(q.ID, i), func(id string) bool { return id == t.avoid })
+	reps := slices.DeleteFunc(n.cat.ReplicasOf(q.ID, i), func(id string) bool { return id == t.avoid })
 	if len(reps) > 0 {
 		return reps[(t.n+int(n.rr.Add(1)))%len(reps)]
 	}
@@ -124,9 +125,9 @@ func (n *Node) lookupLeader(ctx context.Context, q Queue, i int, changed <-chan 
 	if wait <= 0 {
 		return ""
 	}
-	pid := PartitionID(q.ID, i)
+	pid := catalogue.PartitionID(q.ID, i)
 	var peers []string
-	for _, id := range n.cat.replicasOf(q.ID, i) {
+	for _, id := range n.cat.ReplicasOf(q.ID, i) {
 		if id != n.cfg.NodeID {
 			peers = append(peers, id)
 		}
@@ -178,7 +179,7 @@ const leaderLookupSlack = 500 * time.Millisecond
 // sees another leader or gossip finds the target dead (callWatched): then
 // the command's outcome is unknown and it is never sent again.
 func (n *Node) forward(ctx context.Context, id string, q Queue, i int, cmd fsm.Command) (fsm.Result, error) {
-	pid := PartitionID(q.ID, i)
+	pid := catalogue.PartitionID(q.ID, i)
 	b, err := fsm.Encode(cmd)
 	if err != nil {
 		return nil, err
@@ -211,7 +212,7 @@ func (n *Node) pickPartition(q Queue) int {
 	c := n.rr.Add(1)
 	var local []int
 	for i := range q.Partitions {
-		if r, ok := n.host.Get(PartitionID(q.ID, i)); ok && r.IsLeader() {
+		if r, ok := n.host.Get(catalogue.PartitionID(q.ID, i)); ok && r.IsLeader() {
 			local = append(local, i)
 		}
 	}

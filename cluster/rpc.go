@@ -12,20 +12,22 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"raftmq/cluster/catalogue"
+	"raftmq/cluster/transport"
 	"raftmq/fsm"
 	"raftmq/partition"
 )
 
 // Node-to-node requests travel as HTTP POSTs to InternalPathPrefix+op on the
-// peer's HTTP listener, sealed (rpcauth.go) with the cluster key, or in open
+// peer's HTTP listener, sealed (transport.SealRequest) with the cluster key, or in open
 // mode with the catalogue's handler key. The receiving node only ever uses
 // its own replicas: a forwarded request is never forwarded again.
 
 // InternalPathPrefix is the path prefix of node-to-node requests.
 const InternalPathPrefix = "/internal/v1/"
 
-// InternalAuthHeader carries the request's seal header (rpcauth.go).
-const InternalAuthHeader = "X-Raftmq-Auth"
+// InternalAuthHeader carries the request's seal header.
+const InternalAuthHeader = transport.InternalAuthHeader
 
 const (
 	rpcMeta      = "meta"      // propose a catalogue command on the metadata leader
@@ -93,18 +95,18 @@ func fromRPCError(status int, body []byte, group string) error {
 // rpcKeys are the keys node-to-node requests are sealed with: the cluster
 // keys, or in open mode the handler key once the catalogue holds one (nil
 // before).
-func (n *Node) rpcKeys() *keyring {
+func (n *Node) rpcKeys() *transport.Keyring {
 	if n.keys != nil {
 		return n.keys
 	}
 	if kr := n.openKeys.Load(); kr != nil {
 		return kr
 	}
-	key := n.cat.key()
+	key := n.cat.Key()
 	if key == nil {
 		return nil
 	}
-	kr, err := newKeyring([][]byte{key})
+	kr, err := transport.NewKeyring([][]byte{key})
 	if err != nil {
 		return nil
 	}
@@ -200,7 +202,7 @@ func (n *Node) callWatched(ctx context.Context, nodeID, op string, body []byte, 
 	if keys == nil {
 		return fmt.Errorf("%w: %w: no handler key yet", ErrUnavailable, errNotSent)
 	}
-	auth, sealed, seal, err := sealRequest(keys.primary(), op, body, time.Now())
+	auth, sealed, seal, err := transport.SealRequest(keys.Primary(), op, body, time.Now())
 	if err != nil {
 		return fmt.Errorf("%w: %w: %w", ErrUnavailable, errNotSent, err)
 	}
@@ -230,7 +232,7 @@ func (n *Node) callWatched(ctx context.Context, nodeID, op string, body []byte, 
 		}
 		return fmt.Errorf("%w: forward to %s: %w", ErrUnavailable, nodeID, err)
 	}
-	answer, err := seal.openAnswer(resp.StatusCode(), resp.Body())
+	answer, err := seal.OpenAnswer(resp.StatusCode(), resp.Body())
 	if err != nil {
 		// A refusal before authentication (a plain 403) lands here too.
 		return fmt.Errorf("%w: %s: %w (%.200s)", ErrUnavailable, nodeID, err, resp.Body())
@@ -326,21 +328,21 @@ func (n *Node) HandleInternal(ctx context.Context, op, auth string, body []byte)
 		return errBody(fasthttp.StatusServiceUnavailable, rpcError{Code: "unavailable", Msg: "no handler key yet"})
 	}
 	now := time.Now()
-	seal, plain, err := openRequest(keys, op, auth, body, now)
+	seal, plain, err := transport.OpenRequest(keys, op, auth, body, now)
 	if err == nil {
-		err = n.replay.admit(seal, now)
+		err = n.replay.Admit(seal, now)
 	}
-	if errors.Is(err, errReplayCacheFull) {
+	if errors.Is(err, transport.ErrReplayCacheFull) {
 		return errBody(fasthttp.StatusServiceUnavailable, rpcError{Code: "unavailable", Msg: err.Error()})
 	}
 	if err != nil {
-		if ok, count := n.rpcRefusals.allow(); ok {
+		if ok, count := n.rpcRefusals.Allow(); ok {
 			n.log.Warn("internal request refused", "op", op, "err", err, "refused", count)
 		}
 		return errBody(fasthttp.StatusForbidden, rpcError{Code: "forbidden"})
 	}
 	status, answer := n.answerInternal(ctx, op, plain)
-	return status, seal.sealAnswer(status, answer)
+	return status, seal.SealAnswer(status, answer)
 }
 
 // answerInternal serves an authenticated request.
@@ -515,7 +517,7 @@ func (n *Node) serveInternal(ctx context.Context, op string, body []byte) (any, 
 		return n.serveLeave(body)
 	case rpcMeta:
 		// Validated before it is proposed: a peer's command is data.
-		cmd, err := decodeMetaCommand(body)
+		cmd, err := catalogue.DecodeCommand(body)
 		if err != nil {
 			return nil, &badRPCError{err.Error()}
 		}
@@ -528,7 +530,7 @@ func (n *Node) serveInternal(ctx context.Context, op string, body []byte) (any, 
 		if !n.meta.IsLeader() {
 			return nil, &partition.NotLeaderError{Group: "meta", LeaderID: n.meta.Leader()}
 		}
-		return n.cat.appliedIndex(), nil
+		return n.cat.AppliedIndex(), nil
 	case rpcCommand:
 		var req commandRequest
 		if err := json.Unmarshal(body, &req); err != nil {

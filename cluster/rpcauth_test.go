@@ -5,23 +5,24 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"testing"
 	"time"
 
+	"raftmq/cluster/catalogue"
+	"raftmq/cluster/transport"
 	"raftmq/fsm"
 )
 
 // internalCall seals body with keys as a peer would, serves it on n and
 // returns the status and the opened answer.
-func internalCall(t *testing.T, n *Node, keys *keyring, op string, body []byte) (int, []byte) {
+func internalCall(t *testing.T, n *Node, keys *transport.Keyring, op string, body []byte) (int, []byte) {
 	t.Helper()
-	auth, sealed, seal, err := sealRequest(keys.primary(), op, body, time.Now())
+	auth, sealed, seal, err := transport.SealRequest(keys.Primary(), op, body, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	status, resp := n.HandleInternal(context.Background(), op, auth, sealed)
-	answer, err := seal.openAnswer(status, resp)
+	answer, err := seal.OpenAnswer(status, resp)
 	if err != nil {
 		t.Fatalf("%s answered %d %q: %v", op, status, resp, err)
 	}
@@ -30,14 +31,14 @@ func internalCall(t *testing.T, n *Node, keys *keyring, op string, body []byte) 
 
 func testKey(t testing.TB) []byte {
 	t.Helper()
-	k := make([]byte, ClusterKeyLen)
+	k := make([]byte, transport.ClusterKeyLen)
 	rand.Read(k)
 	return k
 }
 
-func mustKeyring(t testing.TB, keys ...[]byte) *keyring {
+func mustKeyring(t testing.TB, keys ...[]byte) *transport.Keyring {
 	t.Helper()
-	kr, err := newKeyring(keys)
+	kr, err := transport.NewKeyring(keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func enqueueRequest(t *testing.T, n *Node) (*fsm.Enqueue, []byte, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := PartitionID(q.ID, 0)
+	pid := catalogue.PartitionID(q.ID, 0)
 	body, _ := json.Marshal(commandRequest{Partition: pid, Command: cmd})
 	return e, body, pid
 }
@@ -91,12 +92,12 @@ func TestRPC_ReplayedRequestIsRefused(t *testing.T) {
 				n = startKeyedSingle(t, testKey(t))
 			}
 			_, body, pid := enqueueRequest(t, n)
-			auth, sealed, seal, err := sealRequest(n.rpcKeys().primary(), rpcCommand, body, time.Now())
+			auth, sealed, seal, err := transport.SealRequest(n.rpcKeys().Primary(), rpcCommand, body, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
 			status, resp := n.HandleInternal(context.Background(), rpcCommand, auth, sealed)
-			if _, err := seal.openAnswer(status, resp); err != nil || status != 200 {
+			if _, err := seal.OpenAnswer(status, resp); err != nil || status != 200 {
 				t.Fatalf("first request: %d %v", status, err)
 			}
 			status, resp = n.HandleInternal(context.Background(), rpcCommand, auth, sealed)
@@ -117,18 +118,18 @@ func TestRPC_ForgedStaleAndForeignRequestsAreRefused(t *testing.T) {
 	key := testKey(t)
 	n := startKeyedSingle(t, key)
 	_, body, pid := enqueueRequest(t, n)
-	good := mustKeyring(t, key).primary()
+	good := mustKeyring(t, key).Primary()
 	for _, tt := range []struct {
 		name string
-		key  clusterKey
+		key  transport.Key
 		at   time.Time
 		op   string
 		edit func(auth string, sealed []byte) (string, []byte)
 	}{
-		{name: "other key", key: mustKeyring(t, testKey(t)).primary()},
-		{name: "stale", at: time.Now().Add(-rpcWindow - time.Second)},
-		{name: "future", at: time.Now().Add(rpcWindow + time.Second)},
-		{name: "before start", at: time.UnixMilli(n.replay.start - 1)},
+		{name: "other key", key: mustKeyring(t, testKey(t)).Primary()},
+		{name: "stale", at: time.Now().Add(-transport.RPCWindow - time.Second)},
+		{name: "future", at: time.Now().Add(transport.RPCWindow + time.Second)},
+		{name: "before start", at: n.replay.Start().Add(-time.Millisecond)},
 		{name: "other op", op: rpcStats},
 		{name: "body flipped", edit: func(a string, b []byte) (string, []byte) { b[0] ^= 1; return a, b }},
 		{name: "header edited", edit: func(a string, b []byte) (string, []byte) { return a[:10] + "A" + a[11:], b }},
@@ -136,7 +137,7 @@ func TestRPC_ForgedStaleAndForeignRequestsAreRefused(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			k, at, op := tt.key, tt.at, tt.op
-			if k.secret == nil {
+			if k.Secret == nil {
 				k = good
 			}
 			if at.IsZero() {
@@ -145,7 +146,7 @@ func TestRPC_ForgedStaleAndForeignRequestsAreRefused(t *testing.T) {
 			if op == "" {
 				op = rpcCommand
 			}
-			auth, sealed, _, err := sealRequest(k, rpcCommand, body, at)
+			auth, sealed, _, err := transport.SealRequest(k, rpcCommand, body, at)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,7 +168,7 @@ func TestRPC_ForgedStaleAndForeignRequestsAreRefused(t *testing.T) {
 func TestRPC_BodiesArePrivate(t *testing.T) {
 	n := startKeyedSingle(t, testKey(t))
 	_, body, pid := enqueueRequest(t, n)
-	auth, sealed, _, err := sealRequest(n.rpcKeys().primary(), rpcCommand, body, time.Now())
+	auth, sealed, _, err := transport.SealRequest(n.rpcKeys().Primary(), rpcCommand, body, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,37 +178,5 @@ func TestRPC_BodiesArePrivate(t *testing.T) {
 	status, resp := n.HandleInternal(context.Background(), rpcCommand, auth, sealed)
 	if status != 200 || bytes.Contains(resp, []byte("enqueue")) {
 		t.Fatalf("answer %d %q shows its content", status, resp)
-	}
-}
-
-// TestRPC_ReplayCacheForgetsAndStaysBounded checks that the cache forgets
-// nonces once their time left the window, and refuses rather than grows.
-func TestRPC_ReplayCacheForgetsAndStaysBounded(t *testing.T) {
-	t0 := time.Now()
-	c := newReplayCache(t0.Add(-time.Minute), 2)
-	k := mustKeyring(t, testKey(t)).primary()
-	seal := func(at time.Time) *rpcSeal {
-		_, _, s, err := sealRequest(k, rpcMeta, nil, at)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	a, b, d := seal(t0), seal(t0), seal(t0)
-	if c.admit(a, t0) != nil || c.admit(b, t0) != nil {
-		t.Fatal("fresh nonces refused")
-	}
-	if err := c.admit(a, t0); !errors.Is(err, ErrRPCAuth) {
-		t.Fatalf("replay: %v", err)
-	}
-	if err := c.admit(d, t0); !errors.Is(err, errReplayCacheFull) {
-		t.Fatalf("third nonce in a cache of two: %v", err)
-	}
-	later := t0.Add(rpcWindow + 2*time.Second)
-	if err := c.admit(d, later); err != nil {
-		t.Fatalf("after the window: %v", err)
-	}
-	if c.entries != 1 || len(c.seen) != 1 {
-		t.Fatalf("%d entries (%d seen) after expiry, want 1", c.entries, len(c.seen))
 	}
 }

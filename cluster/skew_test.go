@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"raftmq/cluster/catalogue"
 	"raftmq/fsm"
 )
 
@@ -34,7 +35,7 @@ func skewedTrio(t *testing.T) ([]*Node, Queue, string, *Node, func(n *Node, d ti
 	waitUntil(t, 20*time.Second, "the preferred leader serving the partition, and the group on every node", func() bool {
 		lead = nil
 		for _, n := range nodes {
-			r, ok := n.host.Get(PartitionID(q.ID, 0))
+			r, ok := n.host.Get(catalogue.PartitionID(q.ID, 0))
 			if !ok {
 				return false
 			}
@@ -46,7 +47,7 @@ func skewedTrio(t *testing.T) ([]*Node, Queue, string, *Node, func(n *Node, d ti
 			}
 		}
 		// The preferred leader: the balance loop moves it no more.
-		return lead != nil && lead.ID() == lead.cat.replicasOf(q.ID, 0)[0]
+		return lead != nil && lead.ID() == lead.cat.ReplicasOf(q.ID, 0)[0]
 	})
 	skew := func(n *Node, d time.Duration) {
 		for i := range nodes {
@@ -114,9 +115,9 @@ func TestConsume_FollowerAheadOfLeaderDoesNotRepeatEmptyLeases(t *testing.T) {
 	if err != nil || len(got) != 1 {
 		t.Fatalf("consume: %v %+v", err, got)
 	}
-	r, _ := lead.host.Get(PartitionID(q.ID, 0))
+	r, _ := lead.host.Get(catalogue.PartitionID(q.ID, 0))
 	before := r.AppliedIndex()
-	fr, _ := follower.host.Get(PartitionID(q.ID, 0))
+	fr, _ := follower.host.Get(catalogue.PartitionID(q.ID, 0))
 	waitUntil(t, 5*time.Second, "the follower to apply the lease", func() bool { return fr.AppliedIndex() >= before })
 	// Poll once the lease has expired on the follower's clock, and not yet
 	// on the leader's (it has 2 s to go there).

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"raftmq/cluster/catalogue"
 	"raftmq/fsm"
 )
 
@@ -106,7 +107,7 @@ func (n *Node) txnCheckOnce(ctx context.Context, q Queue, limit int) ([]HalfDeli
 	start := int(n.rr.Add(1) % uint64(q.Partitions))
 	for k := 0; k < q.Partitions && len(out) < limit && budget > 0; k++ {
 		i := (start + k) % q.Partitions
-		if r, ok := n.host.Get(PartitionID(q.ID, i)); ok {
+		if r, ok := n.host.Get(catalogue.PartitionID(q.ID, i)); ok {
 			var at int64
 			var pending bool
 			r.Read(func(s *fsm.State) { at, pending = s.NextTxnCheck() })

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"raftmq/cluster"
+	"raftmq/cluster/transport"
 )
 
 // WriteClusterKey writes a new cluster key file (what `raftmq keygen`
@@ -17,7 +17,7 @@ func WriteClusterKey(t testing.TB) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := f.WriteString(cluster.NewClusterKey() + "\n"); err != nil {
+	if _, err := f.WriteString(transport.NewClusterKey() + "\n"); err != nil {
 		t.Fatal(err)
 	}
 	return filepath.Clean(f.Name())

@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"raftmq/cluster"
+	"raftmq/cluster/transport"
 )
 
 // clusterKeyFiles is the --cluster-key flag: given twice (or as a comma
@@ -28,7 +28,7 @@ func (f *clusterKeyFiles) Set(v string) error {
 func loadClusterKeys(files []string) ([][]byte, error) {
 	var keys [][]byte
 	for _, p := range files {
-		k, err := cluster.LoadClusterKey(p)
+		k, err := transport.LoadClusterKey(p)
 		if err != nil {
 			return nil, err
 		}
@@ -47,6 +47,6 @@ func keygen(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	fmt.Fprintln(stdout, cluster.NewClusterKey())
+	fmt.Fprintln(stdout, transport.NewClusterKey())
 	return 0
 }

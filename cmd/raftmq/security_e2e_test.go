@@ -13,14 +13,15 @@ import (
 
 	"raftmq/cluster"
 	"raftmq/cluster/clustertest"
+	"raftmq/cluster/transport"
 )
 
 // TestServeFlags_ClusterKey loads keys from --cluster-key (twice: the first
 // sends) and from RAFTMQ_CLUSTER_KEY, and refuses a file that is not a key.
 func TestServeFlags_ClusterKey(t *testing.T) {
 	a, b := clustertest.WriteClusterKey(t), clustertest.WriteClusterKey(t)
-	ka, _ := cluster.LoadClusterKey(a)
-	kb, _ := cluster.LoadClusterKey(b)
+	ka, _ := transport.LoadClusterKey(a)
+	kb, _ := transport.LoadClusterKey(b)
 	noEnv := func(string) string { return "" }
 
 	m := NewMain()
@@ -65,7 +66,7 @@ func TestKeygen_PrintsAKeyFile(t *testing.T) {
 	if !strings.HasSuffix(out1.String(), "\n") || strings.Count(out1.String(), "\n") != 1 {
 		t.Fatalf("keygen printed %q, want one line", out1.String())
 	}
-	if _, err := cluster.ParseClusterKey(out1.Bytes()); err != nil {
+	if _, err := transport.ParseClusterKey(out1.Bytes()); err != nil {
 		t.Fatal(err)
 	}
 	if out1.String() == out2.String() {

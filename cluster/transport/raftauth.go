@@ -1,4 +1,4 @@
-package cluster
+package transport
 
 import (
 	"crypto/hkdf"
@@ -46,8 +46,8 @@ type transcript struct {
 	cn, sn [handshakeNonce]byte
 }
 
-func (t *transcript) mac(k clusterKey, role string) []byte {
-	m := hmac.New(sha256.New, k.secret)
+func (t *transcript) mac(k Key, role string) []byte {
+	m := hmac.New(sha256.New, k.Secret)
 	m.Write([]byte("raftmq raft v1 " + role))
 	m.Write(t.id[:])
 	m.Write(t.cn[:])
@@ -56,10 +56,10 @@ func (t *transcript) mac(k clusterKey, role string) []byte {
 }
 
 // sessionKeys derives the dialer-to-acceptor and acceptor-to-dialer keys.
-func (t *transcript) sessionKeys(k clusterKey) (d2a, a2d []byte, err error) {
+func (t *transcript) sessionKeys(k Key) (d2a, a2d []byte, err error) {
 	salt := make([]byte, 0, 2*handshakeNonce)
 	salt = append(append(salt, t.cn[:]...), t.sn[:]...)
-	keys, err := hkdf.Key(sha256.New, k.secret, salt, "raftmq raft v1 session keys", 64)
+	keys, err := hkdf.Key(sha256.New, k.Secret, salt, "raftmq raft v1 session keys", 64)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -68,8 +68,8 @@ func (t *transcript) sessionKeys(k clusterKey) (d2a, a2d []byte, err error) {
 
 // dialHandshake runs the dialer's side on c and names group in the first
 // frame. The caller sets c's deadline.
-func dialHandshake(c net.Conn, kr *keyring, group string) (net.Conn, error) {
-	k := kr.primary()
+func dialHandshake(c net.Conn, kr *Keyring, group string) (net.Conn, error) {
+	k := kr.Primary()
 	t := transcript{id: k.id}
 	rand.Read(t.cn[:])
 	hello := make([]byte, 0, clientHelloLen)
@@ -107,7 +107,7 @@ func dialHandshake(c net.Conn, kr *keyring, group string) (net.Conn, error) {
 // acceptHandshake runs the acceptor's side on c, whose magic byte the mux
 // has already read, and returns the secure connection and the group the
 // dialer named. The caller sets c's deadline.
-func acceptHandshake(c net.Conn, kr *keyring) (net.Conn, string, error) {
+func acceptHandshake(c net.Conn, kr *Keyring) (net.Conn, string, error) {
 	r := newFrameReader(c)
 	var hello [clientHelloLen - 1]byte
 	if _, err := io.ReadFull(r, hello[:]); err != nil {

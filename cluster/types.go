@@ -1,19 +1,46 @@
 package cluster
 
-import "raftmq/fsm"
-
-// QueueMode is a DMS queue mode.
-type QueueMode string
-
-const (
-	ModeNormal  QueueMode = "NORMAL"
-	ModeFIFO    QueueMode = "FIFO"
-	ModeKafkaHA QueueMode = "KAFKA_HA"
-	ModeKafkaHT QueueMode = "KAFKA_HT"
+import (
+	"raftmq/cluster/catalogue"
+	"raftmq/fsm"
 )
 
-// Kafka reports whether m is one of the Kafka modes.
-func (m QueueMode) Kafka() bool { return m == ModeKafkaHA || m == ModeKafkaHT }
+// The catalogue's types and errors, under the names the broker's callers
+// use: httpapi speaks to cluster only.
+type (
+	QueueMode = catalogue.QueueMode
+	Queue     = catalogue.Queue
+	Group     = catalogue.Group
+	QueueTag  = catalogue.QueueTag
+	TagValues = catalogue.TagValues
+)
+
+const (
+	ModeNormal  = catalogue.ModeNormal
+	ModeFIFO    = catalogue.ModeFIFO
+	ModeKafkaHA = catalogue.ModeKafkaHA
+	ModeKafkaHT = catalogue.ModeKafkaHT
+
+	TagActionCreate = catalogue.TagActionCreate
+	TagActionDelete = catalogue.TagActionDelete
+	MaxTagsPerQueue = catalogue.MaxTagsPerQueue
+)
+
+// Sentinel errors of the catalogue; match with errors.Is.
+var (
+	ErrQueueNotFound  = catalogue.ErrQueueNotFound
+	ErrGroupNotFound  = catalogue.ErrGroupNotFound
+	ErrQueueExists    = catalogue.ErrQueueExists
+	ErrGroupExists    = catalogue.ErrGroupExists
+	ErrQueueQuota     = catalogue.ErrQueueQuota
+	ErrGroupQuota     = catalogue.ErrGroupQuota
+	ErrTagQuota       = catalogue.ErrTagQuota
+	ErrInvalidCommand = catalogue.ErrInvalidCommand
+)
+
+// ValidTag reports why a tag is not acceptable, "" when it is
+// (catalogue.ValidTag).
+func ValidTag(t QueueTag) string { return catalogue.ValidTag(t) }
 
 // QueueSpec is what a client asks for when creating a queue; httpapi has
 // validated every field against API.md before it reaches the cluster.
@@ -24,50 +51,6 @@ type QueueSpec struct {
 	Redrive         bool
 	MaxConsumeCount int // 1..100 when Redrive, else 0
 	RetentionHours  int // 1..72 for Kafka modes, else 0 (72 h)
-}
-
-// Queue is a queue as the catalogue holds it.
-type Queue struct {
-	ID              string // UUID
-	Project         string
-	Name            string
-	Description     string
-	Mode            QueueMode
-	Redrive         bool
-	MaxConsumeCount int
-	RetentionHours  int   // 0 means the default 72
-	Created         int64 // unix ms
-	Partitions      int
-	Groups          []Group // in creation order
-}
-
-// Group is a consumer group as the catalogue holds it.
-type Group struct {
-	ID      string // "g-<uuid>"
-	Name    string
-	Created int64 // unix ms
-}
-
-// Policy is the state-machine policy of the queue's partitions.
-func (q Queue) Policy() fsm.Policy {
-	p := fsm.Policy{FIFO: q.Mode == ModeFIFO, RetentionMs: 72 * 3600 * 1000}
-	if q.Redrive {
-		p.MaxConsumeCount = uint8(q.MaxConsumeCount)
-	}
-	if q.RetentionHours > 0 {
-		p.RetentionMs = int64(q.RetentionHours) * 3600 * 1000
-	}
-	return p
-}
-
-// Group returns the queue's group with the given id.
-func (q Queue) Group(id string) (Group, bool) {
-	for _, g := range q.Groups {
-		if g.ID == id {
-			return g, true
-		}
-	}
-	return Group{}, false
 }
 
 // QueueStats are counters summed over a queue's partitions.

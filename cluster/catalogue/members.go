@@ -1,4 +1,4 @@
-package cluster
+package catalogue
 
 import (
 	"errors"
@@ -10,12 +10,12 @@ import (
 // Node states the catalogue records (API.md section 7). A node without a
 // record is a plain member; its liveness comes from gossip.
 const (
-	stateDecommissioning = "decommissioning" // its replicas move away, then it leaves
-	stateRemoved         = "removed"         // no longer a member; Inc names the incarnation removed
+	StateDecommissioning = "decommissioning" // its replicas move away, then it leaves
+	StateRemoved         = "removed"         // no longer a member; Inc names the incarnation removed
 )
 
-// nodeRecord is a node's membership state in the catalogue.
-type nodeRecord struct {
+// NodeRecord is a node's membership state in the catalogue.
+type NodeRecord struct {
 	State string `json:"state"`
 	Inc   string `json:"inc,omitempty"` // the incarnation the state applies to
 }
@@ -26,16 +26,16 @@ var ErrReplicaSetChanged = errors.New("cluster: replica set changed meanwhile")
 
 // applySetReplicas replaces one partition's replica set when it is still
 // the one the proposer saw, and records that the partition moved.
-func (c *Catalogue) applySetReplicas(cmd *metaCommand) metaResult {
+func (c *Catalogue) applySetReplicas(cmd *Command) Result {
 	r, ok := c.st.Queues[cmd.QueueID]
 	if !ok {
-		return metaResult{Err: ErrQueueNotFound}
+		return Result{Err: ErrQueueNotFound}
 	}
 	if cmd.Index < 0 || cmd.Index >= len(r.Replicas) {
-		return metaResult{Err: ErrQueueNotFound}
+		return Result{Err: ErrQueueNotFound}
 	}
 	if !slices.Equal(r.Replicas[cmd.Index], cmd.Expect) {
-		return metaResult{Err: ErrReplicaSetChanged}
+		return Result{Err: ErrReplicaSetChanged}
 	}
 	if len(r.Moved) != len(r.Replicas) {
 		r.Moved = make([]bool, len(r.Replicas))
@@ -52,7 +52,7 @@ func (c *Catalogue) applySetReplicas(cmd *metaCommand) metaResult {
 		maps.Copy(addrs, cmd.Addrs)
 		r.Addrs = addrs
 	}
-	return metaResult{}
+	return Result{}
 }
 
 // sameMembers reports whether a and b hold the same node ids in any order.
@@ -64,33 +64,33 @@ func sameMembers(a, b []string) bool {
 }
 
 // applySetNode records (or, with State "", clears) a node's state.
-func (c *Catalogue) applySetNode(cmd *metaCommand) metaResult {
+func (c *Catalogue) applySetNode(cmd *Command) Result {
 	if c.st.Nodes == nil {
-		c.st.Nodes = map[string]*nodeRecord{}
+		c.st.Nodes = map[string]*NodeRecord{}
 	}
 	if cmd.State == "" {
 		delete(c.st.Nodes, cmd.Node)
-		return metaResult{}
+		return Result{}
 	}
-	c.st.Nodes[cmd.Node] = &nodeRecord{State: cmd.State, Inc: cmd.Inc}
-	return metaResult{}
+	c.st.Nodes[cmd.Node] = &NodeRecord{State: cmd.State, Inc: cmd.Inc}
+	return Result{}
 }
 
-// nodeState returns the catalogue's record of node id (zero: a plain member).
-func (c *Catalogue) nodeState(id string) nodeRecord {
+// NodeState returns the catalogue's record of node id (zero: a plain member).
+func (c *Catalogue) NodeState(id string) NodeRecord {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if r := c.st.Nodes[id]; r != nil {
 		return *r
 	}
-	return nodeRecord{}
+	return NodeRecord{}
 }
 
-// nodeStates returns every node record, by node id.
-func (c *Catalogue) nodeStates() map[string]nodeRecord {
+// NodeStates returns every node record, by node id.
+func (c *Catalogue) NodeStates() map[string]NodeRecord {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make(map[string]nodeRecord, len(c.st.Nodes))
+	out := make(map[string]NodeRecord, len(c.st.Nodes))
 	for id, r := range c.st.Nodes {
 		out[id] = *r
 	}
@@ -98,7 +98,7 @@ func (c *Catalogue) nodeStates() map[string]nodeRecord {
 }
 
 // validateSetReplicas checks a set_replicas command's fields.
-func (c *metaCommand) validateSetReplicas() error {
+func (c *Command) validateSetReplicas() error {
 	if !boundedString(c.QueueID, maxIDLen) {
 		return invalid(c.Op, "queue id missing or too long")
 	}
@@ -120,12 +120,12 @@ func (c *metaCommand) validateSetReplicas() error {
 }
 
 // validateSetNode checks a set_node command's fields.
-func (c *metaCommand) validateSetNode() error {
+func (c *Command) validateSetNode() error {
 	if !boundedString(c.Node, maxIDLen) || len(c.Inc) > maxIDLen {
 		return invalid(c.Op, "node id or incarnation missing or too long")
 	}
 	switch c.State {
-	case "", stateDecommissioning, stateRemoved:
+	case "", StateDecommissioning, StateRemoved:
 		return nil
 	}
 	return invalid(c.Op, "state %q", c.State)

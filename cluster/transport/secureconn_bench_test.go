@@ -1,4 +1,4 @@
-package cluster
+package transport
 
 import (
 	"io"
@@ -64,15 +64,15 @@ func BenchmarkInternalSeal(b *testing.B) {
 	body := make([]byte, 1024)
 	b.ReportAllocs()
 	for range b.N {
-		auth, sealed, s, err := sealRequest(kr.primary(), rpcCommand, body, time.Now())
+		auth, sealed, s, err := SealRequest(kr.Primary(), "command", body, time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}
-		rs, _, err := openRequest(kr, rpcCommand, auth, sealed, time.Now())
+		rs, _, err := OpenRequest(kr, "command", auth, sealed, time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.openAnswer(200, rs.sealAnswer(200, body)); err != nil {
+		if _, err := s.OpenAnswer(200, rs.SealAnswer(200, body)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package cluster
+package catalogue
 
 import (
 	"bytes"
@@ -22,40 +22,40 @@ type catalogueLog struct {
 }
 
 func newCatalogueLog(t *testing.T) *catalogueLog {
-	return &catalogueLog{t: t, c: newCatalogue(slog.New(slog.DiscardHandler))}
+	return &catalogueLog{t: t, c: New(slog.New(slog.DiscardHandler))}
 }
 
 // apply commits cmd and returns the catalogue's result.
-func (l *catalogueLog) apply(cmd *metaCommand) metaResult {
+func (l *catalogueLog) apply(cmd *Command) Result {
 	l.t.Helper()
 	b, err := json.Marshal(cmd)
 	if err != nil {
 		l.t.Fatal(err)
 	}
 	l.index++
-	return l.c.Apply(&raft.Log{Index: l.index, Type: raft.LogCommand, Data: b}).(metaResult)
+	return l.c.Apply(&raft.Log{Index: l.index, Type: raft.LogCommand, Data: b}).(Result)
 }
 
 // testUUID is the n-th queue id of a test (UUID form, as validate wants).
 func testUUID(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
 
-func createQueueCmd(n int, project, name string, limit int) *metaCommand {
-	return &metaCommand{Op: opCreateQueue, Limit: limit,
+func createQueueCmd(n int, project, name string, limit int) *Command {
+	return &Command{Op: OpCreateQueue, Limit: limit,
 		Queue:    &Queue{ID: testUUID(n), Project: project, Name: name, Mode: ModeNormal, Partitions: 1, Created: int64(n)},
 		Replicas: [][]string{{"n1", "n2", "n3"}}, Addrs: map[string]string{"n1": "a:1", "n2": "a:2", "n3": "a:3"}}
 }
 
-func createGroupsCmd(queue int, project string, limit int, names ...string) *metaCommand {
+func createGroupsCmd(queue int, project string, limit int, names ...string) *Command {
 	gs := make([]Group, len(names))
 	for i, name := range names {
 		gs[i] = Group{ID: "g-" + name, Name: name}
 	}
-	return &metaCommand{Op: opCreateGroups, Project: project, QueueID: testUUID(queue), Groups: gs, Limit: limit}
+	return &Command{Op: OpCreateGroups, Project: project, QueueID: testUUID(queue), Groups: gs, Limit: limit}
 }
 
 func queueNames(c *Catalogue, project string) []string {
 	var out []string
-	for _, q := range c.queues(project) {
+	for _, q := range c.Queues(project) {
 		out = append(out, q.Name)
 	}
 	return out
@@ -75,7 +75,7 @@ func TestCatalogue_QueueQuotaIsPerProjectAndHeldInApply(t *testing.T) {
 	if res := l.apply(createQueueCmd(4, "other", "c", 2)); res.Err != nil {
 		t.Fatalf("another project's queue: %v", res.Err)
 	}
-	if res := l.apply(&metaCommand{Op: opDeleteQueue, Project: "p", QueueID: testUUID(1)}); res.Err != nil {
+	if res := l.apply(&Command{Op: OpDeleteQueue, Project: "p", QueueID: testUUID(1)}); res.Err != nil {
 		t.Fatalf("delete: %v", res.Err)
 	}
 	if res := l.apply(createQueueCmd(5, "p", "c", 2)); res.Err != nil {
@@ -102,10 +102,10 @@ func TestCatalogue_QueueNamesUniqueWithinAProject(t *testing.T) {
 		t.Fatal("a second queue with an existing id was created")
 	}
 	// Deleting through another project finds nothing.
-	if res := l.apply(&metaCommand{Op: opDeleteQueue, Project: "q", QueueID: testUUID(1)}); !errors.Is(res.Err, ErrQueueNotFound) {
+	if res := l.apply(&Command{Op: OpDeleteQueue, Project: "q", QueueID: testUUID(1)}); !errors.Is(res.Err, ErrQueueNotFound) {
 		t.Fatalf("delete through another project: %v, want ErrQueueNotFound", res.Err)
 	}
-	if res := l.apply(&metaCommand{Op: opDeleteQueue, Project: "p", QueueID: testUUID(1)}); res.Err != nil {
+	if res := l.apply(&Command{Op: OpDeleteQueue, Project: "p", QueueID: testUUID(1)}); res.Err != nil {
 		t.Fatal(res.Err)
 	}
 	if res := l.apply(createQueueCmd(4, "p", "orders", 10)); res.Err != nil {
@@ -119,7 +119,7 @@ func TestCatalogue_GroupsAllOrNoneWithinQuotaAndUnique(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	groups := func() []string {
-		q, _ := l.c.queue("p", testUUID(1))
+		q, _ := l.c.Queue("p", testUUID(1))
 		var out []string
 		for _, g := range q.Groups {
 			out = append(out, g.Name)
@@ -131,7 +131,7 @@ func TestCatalogue_GroupsAllOrNoneWithinQuotaAndUnique(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		cmd  *metaCommand
+		cmd  *Command
 		want error
 	}{
 		{"over the quota", createGroupsCmd(1, "p", 3, "c", "d"), ErrGroupQuota},
@@ -147,10 +147,10 @@ func TestCatalogue_GroupsAllOrNoneWithinQuotaAndUnique(t *testing.T) {
 			t.Fatalf("%s: groups %v, want [a b]: a refused batch adds none", tc.name, got)
 		}
 	}
-	if res := l.apply(&metaCommand{Op: opDeleteGroup, Project: "p", QueueID: testUUID(1), GroupID: "g-a"}); res.Err != nil {
+	if res := l.apply(&Command{Op: OpDeleteGroup, Project: "p", QueueID: testUUID(1), GroupID: "g-a"}); res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	if res := l.apply(&metaCommand{Op: opDeleteGroup, Project: "p", QueueID: testUUID(1), GroupID: "g-a"}); !errors.Is(res.Err, ErrGroupNotFound) {
+	if res := l.apply(&Command{Op: OpDeleteGroup, Project: "p", QueueID: testUUID(1), GroupID: "g-a"}); !errors.Is(res.Err, ErrGroupNotFound) {
 		t.Fatalf("delete twice: %v, want ErrGroupNotFound", res.Err)
 	}
 	if res := l.apply(createGroupsCmd(1, "p", 3, "a", "c")); res.Err != nil {
@@ -164,9 +164,9 @@ func TestCatalogue_GroupsAllOrNoneWithinQuotaAndUnique(t *testing.T) {
 func TestCatalogue_HandlerKeySetOnce(t *testing.T) {
 	l := newCatalogueLog(t)
 	first, second := bytes.Repeat([]byte{1}, handlerKeyLen), bytes.Repeat([]byte{2}, handlerKeyLen)
-	l.apply(&metaCommand{Op: opSetKey, Key: first})
-	l.apply(&metaCommand{Op: opSetKey, Key: second}) // a second leader's key, committed later
-	if !bytes.Equal(l.c.key(), first) {
+	l.apply(&Command{Op: OpSetKey, Key: first})
+	l.apply(&Command{Op: OpSetKey, Key: second}) // a second leader's key, committed later
+	if !bytes.Equal(l.c.Key(), first) {
 		t.Fatal("the handler key changed after it was set")
 	}
 }
@@ -194,20 +194,20 @@ func snapshotBytes(t *testing.T, c *Catalogue) []byte {
 // buildCatalogue commits a history with every op, refusals included.
 func buildCatalogue(t *testing.T) *catalogueLog {
 	l := newCatalogueLog(t)
-	l.apply(&metaCommand{Op: opSetKey, Key: bytes.Repeat([]byte{7}, handlerKeyLen)})
+	l.apply(&Command{Op: OpSetKey, Key: bytes.Repeat([]byte{7}, handlerKeyLen)})
 	for i := range 6 {
 		l.apply(createQueueCmd(i+1, fmt.Sprint("p", i%2), fmt.Sprint("q", i), 2)) // the last two are over the quota
 		l.apply(createGroupsCmd(i+1, fmt.Sprint("p", i%2), 3, "a", "b"))
 	}
-	l.apply(&metaCommand{Op: opDeleteGroup, Project: "p0", QueueID: testUUID(1), GroupID: "g-a"})
-	l.apply(&metaCommand{Op: opDeleteQueue, Project: "p1", QueueID: testUUID(2)})
+	l.apply(&Command{Op: OpDeleteGroup, Project: "p0", QueueID: testUUID(1), GroupID: "g-a"})
+	l.apply(&Command{Op: OpDeleteQueue, Project: "p1", QueueID: testUUID(2)})
 	return l
 }
 
 func TestCatalogue_SnapshotRoundTrip(t *testing.T) {
 	l := buildCatalogue(t)
 	b := snapshotBytes(t, l.c)
-	restored := newCatalogue(slog.New(slog.DiscardHandler))
+	restored := New(slog.New(slog.DiscardHandler))
 	changed := restored.Changed()
 	if err := restored.Restore(io.NopCloser(bytes.NewReader(b))); err != nil {
 		t.Fatal(err)
@@ -220,25 +220,25 @@ func TestCatalogue_SnapshotRoundTrip(t *testing.T) {
 	if got := snapshotBytes(t, restored); !bytes.Equal(got, b) {
 		t.Fatalf("snapshot of the restored catalogue differs:\n%s\n%s", got, b)
 	}
-	if restored.appliedIndex() != l.index {
-		t.Fatalf("restored applied index %d, want %d", restored.appliedIndex(), l.index)
+	if restored.AppliedIndex() != l.index {
+		t.Fatalf("restored applied index %d, want %d", restored.AppliedIndex(), l.index)
 	}
-	if !bytes.Equal(restored.key(), l.c.key()) {
+	if !bytes.Equal(restored.Key(), l.c.Key()) {
 		t.Fatal("handler key lost")
 	}
 	for _, p := range []string{"p0", "p1"} {
-		if got, want := restored.queues(p), l.c.queues(p); fmt.Sprint(got) != fmt.Sprint(want) {
+		if got, want := restored.Queues(p), l.c.Queues(p); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("queues of %s: %+v, want %+v", p, got, want)
 		}
 	}
-	if got, want := restored.placements(), l.c.placements(); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got, want := restored.Placements(), l.c.Placements(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("placements %+v, want %+v", got, want)
 	}
 	// The restored catalogue goes on as the original does: the quota
 	// counts the restored queues.
 	for _, c := range []*Catalogue{l.c, restored} {
 		b, _ := json.Marshal(createQueueCmd(9, "p0", "late", 2))
-		if res := c.Apply(&raft.Log{Index: l.index + 1, Type: raft.LogCommand, Data: b}).(metaResult); !errors.Is(res.Err, ErrQueueQuota) {
+		if res := c.Apply(&raft.Log{Index: l.index + 1, Type: raft.LogCommand, Data: b}).(Result); !errors.Is(res.Err, ErrQueueQuota) {
 			t.Fatalf("create over the quota after restore: %v", res.Err)
 		}
 	}

@@ -1,4 +1,4 @@
-package cluster
+package transport
 
 import (
 	"errors"
@@ -19,10 +19,10 @@ import (
 // muxMagicKeyed and the handshake of raftauth.go instead.
 const muxMagic = 0xA7
 
-// defaultHandshakeTimeout bounds an accepted connection's whole handshake
+// DefaultHandshakeTimeout bounds an accepted connection's whole handshake
 // (header, and authentication with a cluster key), so that a silent or slow
 // peer cannot pin a goroutine and a file descriptor.
-const defaultHandshakeTimeout = 5 * time.Second
+const DefaultHandshakeTimeout = 5 * time.Second
 
 var errMuxClosed = errors.New("cluster: raft mux closed")
 
@@ -32,11 +32,11 @@ var errMuxClosed = errors.New("cluster: raft mux closed")
 type Mux struct {
 	ln        net.Listener
 	advertise net.Addr
-	keys      *keyring // nil: open mode
+	keys      *Keyring // nil: open mode
 	timeout   time.Duration
 	log       *slog.Logger
 
-	refusals logLimiter
+	refusals LogLimiter
 
 	mu     sync.Mutex
 	layers map[string]*StreamLayer
@@ -52,14 +52,14 @@ type MuxConfig struct {
 	// keyed handshake (see Config.ClusterKeys). None: open mode.
 	ClusterKeys [][]byte
 	// HandshakeTimeout bounds an accepted connection's whole handshake
-	// (defaultHandshakeTimeout when zero).
+	// (DefaultHandshakeTimeout when zero).
 	HandshakeTimeout time.Duration
 	Logger           *slog.Logger
 }
 
 // NewMux serves ln.
 func NewMux(ln net.Listener, cfg MuxConfig) (*Mux, error) {
-	kr, err := newKeyring(cfg.ClusterKeys)
+	kr, err := NewKeyring(cfg.ClusterKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func NewMux(ln net.Listener, cfg MuxConfig) (*Mux, error) {
 		m.advertise = ln.Addr()
 	}
 	if m.timeout <= 0 {
-		m.timeout = defaultHandshakeTimeout
+		m.timeout = DefaultHandshakeTimeout
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -191,7 +191,7 @@ func (c *firstByteConn) Read(p []byte) (int, error) {
 // refuse logs a refused connection, at most once per refusalLogEvery with
 // the count of those not logged.
 func (m *Mux) refuse(c net.Conn, err error) {
-	if ok, n := m.refusals.allow(); ok {
+	if ok, n := m.refusals.Allow(); ok {
 		m.log.Warn("raft: refused a connection", "remote", c.RemoteAddr().String(), "err", err, "refused", n)
 	}
 }

@@ -1,4 +1,4 @@
-package cluster
+package catalogue
 
 import (
 	"bytes"
@@ -20,23 +20,23 @@ import (
 // deterministic: ids, times and keys are chosen by the proposer and carried in
 // the command; quotas travel in the command too.
 
-// metaOp names a catalogue command. Values are part of the log format.
-type metaOp string
+// Op names a catalogue command. Values are part of the log format.
+type Op string
 
 const (
-	opSetKey       metaOp = "set_key"
-	opCreateQueue  metaOp = "create_queue"
-	opDeleteQueue  metaOp = "delete_queue"
-	opCreateGroups metaOp = "create_groups"
-	opDeleteGroup  metaOp = "delete_group"
-	opSetReplicas  metaOp = "set_replicas" // one partition's replica set (catalogue_members.go)
-	opSetNode      metaOp = "set_node"     // a node's membership state (catalogue_members.go)
+	OpSetKey       Op = "set_key"
+	OpCreateQueue  Op = "create_queue"
+	OpDeleteQueue  Op = "delete_queue"
+	OpCreateGroups Op = "create_groups"
+	OpDeleteGroup  Op = "delete_group"
+	OpSetReplicas  Op = "set_replicas" // one partition's replica set (members.go)
+	OpSetNode      Op = "set_node"     // a node's membership state (members.go)
 )
 
-// metaCommand is one catalogue log entry, JSON-encoded: the metadata group
+// Command is one catalogue log entry, JSON-encoded: the metadata group
 // carries few, small entries, so readability wins over compactness.
-type metaCommand struct {
-	Op       metaOp            `json:"op"`
+type Command struct {
+	Op       Op                `json:"op"`
 	Key      []byte            `json:"key,omitempty"`
 	Queue    *Queue            `json:"queue,omitempty"`
 	Replicas [][]string        `json:"replicas,omitempty"`
@@ -46,8 +46,8 @@ type metaCommand struct {
 	GroupID  string            `json:"group_id,omitempty"`
 	Groups   []Group           `json:"groups,omitempty"`
 	Limit    int               `json:"limit,omitempty"`  // the quota in force when proposed
-	Action   string            `json:"action,omitempty"` // opQueueTags: TagActionCreate or TagActionDelete
-	Tags     []QueueTag        `json:"tags,omitempty"`   // opQueueTags
+	Action   string            `json:"action,omitempty"` // OpQueueTags: TagActionCreate or TagActionDelete
+	Tags     []QueueTag        `json:"tags,omitempty"`   // OpQueueTags
 	// set_replicas: partition Index of QueueID gets Set, if its replica set
 	// is still Expect (a decision taken on a stale view changes nothing).
 	Index  int      `json:"index,omitempty"`
@@ -60,8 +60,8 @@ type metaCommand struct {
 	Inc   string `json:"inc,omitempty"`
 }
 
-// metaResult is what applying a metaCommand returns on this node.
-type metaResult struct {
+// Result is what applying a Command returns on this node.
+type Result struct {
 	Queue  Queue
 	Groups []Group
 	Err    error
@@ -88,7 +88,7 @@ type catalogueState struct {
 	Index  uint64                  `json:"index"`  // Raft index of the last command applied
 	// Nodes holds the nodes being decommissioned or removed, by id.
 	// Absent from older snapshots: then no node has such a state.
-	Nodes map[string]*nodeRecord `json:"nodes,omitempty"`
+	Nodes map[string]*NodeRecord `json:"nodes,omitempty"`
 }
 
 // Catalogue is the metadata group's state machine (raft.FSM).
@@ -101,8 +101,8 @@ type Catalogue struct {
 	changed chan struct{}
 }
 
-// appliedIndex is the Raft index of the last catalogue command applied here.
-func (c *Catalogue) appliedIndex() uint64 {
+// AppliedIndex is the Raft index of the last catalogue command applied here.
+func (c *Catalogue) AppliedIndex() uint64 {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.index
@@ -110,7 +110,7 @@ func (c *Catalogue) appliedIndex() uint64 {
 
 var _ raft.FSM = (*Catalogue)(nil)
 
-func newCatalogue(log *slog.Logger) *Catalogue {
+func New(log *slog.Logger) *Catalogue {
 	return &Catalogue{log: log, st: catalogueState{Queues: map[string]*queueRecord{}}, changed: make(chan struct{})}
 }
 
@@ -134,27 +134,27 @@ func (c *Catalogue) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
-	cmd, err := decodeMetaCommand(l.Data)
+	cmd, err := DecodeCommand(l.Data)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.index = l.Index
 	defer c.notify()
 	if err != nil {
 		c.log.Error("catalogue: entry applied as a no-op", "index", l.Index, "err", err)
-		return metaResult{Err: err}
+		return Result{Err: err}
 	}
 	return c.apply(cmd)
 }
 
-func (c *Catalogue) apply(cmd *metaCommand) metaResult {
+func (c *Catalogue) apply(cmd *Command) Result {
 	st := &c.st
 	switch cmd.Op {
-	case opSetKey:
+	case OpSetKey:
 		if st.Key == nil {
 			st.Key = slices.Clone(cmd.Key)
 		}
-		return metaResult{}
-	case opCreateQueue:
+		return Result{}
+	case OpCreateQueue:
 		q := *cmd.Queue
 		used := 0
 		for _, r := range st.Queues {
@@ -163,32 +163,32 @@ func (c *Catalogue) apply(cmd *metaCommand) metaResult {
 			}
 			used++
 			if r.Queue.Name == q.Name {
-				return metaResult{Err: ErrQueueExists}
+				return Result{Err: ErrQueueExists}
 			}
 		}
 		if used >= cmd.Limit {
-			return metaResult{Err: ErrQueueQuota}
+			return Result{Err: ErrQueueQuota}
 		}
 		if _, dup := st.Queues[q.ID]; dup {
-			return metaResult{Err: fmt.Errorf("cluster: queue id %s reused", q.ID)}
+			return Result{Err: fmt.Errorf("cluster: queue id %s reused", q.ID)}
 		}
 		q.Groups = nil
 		st.Queues[q.ID] = &queueRecord{Queue: q, Replicas: cmd.Replicas, Addrs: cmd.Addrs}
-		return metaResult{Queue: cloneQueue(q)}
-	case opDeleteQueue:
+		return Result{Queue: cloneQueue(q)}
+	case OpDeleteQueue:
 		r, ok := st.Queues[cmd.QueueID]
 		if !ok || r.Queue.Project != cmd.Project {
-			return metaResult{Err: ErrQueueNotFound}
+			return Result{Err: ErrQueueNotFound}
 		}
 		delete(st.Queues, cmd.QueueID)
-		return metaResult{}
-	case opCreateGroups:
+		return Result{}
+	case OpCreateGroups:
 		r, ok := st.Queues[cmd.QueueID]
 		if !ok || r.Queue.Project != cmd.Project {
-			return metaResult{Err: ErrQueueNotFound}
+			return Result{Err: ErrQueueNotFound}
 		}
 		if len(r.Queue.Groups)+len(cmd.Groups) > cmd.Limit {
-			return metaResult{Err: ErrGroupQuota}
+			return Result{Err: ErrGroupQuota}
 		}
 		seen := map[string]bool{}
 		for _, g := range r.Queue.Groups {
@@ -196,32 +196,32 @@ func (c *Catalogue) apply(cmd *metaCommand) metaResult {
 		}
 		for _, g := range cmd.Groups {
 			if seen[g.Name] {
-				return metaResult{Err: ErrGroupExists}
+				return Result{Err: ErrGroupExists}
 			}
 			seen[g.Name] = true
 		}
 		r.Queue.Groups = append(r.Queue.Groups, cmd.Groups...)
-		return metaResult{Queue: cloneQueue(r.Queue), Groups: slices.Clone(cmd.Groups)}
-	case opDeleteGroup:
+		return Result{Queue: cloneQueue(r.Queue), Groups: slices.Clone(cmd.Groups)}
+	case OpDeleteGroup:
 		r, ok := st.Queues[cmd.QueueID]
 		if !ok || r.Queue.Project != cmd.Project {
-			return metaResult{Err: ErrQueueNotFound}
+			return Result{Err: ErrQueueNotFound}
 		}
 		i := slices.IndexFunc(r.Queue.Groups, func(g Group) bool { return g.ID == cmd.GroupID })
 		if i < 0 {
-			return metaResult{Err: ErrGroupNotFound}
+			return Result{Err: ErrGroupNotFound}
 		}
 		r.Queue.Groups = slices.Delete(r.Queue.Groups, i, i+1)
-		return metaResult{}
-	case opQueueTags:
+		return Result{}
+	case OpQueueTags:
 		return applyQueueTags(st, cmd)
-	case opSetReplicas:
+	case OpSetReplicas:
 		return c.applySetReplicas(cmd)
-	case opSetNode:
+	case OpSetNode:
 		return c.applySetNode(cmd)
 	}
 	// validate and this switch disagree: a bug, but not one worth a crash.
-	return metaResult{Err: &InvalidCommandError{Op: string(cmd.Op), Reason: "no handler"}}
+	return Result{Err: &InvalidCommandError{Op: string(cmd.Op), Reason: "no handler"}}
 }
 
 func cloneQueue(q Queue) Queue {
@@ -229,15 +229,15 @@ func cloneQueue(q Queue) Queue {
 	return q
 }
 
-// key returns the handler key, nil before one was set.
-func (c *Catalogue) key() []byte {
+// Key returns the handler key, nil before one was set.
+func (c *Catalogue) Key() []byte {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.st.Key
 }
 
-// queue returns a copy of queue id if it belongs to project.
-func (c *Catalogue) queue(project, id string) (Queue, bool) {
+// Queue returns a copy of queue id if it belongs to project.
+func (c *Catalogue) Queue(project, id string) (Queue, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	r, ok := c.st.Queues[id]
@@ -247,8 +247,8 @@ func (c *Catalogue) queue(project, id string) (Queue, bool) {
 	return cloneQueue(r.Queue), true
 }
 
-// queues returns the project's queues in creation order.
-func (c *Catalogue) queues(project string) []Queue {
+// Queues returns the project's queues in creation order.
+func (c *Catalogue) Queues(project string) []Queue {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	var out []Queue
@@ -263,8 +263,8 @@ func (c *Catalogue) queues(project string) []Queue {
 	return out
 }
 
-// placement is one partition and its replica set.
-type placement struct {
+// Placement is one partition and its replica set.
+type Placement struct {
 	ID       string // "<queue_id>/<index>"
 	Queue    Queue
 	Index    int
@@ -275,23 +275,23 @@ type placement struct {
 	Founding bool
 }
 
-// placements lists every partition of every queue, sorted by id.
-func (c *Catalogue) placements() []placement {
+// Placements lists every partition of every queue, sorted by id.
+func (c *Catalogue) Placements() []Placement {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	var out []placement
+	var out []Placement
 	for _, id := range slices.Sorted(maps.Keys(c.st.Queues)) {
 		r := c.st.Queues[id]
 		for i, reps := range r.Replicas {
 			founding := i >= len(r.Moved) || !r.Moved[i]
-			out = append(out, placement{ID: PartitionID(id, i), Queue: cloneQueue(r.Queue), Index: i, Replicas: slices.Clone(reps), Addrs: r.Addrs, Founding: founding})
+			out = append(out, Placement{ID: PartitionID(id, i), Queue: cloneQueue(r.Queue), Index: i, Replicas: slices.Clone(reps), Addrs: r.Addrs, Founding: founding})
 		}
 	}
 	return out
 }
 
-// replicasOf returns the replica set of partition i of queue id.
-func (c *Catalogue) replicasOf(id string, i int) []string {
+// ReplicasOf returns the replica set of partition i of queue id.
+func (c *Catalogue) ReplicasOf(id string, i int) []string {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	r, ok := c.st.Queues[id]
@@ -330,7 +330,7 @@ func (c *Catalogue) Restore(rc io.ReadCloser) error {
 	// A snapshot comes from the leader: one naming a record it cannot hold
 	// must not crash every later lookup.
 	maps.DeleteFunc(st.Queues, func(_ string, r *queueRecord) bool { return r == nil })
-	maps.DeleteFunc(st.Nodes, func(_ string, r *nodeRecord) bool { return r == nil })
+	maps.DeleteFunc(st.Nodes, func(_ string, r *NodeRecord) bool { return r == nil })
 	c.mu.Lock()
 	c.st = st
 	c.index = st.Index

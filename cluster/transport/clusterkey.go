@@ -1,4 +1,4 @@
-package cluster
+package transport
 
 import (
 	"bytes"
@@ -28,32 +28,32 @@ const keyIDLen = 8
 
 type keyID [keyIDLen]byte
 
-// clusterKey is one cluster key and its id.
-type clusterKey struct {
-	secret []byte
+// Key is one cluster key and its id.
+type Key struct {
+	Secret []byte
 	id     keyID
 }
 
-// keyring holds this node's cluster keys: the first is used to send, any of
+// Keyring holds this node's cluster keys: the first is used to send, any of
 // them is accepted. A nil *keyring means open mode (no cluster key).
-type keyring struct {
-	keys []clusterKey
+type Keyring struct {
+	keys []Key
 }
 
-// newKeyring builds the keyring of the given keys (first = sending key).
-func newKeyring(secrets [][]byte) (*keyring, error) {
+// NewKeyring builds the keyring of the given keys (first = sending key).
+func NewKeyring(secrets [][]byte) (*Keyring, error) {
 	if len(secrets) == 0 {
 		return nil, nil
 	}
 	if len(secrets) > maxClusterKeys {
 		return nil, fmt.Errorf("cluster: %d cluster keys, at most %d", len(secrets), maxClusterKeys)
 	}
-	kr := &keyring{}
+	kr := &Keyring{}
 	for _, s := range secrets {
 		if len(s) != ClusterKeyLen {
 			return nil, ErrBadClusterKey
 		}
-		kr.keys = append(kr.keys, clusterKey{secret: bytes.Clone(s), id: deriveKeyID(s)})
+		kr.keys = append(kr.keys, Key{Secret: bytes.Clone(s), id: deriveKeyID(s)})
 	}
 	return kr, nil
 }
@@ -66,24 +66,24 @@ func deriveKeyID(secret []byte) keyID {
 	return id
 }
 
-// primary is the key this node sends with.
-func (kr *keyring) primary() clusterKey { return kr.keys[0] }
+// Primary is the key this node sends with.
+func (kr *Keyring) Primary() Key { return kr.keys[0] }
 
 // byID returns the accepted key with the given id.
-func (kr *keyring) byID(id keyID) (clusterKey, bool) {
+func (kr *Keyring) byID(id keyID) (Key, bool) {
 	for _, k := range kr.keys {
 		if hmac.Equal(k.id[:], id[:]) {
 			return k, true
 		}
 	}
-	return clusterKey{}, false
+	return Key{}, false
 }
 
-// secrets returns every key, the sending key first (memberlist's keyring).
-func (kr *keyring) secrets() [][]byte {
+// Secrets returns every key, the sending key first (memberlist's keyring).
+func (kr *Keyring) Secrets() [][]byte {
 	out := make([][]byte, len(kr.keys))
 	for i, k := range kr.keys {
-		out[i] = k.secret
+		out[i] = k.Secret
 	}
 	return out
 }

@@ -1,4 +1,4 @@
-package cluster
+package catalogue
 
 import (
 	"bytes"
@@ -12,13 +12,13 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-func applyMeta(t *testing.T, c *Catalogue, idx uint64, cmd *metaCommand) metaResult {
+func applyMeta(t *testing.T, c *Catalogue, idx uint64, cmd *Command) Result {
 	t.Helper()
 	b, err := json.Marshal(cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: b}).(metaResult)
+	return c.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: b}).(Result)
 }
 
 func snapshotOf(t *testing.T, c *Catalogue) []byte {
@@ -36,17 +36,17 @@ func TestCatalogue_QueueTags(t *testing.T) {
 	if bytes.Contains(before, []byte(`"tags"`)) {
 		t.Fatalf("a catalogue without tags writes them: %s", before)
 	}
-	tags := func(cmd *metaCommand) *metaCommand {
-		cmd.Op, cmd.Project, cmd.QueueID = opQueueTags, "p", seedQueueID
+	tags := func(cmd *Command) *Command {
+		cmd.Op, cmd.Project, cmd.QueueID = OpQueueTags, "p", seedQueueID
 		if cmd.Limit == 0 {
 			cmd.Limit = MaxTagsPerQueue
 		}
 		return cmd
 	}
-	if res := applyMeta(t, c, 10, tags(&metaCommand{Action: TagActionCreate, Tags: []QueueTag{{"b", "2"}, {"a", "1"}}})); res.Err != nil {
+	if res := applyMeta(t, c, 10, tags(&Command{Action: TagActionCreate, Tags: []QueueTag{{"b", "2"}, {"a", "1"}}})); res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	if res := applyMeta(t, c, 11, tags(&metaCommand{Action: TagActionCreate, Tags: []QueueTag{{"a", "9"}}})); res.Err != nil {
+	if res := applyMeta(t, c, 11, tags(&Command{Action: TagActionCreate, Tags: []QueueTag{{"a", "9"}}})); res.Err != nil {
 		t.Fatal(res.Err)
 	}
 	want := `[{"key":"a","value":"9"},{"key":"b","value":"2"}]`
@@ -54,20 +54,20 @@ func TestCatalogue_QueueTags(t *testing.T) {
 		t.Fatalf("tags %s, want %s", got, want)
 	}
 	// Over the quota, another project, invalid: refused, nothing changes.
-	if res := applyMeta(t, c, 12, tags(&metaCommand{Action: TagActionCreate, Tags: []QueueTag{{"c", ""}}, Limit: 2})); !errors.Is(res.Err, ErrTagQuota) {
+	if res := applyMeta(t, c, 12, tags(&Command{Action: TagActionCreate, Tags: []QueueTag{{"c", ""}}, Limit: 2})); !errors.Is(res.Err, ErrTagQuota) {
 		t.Fatalf("quota: %v", res.Err)
 	}
-	other := tags(&metaCommand{Action: TagActionDelete, Tags: []QueueTag{{Key: "a"}}})
+	other := tags(&Command{Action: TagActionDelete, Tags: []QueueTag{{Key: "a"}}})
 	other.Project = "q"
 	if res := applyMeta(t, c, 13, other); !errors.Is(res.Err, ErrQueueNotFound) {
 		t.Fatalf("other project: %v", res.Err)
 	}
-	for _, bad := range []*metaCommand{
-		tags(&metaCommand{Action: "update", Tags: []QueueTag{{"a", "1"}}}),
-		tags(&metaCommand{Action: TagActionCreate}),
-		tags(&metaCommand{Action: TagActionCreate, Tags: []QueueTag{{"a", "1"}, {"a", "2"}}}),
-		tags(&metaCommand{Action: TagActionCreate, Tags: []QueueTag{{"a/b", "1"}}}),
-		tags(&metaCommand{Action: TagActionCreate, Tags: []QueueTag{{strings.Repeat("k", MaxTagKeyLen+1), "1"}}}),
+	for _, bad := range []*Command{
+		tags(&Command{Action: "update", Tags: []QueueTag{{"a", "1"}}}),
+		tags(&Command{Action: TagActionCreate}),
+		tags(&Command{Action: TagActionCreate, Tags: []QueueTag{{"a", "1"}, {"a", "2"}}}),
+		tags(&Command{Action: TagActionCreate, Tags: []QueueTag{{"a/b", "1"}}}),
+		tags(&Command{Action: TagActionCreate, Tags: []QueueTag{{strings.Repeat("k", MaxTagKeyLen+1), "1"}}}),
 	} {
 		if res := applyMeta(t, c, 14, bad); !errors.Is(res.Err, ErrInvalidCommand) {
 			t.Fatalf("%+v: %v", bad, res.Err)
@@ -78,7 +78,7 @@ func TestCatalogue_QueueTags(t *testing.T) {
 	}
 	// The snapshot carries the tags; an older snapshot (no tags) restores.
 	after := snapshotOf(t, c)
-	r := newCatalogue(slog.New(slog.DiscardHandler))
+	r := New(slog.New(slog.DiscardHandler))
 	if err := r.Restore(io.NopCloser(bytes.NewReader(after))); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestCatalogue_QueueTags(t *testing.T) {
 		t.Fatal("a snapshot from before tags does not restore as it was")
 	}
 	// Deleting every tag leaves the record as it was before tags.
-	applyMeta(t, c, 15, tags(&metaCommand{Action: TagActionDelete, Tags: []QueueTag{{Key: "a"}, {Key: "b"}}}))
+	applyMeta(t, c, 15, tags(&Command{Action: TagActionDelete, Tags: []QueueTag{{Key: "a"}, {Key: "b"}}}))
 	if c.st.Queues[seedQueueID].Tags != nil {
 		t.Fatalf("tags left: %+v", c.st.Queues[seedQueueID].Tags)
 	}

@@ -1,4 +1,4 @@
-package cluster
+package transport
 
 import (
 	"sync/atomic"
@@ -10,16 +10,16 @@ import (
 // strangers cannot flood the log.
 const refusalLogEvery = 10 * time.Second
 
-// logLimiter lets one log line through per refusalLogEvery and counts the
+// LogLimiter lets one log line through per refusalLogEvery and counts the
 // events in between. The zero value is ready to use.
-type logLimiter struct {
+type LogLimiter struct {
 	last   atomic.Int64  // unix ns of the last line let through
 	missed atomic.Uint64 // events since then, that one included
 }
 
-// allow records an event and reports whether to log it, with the number
+// Allow records an event and reports whether to log it, with the number
 // of events the line stands for.
-func (l *logLimiter) allow() (bool, uint64) {
+func (l *LogLimiter) Allow() (bool, uint64) {
 	l.missed.Add(1)
 	now := time.Now().UnixNano()
 	last := l.last.Load()

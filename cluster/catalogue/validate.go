@@ -1,4 +1,4 @@
-package cluster
+package catalogue
 
 import (
 	"encoding/json"
@@ -22,13 +22,13 @@ const (
 	handlerKeyLen     = 32
 )
 
-// decodeMetaCommand reads and validates one catalogue log entry.
-func decodeMetaCommand(b []byte) (*metaCommand, error) {
-	var cmd metaCommand
+// DecodeCommand reads and validates one catalogue log entry.
+func DecodeCommand(b []byte) (*Command, error) {
+	var cmd Command
 	if err := json.Unmarshal(b, &cmd); err != nil {
 		return nil, &InvalidCommandError{Reason: "not JSON: " + err.Error()}
 	}
-	if err := cmd.validate(); err != nil {
+	if err := cmd.Validate(); err != nil {
 		return nil, err
 	}
 	return &cmd, nil
@@ -38,23 +38,23 @@ func decodeMetaCommand(b []byte) (*metaCommand, error) {
 // every field that op reads is present and within bounds. It never looks at
 // catalogue state (that is apply's job), so it gives the same answer on
 // every node.
-func (c *metaCommand) validate() error {
+func (c *Command) Validate() error {
 	switch c.Op {
-	case opSetKey:
+	case OpSetKey:
 		if len(c.Key) != handlerKeyLen {
 			return invalid(c.Op, "key of %d bytes, want %d", len(c.Key), handlerKeyLen)
 		}
 		return nil
-	case opCreateQueue:
+	case OpCreateQueue:
 		return c.validateCreateQueue()
-	case opDeleteQueue:
+	case OpDeleteQueue:
 		return c.validateQueueRef()
-	case opCreateGroups:
+	case OpCreateGroups:
 		if err := c.validateQueueRef(); err != nil {
 			return err
 		}
 		return c.validateGroups()
-	case opDeleteGroup:
+	case OpDeleteGroup:
 		if err := c.validateQueueRef(); err != nil {
 			return err
 		}
@@ -62,24 +62,24 @@ func (c *metaCommand) validate() error {
 			return invalid(c.Op, "group id of %d bytes", len(c.GroupID))
 		}
 		return nil
-	case opQueueTags:
+	case OpQueueTags:
 		return c.validateQueueTags()
-	case opSetReplicas:
+	case OpSetReplicas:
 		return c.validateSetReplicas()
-	case opSetNode:
+	case OpSetNode:
 		return c.validateSetNode()
 	}
 	return &InvalidCommandError{Op: string(c.Op), Reason: "unknown operation"}
 }
 
-func (c *metaCommand) validateQueueRef() error {
+func (c *Command) validateQueueRef() error {
 	if !boundedString(c.Project, maxIDLen) || !boundedString(c.QueueID, maxIDLen) {
 		return invalid(c.Op, "project or queue id missing or too long")
 	}
 	return nil
 }
 
-func (c *metaCommand) validateGroups() error {
+func (c *Command) validateGroups() error {
 	if len(c.Groups) == 0 || len(c.Groups) > maxGroupsPerCmd {
 		return invalid(c.Op, "%d groups", len(c.Groups))
 	}
@@ -94,7 +94,7 @@ func (c *metaCommand) validateGroups() error {
 	return nil
 }
 
-func (c *metaCommand) validateCreateQueue() error {
+func (c *Command) validateCreateQueue() error {
 	q := c.Queue
 	switch {
 	case q == nil:
@@ -162,6 +162,6 @@ func isUUID(s string) bool {
 	return true
 }
 
-func invalid(op metaOp, format string, args ...any) error {
+func invalid(op Op, format string, args ...any) error {
 	return &InvalidCommandError{Op: string(op), Reason: fmt.Sprintf(format, args...)}
 }

@@ -1,10 +1,9 @@
-package cluster
+package transport
 
 import (
 	"bytes"
 	"encoding/base64"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 )
@@ -43,46 +42,24 @@ func TestParseClusterKey(t *testing.T) {
 func TestKeyring(t *testing.T) {
 	a, b := testKey(t), testKey(t)
 	kr := mustKeyring(t, b, a)
-	if !bytes.Equal(kr.primary().secret, b) {
+	if !bytes.Equal(kr.Primary().Secret, b) {
 		t.Fatal("the first key does not send")
 	}
 	for _, k := range [][]byte{a, b} {
-		if got, ok := kr.byID(deriveKeyID(k)); !ok || !bytes.Equal(got.secret, k) {
+		if got, ok := kr.byID(deriveKeyID(k)); !ok || !bytes.Equal(got.Secret, k) {
 			t.Fatal("a key of the ring is not found by its id")
 		}
 	}
 	if _, ok := kr.byID(deriveKeyID(testKey(t))); ok {
 		t.Fatal("a foreign key id found")
 	}
-	if _, err := newKeyring([][]byte{a, b, a}); err == nil {
+	if _, err := NewKeyring([][]byte{a, b, a}); err == nil {
 		t.Fatal("three keys accepted")
 	}
-	if _, err := newKeyring([][]byte{a[:16]}); !errors.Is(err, ErrBadClusterKey) {
+	if _, err := NewKeyring([][]byte{a[:16]}); !errors.Is(err, ErrBadClusterKey) {
 		t.Fatalf("a 16-byte key: %v", err)
 	}
-	if kr, err := newKeyring(nil); kr != nil || err != nil {
+	if kr, err := NewKeyring(nil); kr != nil || err != nil {
 		t.Fatal("no keys must be open mode")
-	}
-}
-
-// TestGossipRefusals turns memberlist's lines about unsealed messages into
-// one warning per interval and drops its other chatter.
-func TestGossipRefusals(t *testing.T) {
-	var logged bytes.Buffer
-	g := &gossipRefusals{log: slog.New(slog.NewTextHandler(&logged, nil))}
-	for _, line := range []string{
-		"[DEBUG] memberlist: Stream connection from=127.0.0.1:5\n",
-		"[ERR] memberlist: failed to receive: encryption is configured but remote state is not encrypted from=127.0.0.1:5\n",
-		"[ERR] memberlist: Decrypt packet failed: No installed keys could decrypt the message from=127.0.0.1:6\n",
-	} {
-		if n, err := g.Write([]byte(line)); n != len(line) || err != nil {
-			t.Fatalf("Write: %d, %v", n, err)
-		}
-	}
-	if n := strings.Count(logged.String(), "gossip: refused"); n != 1 {
-		t.Fatalf("%d warnings, want 1 (the second within the interval is not logged):\n%s", n, logged.String())
-	}
-	if !strings.Contains(logged.String(), "not encrypted") {
-		t.Fatalf("the warning does not carry memberlist's line: %s", logged.String())
 	}
 }

@@ -1,4 +1,4 @@
-package cluster
+package catalogue
 
 import (
 	"errors"
@@ -14,32 +14,32 @@ import (
 // reorder alone does not.
 func TestCatalogue_SetReplicasIsConditionalAndEndsFounding(t *testing.T) {
 	c := seedCatalogue(t)
-	founding := func(i int) bool { return c.placements()[i].Founding }
+	founding := func(i int) bool { return c.Placements()[i].Founding }
 	if !founding(0) || founding(1) { // the seed grew partition 1's set
 		t.Fatal("founding flags of the seed queue wrong")
 	}
-	stale := applyMeta(t, c, 100, &metaCommand{Op: opSetReplicas, QueueID: seedQueueID, Index: 0, Expect: []string{"n9"}, Set: []string{"n1"}})
+	stale := applyMeta(t, c, 100, &Command{Op: OpSetReplicas, QueueID: seedQueueID, Index: 0, Expect: []string{"n9"}, Set: []string{"n1"}})
 	if !errors.Is(stale.Err, ErrReplicaSetChanged) {
 		t.Fatalf("stale set: %v", stale.Err)
 	}
-	cur := c.placements()[0].Replicas
-	if res := applyMeta(t, c, 101, &metaCommand{Op: opSetReplicas, QueueID: seedQueueID, Index: 0, Expect: cur, Set: []string{cur[1], cur[0]}}); res.Err != nil {
+	cur := c.Placements()[0].Replicas
+	if res := applyMeta(t, c, 101, &Command{Op: OpSetReplicas, QueueID: seedQueueID, Index: 0, Expect: cur, Set: []string{cur[1], cur[0]}}); res.Err != nil {
 		t.Fatal(res.Err)
 	}
 	if !founding(0) {
 		t.Fatal("a reorder ended founding")
 	}
-	cur = c.placements()[0].Replicas
+	cur = c.Placements()[0].Replicas
 	grown := append(slices.Clone(cur), "n3")
-	if res := applyMeta(t, c, 102, &metaCommand{Op: opSetReplicas, QueueID: seedQueueID, Index: 0, Expect: cur, Set: grown, Addrs: map[string]string{"n3": "h:3"}}); res.Err != nil {
+	if res := applyMeta(t, c, 102, &Command{Op: OpSetReplicas, QueueID: seedQueueID, Index: 0, Expect: cur, Set: grown, Addrs: map[string]string{"n3": "h:3"}}); res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	p := c.placements()[0]
+	p := c.Placements()[0]
 	if founding(0) || !slices.Equal(p.Replicas, grown) || p.Addrs["n3"] != "h:3" {
 		t.Fatalf("after growing: %+v", p)
 	}
 	// Back to the founders' set: still moved (a wiped node must not bootstrap).
-	applyMeta(t, c, 103, &metaCommand{Op: opSetReplicas, QueueID: seedQueueID, Index: 0, Expect: grown, Set: cur})
+	applyMeta(t, c, 103, &Command{Op: OpSetReplicas, QueueID: seedQueueID, Index: 0, Expect: grown, Set: cur})
 	if founding(0) {
 		t.Fatal("founding again after shrinking back")
 	}
@@ -50,45 +50,45 @@ func TestCatalogue_SetReplicasIsConditionalAndEndsFounding(t *testing.T) {
 // existed restores with none.
 func TestCatalogue_NodeStatesSurviveSnapshotsAndOldSnapshotsRestore(t *testing.T) {
 	c := seedCatalogue(t)
-	applyMeta(t, c, 100, &metaCommand{Op: opSetNode, Node: "n3", State: stateRemoved, Inc: "i3"})
-	applyMeta(t, c, 101, &metaCommand{Op: opSetNode, Node: "n4", State: stateDecommissioning})
-	applyMeta(t, c, 102, &metaCommand{Op: opSetNode, Node: "n4", State: ""})
-	if r := c.nodeState("n3"); r.State != stateRemoved || r.Inc != "i3" {
+	applyMeta(t, c, 100, &Command{Op: OpSetNode, Node: "n3", State: StateRemoved, Inc: "i3"})
+	applyMeta(t, c, 101, &Command{Op: OpSetNode, Node: "n4", State: StateDecommissioning})
+	applyMeta(t, c, 102, &Command{Op: OpSetNode, Node: "n4", State: ""})
+	if r := c.NodeState("n3"); r.State != StateRemoved || r.Inc != "i3" {
 		t.Fatalf("n3 %+v", r)
 	}
 	snap, err := c.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	restored := newCatalogue(c.log)
+	restored := New(c.log)
 	if err := restored.Restore(io.NopCloser(strings.NewReader(string(snap.(*bytesSnapshot).b)))); err != nil {
 		t.Fatal(err)
 	}
-	if got := restored.nodeStates(); len(got) != 1 || got["n3"].State != stateRemoved {
+	if got := restored.NodeStates(); len(got) != 1 || got["n3"].State != StateRemoved {
 		t.Fatalf("restored node states %+v", got)
 	}
 	old := `{"key":null,"queues":{"` + seedQueueID + `":{"queue":{"ID":"` + seedQueueID + `","Project":"p","Name":"q","Partitions":1},"replicas":[["n1","n2"]],"addrs":{}}},"index":7}`
-	restored = newCatalogue(c.log)
+	restored = New(c.log)
 	if err := restored.Restore(io.NopCloser(strings.NewReader(old))); err != nil {
 		t.Fatal(err)
 	}
-	if len(restored.nodeStates()) != 0 || !restored.placements()[0].Founding {
-		t.Fatalf("old snapshot: %+v %+v", restored.nodeStates(), restored.placements())
+	if len(restored.NodeStates()) != 0 || !restored.Placements()[0].Founding {
+		t.Fatalf("old snapshot: %+v %+v", restored.NodeStates(), restored.Placements())
 	}
 }
 
 // TestCatalogue_MembershipCommandsValidated: set_replicas and set_node with
 // bad fields are refused before they are proposed.
 func TestCatalogue_MembershipCommandsValidated(t *testing.T) {
-	for _, cmd := range []*metaCommand{
-		{Op: opSetReplicas, QueueID: seedQueueID, Index: 0, Expect: []string{"n1"}, Set: nil},
-		{Op: opSetReplicas, QueueID: seedQueueID, Index: -1, Expect: []string{"n1"}, Set: []string{"n2"}},
-		{Op: opSetReplicas, QueueID: seedQueueID, Index: 0, Expect: []string{"n1"}, Set: []string{"n2", "n2"}},
-		{Op: opSetReplicas, Index: 0, Expect: []string{"n1"}, Set: []string{"n2"}},
-		{Op: opSetNode, Node: "", State: stateRemoved},
-		{Op: opSetNode, Node: "n1", State: "gone"},
+	for _, cmd := range []*Command{
+		{Op: OpSetReplicas, QueueID: seedQueueID, Index: 0, Expect: []string{"n1"}, Set: nil},
+		{Op: OpSetReplicas, QueueID: seedQueueID, Index: -1, Expect: []string{"n1"}, Set: []string{"n2"}},
+		{Op: OpSetReplicas, QueueID: seedQueueID, Index: 0, Expect: []string{"n1"}, Set: []string{"n2", "n2"}},
+		{Op: OpSetReplicas, Index: 0, Expect: []string{"n1"}, Set: []string{"n2"}},
+		{Op: OpSetNode, Node: "", State: StateRemoved},
+		{Op: OpSetNode, Node: "n1", State: "gone"},
 	} {
-		if err := cmd.validate(); !errors.Is(err, ErrInvalidCommand) {
+		if err := cmd.Validate(); !errors.Is(err, ErrInvalidCommand) {
 			t.Errorf("%+v: %v", cmd, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package cluster
+package placement
 
 import (
 	"slices"
@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"raftmq/cluster/catalogue"
 )
 
 // TestMetaVoters_OddAtMostFive: the metadata group's voters are an odd
@@ -29,7 +31,7 @@ func TestMetaVoters_OddAtMostFive(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		members map[string]Member
-		records map[string]nodeRecord
+		records map[string]catalogue.NodeRecord
 		in      map[string]raft.ServerSuffrage
 		want    []string
 	}{
@@ -44,11 +46,11 @@ func TestMetaVoters_OddAtMostFive(t *testing.T) {
 		{"a voter dead past the timeout: one voter of two nodes", down(alive("n1", "n2"), "n3", time.Hour), nil,
 			map[string]raft.ServerSuffrage{"n1": V, "n2": V, "n3": V}, []string{"n1"}},
 		{"decommissioning and removed nodes do not vote", alive("n1", "n2", "n3", "n4", "n5"),
-			map[string]nodeRecord{"n2": {State: stateDecommissioning}, "n4": {State: stateRemoved}},
+			map[string]catalogue.NodeRecord{"n2": {State: catalogue.StateDecommissioning}, "n4": {State: catalogue.StateRemoved}},
 			map[string]raft.ServerSuffrage{"n1": V, "n2": V, "n3": V, "n4": V, "n5": V}, []string{"n1", "n3", "n5"}},
 	} {
-		j := nodeJudge{members: tc.members, records: tc.records, started: now.Add(-time.Hour), timeout: time.Minute, now: now}
-		got := pickMetaVoters(j, tc.in)
+		j := Judge{Members: tc.members, Records: tc.records, Started: now.Add(-time.Hour), Timeout: time.Minute, Now: now}
+		got := MetaVoters(j, tc.in)
 		slices.Sort(got)
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s: voters %v, want %v", tc.name, got, tc.want)

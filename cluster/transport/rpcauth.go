@@ -1,4 +1,4 @@
-package cluster
+package transport
 
 import (
 	"crypto/cipher"
@@ -25,7 +25,7 @@ import (
 // additional data; the answer is sealed under the same key with the other
 // GCM nonce and the status code added to the additional data. K is the
 // sender's cluster key, or in open mode the catalogue's handler key. A
-// request is accepted once, within rpcWindow of the receiver's clock: the
+// request is accepted once, within RPCWindow of the receiver's clock: the
 // replay cache remembers every nonce until its time leaves the window, and
 // a node refuses requests stamped before it started, so a request recorded
 // before a restart cannot be replayed after it.
@@ -33,20 +33,23 @@ const (
 	rpcAuthVer     = 1
 	rpcNonceLen    = 16
 	rpcHeaderLen   = 1 + keyIDLen + 8 + rpcNonceLen
-	rpcWindow      = 30 * time.Second
-	maxReplayCache = 1 << 20 // nonces: about 50 MB at most; beyond, requests are refused (503)
+	RPCWindow      = 30 * time.Second
+	MaxReplayCache = 1 << 20 // nonces: about 50 MB at most; beyond, requests are refused (503)
 )
+
+// InternalAuthHeader carries a node-to-node request's seal header.
+const InternalAuthHeader = "X-Raftmq-Auth"
 
 // ErrRPCAuth is a node-to-node request refused before anything was looked
 // at: unsigned, forged, sealed with an unknown key, stale, or replayed.
 var ErrRPCAuth = errors.New("cluster: internal request not authenticated")
 
-// errReplayCacheFull refuses requests while the replay cache is full, so
+// ErrReplayCacheFull refuses requests while the replay cache is full, so
 // that memory stays bounded; the sender retries later.
-var errReplayCacheFull = errors.New("cluster: internal request refused: replay cache full")
+var ErrReplayCacheFull = errors.New("cluster: internal request refused: replay cache full")
 
-// rpcSeal is one request's sealing state, on either side.
-type rpcSeal struct {
+// RequestSeal is one request's sealing state, on either side.
+type RequestSeal struct {
 	header []byte // the raw InternalAuthHeader value, decoded
 	op     string
 	aead   cipher.AEAD // under the request's own key
@@ -61,10 +64,10 @@ const (
 	gcmNonceAnswer  = 2
 )
 
-// sealRequest seals body for op under k at time now; it returns the header
+// SealRequest seals body for op under k at time now; it returns the header
 // value, the sealed body and the state needed to open the answer.
-func sealRequest(k clusterKey, op string, body []byte, now time.Time) (string, []byte, *rpcSeal, error) {
-	s := &rpcSeal{op: op, ts: now.UnixMilli()}
+func SealRequest(k Key, op string, body []byte, now time.Time) (string, []byte, *RequestSeal, error) {
+	s := &RequestSeal{op: op, ts: now.UnixMilli()}
 	rand.Read(s.nonce[:])
 	s.header = make([]byte, 0, rpcHeaderLen)
 	s.header = append(s.header, rpcAuthVer)
@@ -78,10 +81,10 @@ func sealRequest(k clusterKey, op string, body []byte, now time.Time) (string, [
 	return base64.RawURLEncoding.EncodeToString(s.header), sealed, s, nil
 }
 
-// openRequest checks a request's header and opens its body with whichever
+// OpenRequest checks a request's header and opens its body with whichever
 // of kr's keys the header names. It checks the time window but not replay
-// (rpcReplayCache does, after this succeeded).
-func openRequest(kr *keyring, op, auth string, body []byte, now time.Time) (*rpcSeal, []byte, error) {
+// (ReplayCache does, after this succeeded).
+func OpenRequest(kr *Keyring, op, auth string, body []byte, now time.Time) (*RequestSeal, []byte, error) {
 	h, err := base64.RawURLEncoding.DecodeString(auth)
 	if err != nil || len(h) != rpcHeaderLen || h[0] != rpcAuthVer {
 		return nil, nil, fmt.Errorf("%w: malformed %s", ErrRPCAuth, InternalAuthHeader)
@@ -92,9 +95,9 @@ func openRequest(kr *keyring, op, auth string, body []byte, now time.Time) (*rpc
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: unknown key", ErrRPCAuth)
 	}
-	s := &rpcSeal{header: h, op: op, ts: int64(binary.BigEndian.Uint64(h[1+keyIDLen:]))}
+	s := &RequestSeal{header: h, op: op, ts: int64(binary.BigEndian.Uint64(h[1+keyIDLen:]))}
 	copy(s.nonce[:], h[1+keyIDLen+8:])
-	if d := time.Duration(now.UnixMilli()-s.ts) * time.Millisecond; d > rpcWindow || d < -rpcWindow {
+	if d := time.Duration(now.UnixMilli()-s.ts) * time.Millisecond; d > RPCWindow || d < -RPCWindow {
 		return nil, nil, fmt.Errorf("%w: stamped %v away from this node's clock", ErrRPCAuth, d)
 	}
 	if err := s.deriveKey(k); err != nil {
@@ -107,8 +110,8 @@ func openRequest(kr *keyring, op, auth string, body []byte, now time.Time) (*rpc
 	return s, plain, nil
 }
 
-func (s *rpcSeal) deriveKey(k clusterKey) error {
-	m := hmac.New(sha256.New, k.secret)
+func (s *RequestSeal) deriveKey(k Key) error {
+	m := hmac.New(sha256.New, k.Secret)
 	m.Write([]byte("raftmq rpc v1 request key"))
 	m.Write(s.nonce[:])
 	var key [sha256.Size]byte
@@ -117,24 +120,24 @@ func (s *rpcSeal) deriveKey(k clusterKey) error {
 	return err
 }
 
-func (s *rpcSeal) requestAD() []byte {
+func (s *RequestSeal) requestAD() []byte {
 	ad := append([]byte("raftmq rpc v1 request\x00"), s.header...)
 	return append(ad, s.op...)
 }
 
-func (s *rpcSeal) answerAD(status int) []byte {
+func (s *RequestSeal) answerAD(status int) []byte {
 	ad := append([]byte("raftmq rpc v1 answer\x00"), s.header...)
 	ad = append(ad, s.op...)
 	return binary.BigEndian.AppendUint16(ad, uint16(status))
 }
 
-// sealAnswer seals the answer to this request.
-func (s *rpcSeal) sealAnswer(status int, body []byte) []byte {
+// SealAnswer seals the answer to this request.
+func (s *RequestSeal) SealAnswer(status int, body []byte) []byte {
 	return s.seal(gcmNonceAnswer, body, s.answerAD(status))
 }
 
-// openAnswer opens the answer to this request.
-func (s *rpcSeal) openAnswer(status int, body []byte) ([]byte, error) {
+// OpenAnswer opens the answer to this request.
+func (s *RequestSeal) OpenAnswer(status int, body []byte) ([]byte, error) {
 	plain, err := s.open(gcmNonceAnswer, body, s.answerAD(status))
 	if err != nil {
 		return nil, fmt.Errorf("%w: answer %d not sealed for this request", ErrRPCAuth, status)
@@ -142,20 +145,20 @@ func (s *rpcSeal) openAnswer(status int, body []byte) ([]byte, error) {
 	return plain, nil
 }
 
-func (s *rpcSeal) seal(which byte, plain, ad []byte) []byte {
+func (s *RequestSeal) seal(which byte, plain, ad []byte) []byte {
 	nonce := [gcmNonceLen]byte{gcmNonceLen - 1: which}
 	return s.aead.Seal(make([]byte, 0, len(plain)+gcmTagLen), nonce[:], plain, ad)
 }
 
-func (s *rpcSeal) open(which byte, sealed, ad []byte) ([]byte, error) {
+func (s *RequestSeal) open(which byte, sealed, ad []byte) ([]byte, error) {
 	nonce := [gcmNonceLen]byte{gcmNonceLen - 1: which}
 	return s.aead.Open(nil, nonce[:], sealed, ad)
 }
 
-// rpcReplayCache remembers the nonces of the requests accepted within the
+// ReplayCache remembers the nonces of the requests accepted within the
 // window. It forgets them by the second of their time stamp, once that
 // second has left the window.
-type rpcReplayCache struct {
+type ReplayCache struct {
 	start int64 // unix ms: requests stamped earlier are refused
 	max   int
 
@@ -165,14 +168,17 @@ type rpcReplayCache struct {
 	entries int
 }
 
-func newReplayCache(start time.Time, max int) *rpcReplayCache {
-	return &rpcReplayCache{start: start.UnixMilli(), max: max,
+func NewReplayCache(start time.Time, max int) *ReplayCache {
+	return &ReplayCache{start: start.UnixMilli(), max: max,
 		seen: map[[rpcNonceLen]byte]struct{}{}, bySec: map[int64][][rpcNonceLen]byte{}}
 }
 
-// admit records the request's nonce; it fails for a nonce already seen, a
+// Start is the time before which every request is refused.
+func (c *ReplayCache) Start() time.Time { return time.UnixMilli(c.start) }
+
+// Admit records the request's nonce; it fails for a nonce already seen, a
 // request stamped before the cache was made, or a full cache.
-func (c *rpcReplayCache) admit(s *rpcSeal, now time.Time) error {
+func (c *ReplayCache) Admit(s *RequestSeal, now time.Time) error {
 	if s.ts < c.start {
 		return fmt.Errorf("%w: stamped before this node started", ErrRPCAuth)
 	}
@@ -183,7 +189,7 @@ func (c *rpcReplayCache) admit(s *rpcSeal, now time.Time) error {
 		return fmt.Errorf("%w: replayed", ErrRPCAuth)
 	}
 	if c.entries >= c.max {
-		return errReplayCacheFull
+		return ErrReplayCacheFull
 	}
 	c.seen[s.nonce] = struct{}{}
 	sec := s.ts / 1000
@@ -192,9 +198,9 @@ func (c *rpcReplayCache) admit(s *rpcSeal, now time.Time) error {
 	return nil
 }
 
-// expire forgets the seconds whose requests openRequest refuses by now.
-func (c *rpcReplayCache) expire(now time.Time) {
-	oldest := (now.UnixMilli()-rpcWindow.Milliseconds())/1000 - 1
+// expire forgets the seconds whose requests OpenRequest refuses by now.
+func (c *ReplayCache) expire(now time.Time) {
+	oldest := (now.UnixMilli()-RPCWindow.Milliseconds())/1000 - 1
 	for sec, nonces := range c.bySec {
 		if sec >= oldest {
 			continue
