@@ -81,7 +81,9 @@ type entry struct {
 	prev, next *entry
 }
 
-func (e *entry) size() int64 { return int64(len(e.data)) + entryOverhead }
+// size is what the entry counts against the budget: the memory its payload
+// holds (a recycled buffer may be larger than the payload) and the overhead.
+func (e *entry) size() int64 { return int64(cap(e.data)) + entryOverhead }
 
 // list is a circular doubly linked list of entries around a sentinel.
 type list struct{ root entry }
@@ -153,21 +155,32 @@ func (sp *space) add(off uint64, p []byte, wasRead bool) {
 	}
 }
 
-// addLocked evicts until the record fits and adds it. A record larger than
-// a quarter of the budget is not cached: it would flush the rest.
+// addLocked evicts until the record fits and adds a copy of it, in an
+// evicted entry's buffer when one fits (a full cache then allocates
+// nothing). A record larger than a quarter of the budget is not cached: it
+// would flush the rest.
 func (sp *space) addLocked(off uint64, p []byte, wasRead bool) {
 	c := sp.c
-	e := &entry{sp: sp, off: off, data: slices.Clone(p)}
-	if e.size() > c.budget/4 {
+	need := int64(len(p)) + entryOverhead
+	if need > c.budget/4 {
 		return
 	}
-	for c.held+e.size() > c.budget {
+	var spare *entry
+	for c.held+need > c.budget {
 		victim := c.read.front()
 		if victim == nil {
 			victim = c.unread.front()
 		}
 		victim.sp.removeLocked(victim)
+		if n := cap(victim.data); n >= len(p) && n <= 2*len(p)+64 {
+			spare = victim
+		}
 	}
+	e := spare
+	if e == nil || c.held+e.size() > c.budget {
+		e = &entry{data: make([]byte, 0, len(p))}
+	}
+	e.sp, e.off, e.data = sp, off, append(e.data[:0], p...)
 	if wasRead {
 		c.read.pushBack(e)
 	} else {
