@@ -41,7 +41,8 @@ const unsafeNoSyncFlag = "unsafe-no-sync"
 // newest bodies of a busy node's partitions and a read-ahead per consumer.
 const defaultBodyCacheBytes = 64 << 20
 
-// maxBodyCacheBytes bounds --body-cache-bytes to what a budget can count.
+// maxBodyCacheBytes bounds --body-cache-bytes: a larger budget is a typo,
+// not a machine's memory.
 const maxBodyCacheBytes = 1 << 40
 
 // Main is one `raftmq serve` process: flags, the cluster node and the HTTP
