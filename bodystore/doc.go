@@ -7,8 +7,9 @@
 // (4 bytes a record); reading one record back; cutting the tail (torn
 // writes, or records beyond a restored state); deleting whole segments below
 // a floor (reclamation); pins that keep what a snapshot being sent still
-// needs. Does not know what a record holds (package fsm encodes it), Raft,
-// or when to reclaim (package partition decides).
+// needs; the node-wide cache of payloads (cache.go). Does not know what a
+// record holds (package fsm encodes it), Raft, or when to reclaim (package
+// partition decides).
 //
 // Record: CRC-32C (Castagnoli) of the rest of the record, uint32 payload
 // length, uint64 offset, payload; integers little-endian. A segment holds
@@ -22,6 +23,20 @@
 // is replayed. A write error is sticky: every later Append and Sync returns
 // it, until the store is reopened.
 //
-// Concurrency: every method is safe for concurrent use (one mutex; a read is
-// one pread of a record, usually from the page cache).
+// Cache: a Cache (Options.Cache, one per node, shared by every store) holds
+// record payloads within one byte budget, counting a fixed overhead per
+// record: each record just appended (consumers of a live queue read what was
+// just produced), and on a miss at the offset after the previous Get, the
+// records that follow in the same segment, read with that one in a single
+// read of up to ReadAheadBytes and each checked like a single record. It
+// evicts first what was read (a queue delivers a message once per group),
+// least recently read first, then what was never read, oldest first. A
+// store drops its entries for what it cuts or deletes (TruncateFrom, an
+// Append below the end, Reclaim, Reset) and all of them on Close, so the
+// cache only ever holds records the store holds, with their current bytes.
+// Get returns a copy the caller owns, as on a read from disk.
+//
+// Concurrency: every method is safe for concurrent use (one mutex per store,
+// held across a read, usually from the page cache; the Cache has its own,
+// taken inside a store's and never the other way).
 package bodystore

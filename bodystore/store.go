@@ -38,6 +38,9 @@ var ErrCorrupt = errors.New("bodystore: corrupt record")
 // Options tune a Store; the zero value takes the defaults.
 type Options struct {
 	SegmentBytes int64 // roll to a new segment at this size (DefaultSegmentBytes)
+	// Cache, when set, holds payloads the store appends and reads ahead;
+	// one Cache is shared by every store of a node.
+	Cache *Cache
 }
 
 // Store is one partition's body records. See the package documentation.
@@ -52,6 +55,9 @@ type Store struct {
 	err  error // sticky write error
 	pins map[int]uint64
 	pinN int
+
+	cache   *space // nil without Options.Cache
+	seqNext uint64 // the offset after the last Get: a Get of it reads ahead
 }
 
 type segment struct {
@@ -71,7 +77,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("bodystore: %w", err)
 	}
-	st := &Store{dir: dir, segSize: o.SegmentBytes, pins: make(map[int]uint64), id: rand.Uint64()}
+	st := &Store{dir: dir, segSize: o.SegmentBytes, pins: make(map[int]uint64), id: rand.Uint64(), cache: o.Cache.newSpace()}
 	if st.segSize <= 0 {
 		st.segSize = DefaultSegmentBytes
 	}
@@ -278,6 +284,7 @@ func (st *Store) Append(off uint64, payload []byte) error {
 	}
 	seg.pos = append(seg.pos, uint32(seg.size))
 	seg.size += headerLen + int64(len(payload))
+	st.cache.set(off, payload)
 	return nil
 }
 
@@ -331,6 +338,9 @@ func (st *Store) TruncateFrom(off uint64) error {
 }
 
 func (st *Store) truncateLocked(off uint64) error {
+	if n := len(st.segs); n > 0 {
+		st.cache.dropRange(off, st.segs[n-1].end())
+	}
 	if st.w != nil {
 		if err := st.w.Flush(); err != nil {
 			return err
@@ -364,7 +374,9 @@ func (st *Store) truncateLocked(off uint64) error {
 	return nil
 }
 
-// Get returns the payload of the record at off.
+// Get returns the payload of the record at off: from the cache when it
+// holds it, else read from the segment; a miss at the offset after the
+// previous Get reads ahead (see readAheadLocked).
 func (st *Store) Get(off uint64) ([]byte, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -372,25 +384,110 @@ func (st *Store) Get(off uint64) ([]byte, error) {
 	if i < 0 {
 		return nil, ErrNotFound
 	}
-	seg := st.segs[i]
-	at := int64(seg.pos[off-seg.base])
-	end := seg.size
-	if k := off - seg.base + 1; k < uint64(len(seg.pos)) {
-		end = int64(seg.pos[k])
+	seq := off == st.seqNext
+	st.seqNext = off + 1
+	if b, ok := st.cache.get(off); ok {
+		return b, nil
 	}
-	if end > seg.flushed {
+	if st.cache != nil && seq {
+		return st.readAheadLocked(st.segs[i], off)
+	}
+	b, err := st.readLocked(st.segs[i], off)
+	if err == nil {
+		st.cache.add(off, b, true)
+	}
+	return b, err
+}
+
+// GetUncached returns the payload of the record at off, read from its
+// segment, leaving the cache as it is: for a scan of the whole store (a
+// snapshot being sent) that would otherwise push out what consumers read.
+func (st *Store) GetUncached(off uint64) ([]byte, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	i := st.find(off)
+	if i < 0 {
+		return nil, ErrNotFound
+	}
+	return st.readLocked(st.segs[i], off)
+}
+
+// recordEnd is where record k of seg ends.
+func (seg *segment) recordEnd(k int) int64 {
+	if k+1 < len(seg.pos) {
+		return int64(seg.pos[k+1])
+	}
+	return seg.size
+}
+
+// readableLocked makes sure record k of seg is in its file, not only in
+// the write buffer.
+func (st *Store) readableLocked(seg *segment, k int) error {
+	if seg.recordEnd(k) > seg.flushed {
 		if err := st.w.Flush(); err != nil {
-			return nil, st.fail(err)
+			return st.fail(err)
 		}
 	}
-	b := make([]byte, end-at)
+	return nil
+}
+
+// readLocked reads and checks the record of off, which seg holds.
+func (st *Store) readLocked(seg *segment, off uint64) ([]byte, error) {
+	k := int(off - seg.base)
+	if err := st.readableLocked(seg, k); err != nil {
+		return nil, err
+	}
+	at := int64(seg.pos[k])
+	b := make([]byte, seg.recordEnd(k)-at)
 	if _, err := seg.f.ReadAt(b, at); err != nil {
 		return nil, fmt.Errorf("bodystore: read %d: %w", off, err)
 	}
-	if binary.LittleEndian.Uint64(b[8:]) != off || crc(b[4:headerLen], b[headerLen:]) != binary.LittleEndian.Uint32(b) {
+	return verify(b, off)
+}
+
+// verify checks record b, which should be the record of off, and returns
+// its payload.
+func verify(b []byte, off uint64) ([]byte, error) {
+	if len(b) < headerLen || binary.LittleEndian.Uint64(b[8:]) != off ||
+		int(binary.LittleEndian.Uint32(b[4:])) != len(b)-headerLen ||
+		crc(b[4:headerLen], b[headerLen:]) != binary.LittleEndian.Uint32(b) {
 		return nil, fmt.Errorf("%w at offset %d", ErrCorrupt, off)
 	}
 	return b[headerLen:], nil
+}
+
+// readAheadLocked reads the record of off and the records after it in seg,
+// up to ReadAheadBytes in all and no further than what the file holds, in
+// one read; it checks each as readLocked does and caches them. A damaged
+// record after off ends what is cached; off's own is an error.
+func (st *Store) readAheadLocked(seg *segment, off uint64) ([]byte, error) {
+	k := int(off - seg.base)
+	if err := st.readableLocked(seg, k); err != nil {
+		return nil, err
+	}
+	at := int64(seg.pos[k])
+	limit := min(at+ReadAheadBytes, seg.flushed)
+	fit := sort.Search(len(seg.pos)-k, func(x int) bool { return seg.recordEnd(k+x) > limit })
+	last := k + max(fit, 1) - 1
+	buf := make([]byte, seg.recordEnd(last)-at)
+	if _, err := seg.f.ReadAt(buf, at); err != nil {
+		return nil, fmt.Errorf("bodystore: read %d: %w", off, err)
+	}
+	var first []byte
+	for x := k; x <= last; x++ {
+		p, err := verify(buf[int64(seg.pos[x])-at:seg.recordEnd(x)-at], seg.base+uint64(x))
+		if err != nil {
+			if x == k {
+				return nil, err
+			}
+			break
+		}
+		if x == k {
+			first = slices.Clone(p) // not a window on buf: the caller may keep it
+		}
+		st.cache.add(seg.base+uint64(x), p, x == k)
+	}
+	return first, nil
 }
 
 // Held returns how many records the store holds in [lo, hi) and the sum of
@@ -488,6 +585,9 @@ func (st *Store) Reclaim(floor uint64) (int, error) {
 	for k < len(st.segs)-1 && st.segs[k].end() <= floor {
 		k++
 	}
+	if k > 0 {
+		st.cache.dropRange(st.segs[0].base, st.segs[k-1].end())
+	}
 	for _, s := range st.segs[:k] {
 		s.f.Close()
 		if err := os.Remove(st.path(s.base)); err != nil && !os.IsNotExist(err) {
@@ -503,6 +603,7 @@ func (st *Store) Reclaim(floor uint64) (int, error) {
 func (st *Store) Reset() error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	st.cache.dropAll()
 	st.closeFiles()
 	bases := make([]uint64, len(st.segs))
 	for i, s := range st.segs {
@@ -528,6 +629,7 @@ func (st *Store) Close() error {
 		err = st.w.Flush()
 	}
 	st.closeFiles()
+	st.cache.dropAll()
 	st.segs, st.w = nil, nil
 	if st.err == nil {
 		st.err = errors.New("bodystore: closed")

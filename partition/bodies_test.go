@@ -3,6 +3,7 @@ package partition
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"raftmq/bodystore"
 	"raftmq/fsm"
 )
 
@@ -77,11 +79,13 @@ func leaseAll(t *testing.T, r *Replica, g fsm.GroupID, want map[uint64][]byte) {
 // compacted away after a snapshot: the snapshot holds metadata only, the
 // bodies come from the body store.
 func TestReplica_BodiesSurviveSnapshotAndRestart(t *testing.T) {
+	cache := bodystore.NewCache(32 << 10) // far less than the bodies: it evicts
 	ms := startGroupWith(t, 1, func(c *RaftConfig) {
 		c.SnapshotThreshold = 50
 		c.SnapshotInterval = 50 * time.Millisecond
 		c.TrailingLogs = 5
 		c.BodySegmentBytes = 64 << 10
+		c.BodyCache = cache
 	})
 	m := ms[0]
 	ctx := context.Background()
@@ -101,9 +105,15 @@ func TestReplica_BodiesSurviveSnapshotAndRestart(t *testing.T) {
 		t.Fatalf("snapshot of 300 1 KiB messages is %d bytes: bodies inside?", n)
 	}
 	m.stop(t)
+	if s := cache.Stats(); s.Entries != 0 {
+		t.Fatalf("a closed store left %d entries in the cache", s.Entries)
+	}
 	m.start(t, nil)
 	waitLeader(t, ms)
 	leaseAll(t, m.r, "g", want)
+	if s := cache.Stats(); s.Hits == 0 || s.Misses == 0 || s.Bytes > s.Budget {
+		t.Fatalf("cache after a drain: %+v", s)
+	}
 }
 
 // checkBodies checks that m's body store holds exactly the bodies of want.
@@ -125,7 +135,9 @@ func checkBodies(t *testing.T, m *member, want map[uint64][]byte) {
 // bodies with the leader's snapshot, streamed from the leader's body store,
 // and serves them once it leads; the leader serves meanwhile.
 func TestReplica_NewReplicaReceivesBodiesBySnapshot(t *testing.T) {
+	cache := bodystore.NewCache(64 << 10) // one node's cache, shared by the three
 	ms := startGroupWith(t, 3, func(c *RaftConfig) {
+		c.BodyCache = cache
 		c.SnapshotThreshold = 20
 		c.SnapshotInterval = 50 * time.Millisecond
 		c.TrailingLogs = 5
@@ -177,7 +189,9 @@ func TestReplica_NewReplicaReceivesBodiesBySnapshot(t *testing.T) {
 // still served.
 func TestReplica_ReclaimsBodiesPastRetention(t *testing.T) {
 	var skew atomic.Int64
+	cache := bodystore.NewCache(1 << 20) // holds every body: reclamation must drop them
 	ms := startGroupWith(t, 1, func(c *RaftConfig) {
+		c.BodyCache = cache
 		c.SnapshotThreshold = 20
 		c.SnapshotInterval = 50 * time.Millisecond
 		c.TrailingLogs = 5
@@ -217,6 +231,12 @@ func TestReplica_ReclaimsBodiesPastRetention(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(m.dir, "q_0", "bodies", "*.seg"))
 	if len(files) != m.r.bodies.Segments() {
 		t.Fatalf("%d segment files, the store knows %d", len(files), m.r.bodies.Segments())
+	}
+	if _, err := m.r.bodies.Get(0); !errors.Is(err, bodystore.ErrNotFound) {
+		t.Fatalf("a reclaimed body: %v", err)
+	}
+	if s := cache.Stats(); s.Bytes > 150*1200 {
+		t.Fatalf("the cache holds %d bytes after reclamation: reclaimed bodies kept", s.Bytes)
 	}
 	leaseAll(t, m.r, "g", want)
 }

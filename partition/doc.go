@@ -15,8 +15,10 @@
 //
 // A Replica's message bodies are in its body store (package bodystore, in
 // dir/bodies), written by its fsm.FSM; Replica fills the bodies of the
-// deliveries a Lease returns. Its snapshot store sends, after the metadata
-// of a snapshot, every body it refers to (snapstore.go).
+// deliveries a Lease returns. Every body store of the node shares one
+// bodystore.Cache (RaftConfig.BodyCache). Its snapshot store sends, after
+// the metadata of a snapshot, every body it refers to, read past the cache
+// (snapstore.go).
 //
 // Owns: Raft configuration and timings, proposing (stamping the leader's
 // clock and the queue policy into every fsm command), group commit

@@ -13,6 +13,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	"go.etcd.io/bbolt"
+
+	"raftmq/bodystore"
 )
 
 // logCacheEntries is how many of the newest log entries each group keeps in
@@ -86,6 +88,9 @@ type RaftConfig struct {
 	// (space is reclaimed a whole segment at a time); 0 takes
 	// bodystore.DefaultSegmentBytes.
 	BodySegmentBytes int64
+	// BodyCache, when set, is the node's cache of message bodies, shared by
+	// every partition's body store (bodystore.Cache); nil caches nothing.
+	BodyCache *bodystore.Cache
 	// LogStore is the partitions' log engine: LogStoreWAL (default),
 	// LogStoreBolt or LogStoreRaftWAL. The metadata group always uses bolt.
 	LogStore string

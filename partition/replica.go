@@ -42,7 +42,7 @@ func OpenReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport) (*
 
 func openReplica(spec Spec, dir string, cfg RaftConfig, trans raft.Transport, open storeOpener) (*Replica, error) {
 	dir = filepath.Clean(dir)
-	bodies, err := bodystore.Open(filepath.Join(dir, "bodies"), bodystore.Options{SegmentBytes: cfg.BodySegmentBytes})
+	bodies, err := bodystore.Open(filepath.Join(dir, "bodies"), bodystore.Options{SegmentBytes: cfg.BodySegmentBytes, Cache: cfg.BodyCache})
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: %w", spec.ID, err)
 	}

@@ -84,7 +84,9 @@ func (r *sectionReader) Read(p []byte) (int, error) {
 			}
 			return 0, io.EOF
 		}
-		payload, err := r.bodies.Get(off)
+		// Uncached: a snapshot reads the whole backlog once, which
+		// would push out what consumers are about to read.
+		payload, err := r.bodies.GetUncached(off)
 		if err != nil {
 			return 0, fmt.Errorf("partition: snapshot body %d: %w", off, err)
 		}

@@ -43,3 +43,27 @@ func TestParseFlags_DiskWatermarkAndSegmentSize(t *testing.T) {
 		t.Fatalf("512 MiB prints as %s", s.String())
 	}
 }
+
+func TestParseFlags_BodyCacheBytes(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	m := NewMain()
+	if err := m.ParseFlags(nil, noEnv); err != nil || m.BodyCacheBytes != 64<<20 {
+		t.Fatalf("default %d, %v", m.BodyCacheBytes, err)
+	}
+	for arg, want := range map[string]uint64{"16MiB": 16 << 20, "0": 0} {
+		m = NewMain()
+		if err := m.ParseFlags([]string{"--body-cache-bytes", arg}, noEnv); err != nil || m.BodyCacheBytes != want {
+			t.Fatalf("--body-cache-bytes %s: %d, %v", arg, m.BodyCacheBytes, err)
+		}
+	}
+	m = NewMain()
+	env := map[string]string{"RAFTMQ_BODY_CACHE_BYTES": "1GiB"}
+	if err := m.ParseFlags(nil, func(k string) string { return env[k] }); err != nil || m.BodyCacheBytes != 1<<30 {
+		t.Fatalf("from the environment: %d, %v", m.BodyCacheBytes, err)
+	}
+	for _, arg := range []string{"-1", "2TiB", "lots"} {
+		if err := NewMain().ParseFlags([]string{"--body-cache-bytes", arg}, noEnv); err == nil {
+			t.Errorf("--body-cache-bytes %s accepted", arg)
+		}
+	}
+}

@@ -5,11 +5,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"raftmq/bodystore"
 )
 
 // setupMetrics gives the node its own Prometheus registry (never the
 // library's global one): the Go runtime and process collectors, the log
-// store's fsync histogram fed by every Raft group, and, through
+// store's fsync histogram fed by every Raft group, the body cache's
+// counters, and, through
 // httpapi.Config.Registry, the broker's families served on /metrics.
 func (m *Main) setupMetrics() error {
 	reg := prometheus.NewRegistry()
@@ -36,7 +39,8 @@ func (m *Main) setupMetrics() error {
 		}
 		return 0
 	})
-	for _, c := range []prometheus.Collector{fsync, free, low, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+	cs := []prometheus.Collector{fsync, free, low, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
+	for _, c := range append(cs, bodyCacheMetrics(m.Cluster.Raft.BodyCache)...) {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -44,4 +48,23 @@ func (m *Main) setupMetrics() error {
 	m.Cluster.Raft.SyncObserver = func(d time.Duration) { fsync.Observe(d.Seconds()) }
 	m.HTTP.Registry = reg
 	return nil
+}
+
+// bodyCacheMetrics reads the node's body cache (nil when it is off: the
+// families are then served at zero).
+func bodyCacheMetrics(c *bodystore.Cache) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "raftmq_body_cache_hits_total",
+			Help: "Message bodies read for deliveries from the body cache (all partitions of this node).",
+		}, func() float64 { return float64(c.Stats().Hits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "raftmq_body_cache_misses_total",
+			Help: "Message bodies read for deliveries from disk because the body cache did not hold them.",
+		}, func() float64 { return float64(c.Stats().Misses) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "raftmq_body_cache_bytes",
+			Help: "Memory the body cache holds, bodies and per-entry overhead (at most --body-cache-bytes).",
+		}, func() float64 { return float64(c.Stats().Bytes) }),
+	}
 }

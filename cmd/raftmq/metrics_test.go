@@ -79,6 +79,9 @@ func TestMetrics_FamiliesOfAPI(t *testing.T) {
 		"raftmq_cluster_nodes":                  {dto.MetricType_GAUGE, "state"},
 		"raftmq_disk_free_bytes":                {dto.MetricType_GAUGE, ""},
 		"raftmq_disk_low":                       {dto.MetricType_GAUGE, ""},
+		"raftmq_body_cache_hits_total":          {dto.MetricType_COUNTER, ""},
+		"raftmq_body_cache_misses_total":        {dto.MetricType_COUNTER, ""},
+		"raftmq_body_cache_bytes":               {dto.MetricType_GAUGE, ""},
 	}
 	for name, w := range want {
 		f, ok := fams[name]

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"raftmq/bodystore"
 	"raftmq/cluster"
 	"raftmq/httpapi"
 	"raftmq/logging"
@@ -35,6 +36,14 @@ const unsafeClockFlag = "unsafe-test-clock"
 // unsafeNoSyncFlag turns fsync off in every Raft log store: the negative
 // control of the power-loss scenario (T6), which must then report loss.
 const unsafeNoSyncFlag = "unsafe-no-sync"
+
+// defaultBodyCacheBytes is --body-cache-bytes unless given: enough for the
+// newest bodies of a busy node's partitions and a read-ahead per consumer.
+const defaultBodyCacheBytes = 64 << 20
+
+// maxBodyCacheBytes bounds --body-cache-bytes: a larger budget is a typo,
+// not a machine's memory.
+const maxBodyCacheBytes = 1 << 40
 
 // Main is one `raftmq serve` process: flags, the cluster node and the HTTP
 // server. End-to-end tests start nodes the same way.
@@ -58,6 +67,9 @@ type Main struct {
 	// backlog of a million messages stays within 300 MiB of memory, which
 	// 400 does not.
 	GCPercent int
+	// BodyCacheBytes is the budget of the node's cache of message bodies,
+	// shared by every partition (bodystore.Cache); 0 turns it off.
+	BodyCacheBytes uint64
 	// Log is --log-level and --log-format; Logger, when set (tests), wins.
 	Log    logging.Config
 	Logger *slog.Logger
@@ -68,7 +80,7 @@ type Main struct {
 
 // NewMain returns a Main with the defaults of API.md §1.
 func NewMain() *Main {
-	return &Main{Cluster: cluster.DefaultConfig(), HTTP: httpapi.DefaultConfig(), GCPercent: 200}
+	return &Main{Cluster: cluster.DefaultConfig(), HTTP: httpapi.DefaultConfig(), GCPercent: 200, BodyCacheBytes: defaultBodyCacheBytes}
 }
 
 // ParseFlags reads flags from args; a flag not given on the command line is
@@ -99,6 +111,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.Var((*byteSize)(&c.Disk.MinFreeBytes), "disk-min-free", "refuse produce (507) while the data directory's file system has less free space than this (KiB, MiB, GiB suffixes)")
 	walSegment := byteSize(64 << 20)
 	fs.Var(&walSegment, "wal-segment-size", "segment size of the partitions' shared log, 64KiB..1GiB (each segment is preallocated; a spare is kept ready)")
+	fs.Var((*byteSize)(&m.BodyCacheBytes), "body-cache-bytes", "memory for the node's cache of message bodies, shared by all its partitions: the newest bodies written and those read ahead for consumers (KiB, MiB, GiB suffixes); 0 turns it off")
 	fs.Float64Var(&c.Disk.MinFreePercent, "disk-min-free-percent", c.Disk.MinFreePercent, "refuse produce while free space is under this percentage of the file system (the larger of the two watermarks applies)")
 	fs.IntVar(&m.HTTP.MaxConns, "max-conns", m.HTTP.MaxConns, "connections open at once on the HTTP port")
 	fs.IntVar(&m.HTTP.MaxConnsPerIP, "max-conns-per-ip", m.HTTP.MaxConnsPerIP, "connections open at once from one IP on the HTTP port")
@@ -161,6 +174,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	}
 	if err := m.TLS.check(); err != nil {
 		return err
+	}
+	if m.BodyCacheBytes > maxBodyCacheBytes {
+		return fmt.Errorf("--body-cache-bytes %d is over 1TiB", m.BodyCacheBytes)
 	}
 	if err := c.Validate(); err != nil {
 		return err
@@ -227,6 +243,7 @@ func (m *Main) Run(ctx context.Context) error {
 		go http.Serve(pl, mux)
 		log.Info("pprof listening", "addr", pl.Addr().String())
 	}
+	m.Cluster.Raft.BodyCache = bodystore.NewCache(int64(m.BodyCacheBytes))
 	if err := m.setupMetrics(); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
