@@ -69,11 +69,11 @@ const (
 	DefaultPhaseTimeout     = 5 * time.Minute
 	DefaultRequestTimeout   = 10 * time.Second
 	DefaultMaxMixedMessages = 2_000_000
-	DefaultAckWait          = 30     // s, the DMS default lease
+	DefaultAckWait          = 30 // s, the DMS default lease
 	DefaultPrefillTimeout   = 30 * time.Minute
 	MaxPrefillMessages      = 20_000_000 // over all queues: the ledger keeps a few dozen bytes a message
-	minSize                 = 64     // room for the body's id and timestamp
-	maxSize                 = 52_428 // ten messages per request stay within 524,288 bytes
+	minSize                 = 64         // room for the body's id and timestamp
+	maxSize                 = 52_428     // ten messages per request stay within 524,288 bytes
 )
 
 // Config describes one run. Zero numeric fields take the workload's
