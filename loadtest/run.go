@@ -442,6 +442,7 @@ func (r *runner) consume(ctx context.Context, ph *phaseRun, q *runQueue, home, t
 		}
 		r.ledger.Delivered(q.index, makeKey(p, s))
 		ph.hist[OpE2E].Record(done.Sub(at))
+		ph.series.recordE2E(done, done.Sub(at))
 	}
 	n := int64(len(ds))
 	ph.consumed.Add(n)
