@@ -152,7 +152,12 @@ unset 'pid[3]'
 log "n3 killed"
 wait_until 60 "n3 seen dead by n1" cluster 'any(n["id"] == "n3" and n["state"] == "dead" for n in c["nodes"])'
 t_dead=$(now)
-code=$(curl -s -o "$OUT/remove.json" -w '%{http_code}' -X DELETE "$N1/v1/cluster/nodes/n3")
+# 202 accepted; 503 (no metadata leader reached) is retried, ten times at most.
+for try in 1 2 3 4 5 6 7 8 9 10; do
+  code=$(curl -s -m 10 -o "$OUT/remove.json" -w '%{http_code}' -X DELETE "$N1/v1/cluster/nodes/n3" || true)
+  [[ "$code" == 503 ]] || break
+  sleep 0.5
+done
 if [[ "$code" != 202 ]]; then
   log "DELETE /v1/cluster/nodes/n3: $code $(cat "$OUT/remove.json")"
   exit 1
