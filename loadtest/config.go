@@ -30,6 +30,7 @@ const (
 	PhaseSettle  = "settle"       // drains the backlog a closed-loop mixed phase left, before the next phase
 	PhaseFixed   = "mixed-fixed"  // summary: fixed_e2e_p50_ms, fixed_e2e_p99_ms
 	PhaseVerify  = "verify"       // drains what is left and checks for late duplicates
+	PhasePrefill = "prefill"      // --prefill: produces N messages per queue, then drains and acks them; they stay retained
 )
 
 // Phase kinds.
@@ -37,6 +38,7 @@ const (
 	KindProduce = "produce"
 	KindDrain   = "drain"
 	KindMixed   = "mixed"
+	KindPrefill = "prefill" // produce the phase's messages, then drain them: one phase, two rates
 )
 
 // W1 shape (issue 4): 100,000 messages, two 30 s mixed phases, the second at
@@ -67,9 +69,11 @@ const (
 	DefaultPhaseTimeout     = 5 * time.Minute
 	DefaultRequestTimeout   = 10 * time.Second
 	DefaultMaxMixedMessages = 2_000_000
-	DefaultAckWait          = 30     // s, the DMS default lease
-	minSize                 = 64     // room for the body's id and timestamp
-	maxSize                 = 52_428 // ten messages per request stay within 524,288 bytes
+	DefaultAckWait          = 30 // s, the DMS default lease
+	DefaultPrefillTimeout   = 30 * time.Minute
+	MaxPrefillMessages      = 20_000_000 // over all queues: the ledger keeps a few dozen bytes a message
+	minSize                 = 64         // room for the body's id and timestamp
+	maxSize                 = 52_428     // ten messages per request stay within 524,288 bytes
 )
 
 // Config describes one run. Zero numeric fields take the workload's
@@ -96,6 +100,16 @@ type Config struct {
 	// refuses unsigned ones. The key must be allowed on Project (or be a *
 	// key, since the default project is a new one per run).
 	AccessKey, SecretKey string
+
+	// Prefill, when above zero, is the number of messages produced to each
+	// queue and then consumed and acked by the run's group before the
+	// measured phases, in a phase of its own (PhasePrefill). Acked messages
+	// stay retained (retention is time-based), so the measured phases run on
+	// queues that retain Prefill messages each. The ledger tracks them like
+	// any other message: the loss and duplicate check covers them.
+	Prefill int
+	// PrefillTimeout bounds each half (produce, drain) of the prefill phase.
+	PrefillTimeout time.Duration
 
 	// PhaseTimeout bounds each count-bounded phase (produce, drain, verify).
 	PhaseTimeout time.Duration
@@ -131,6 +145,7 @@ func DefaultConfig() Config {
 		Batch:            DefaultBatch,
 		QueueMode:        "NORMAL",
 		PhaseTimeout:     DefaultPhaseTimeout,
+		PrefillTimeout:   DefaultPrefillTimeout,
 		MaxMixedMessages: DefaultMaxMixedMessages,
 		RequestTimeout:   DefaultRequestTimeout,
 	}
@@ -192,6 +207,9 @@ func (c Config) Resolved() Config {
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = d.RequestTimeout
 	}
+	if c.PrefillTimeout == 0 {
+		c.PrefillTimeout = d.PrefillTimeout
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -249,6 +267,12 @@ func (c Config) Validate() error {
 		return bad("access key and secret key go together")
 	case c.PhaseTimeout < time.Second:
 		return bad("phase timeout %v: want at least 1s", c.PhaseTimeout)
+	case c.Prefill < 0:
+		return bad("prefill %d: want 0 (none) or more messages per queue", c.Prefill)
+	case int64(c.Prefill)*int64(c.Queues) > MaxPrefillMessages:
+		return bad("prefill %d x %d queues: want at most %d messages in all", c.Prefill, c.Queues, MaxPrefillMessages)
+	case c.Prefill > 0 && c.PrefillTimeout < time.Second:
+		return bad("prefill timeout %v: want at least 1s", c.PrefillTimeout)
 	case c.MaxMixedMessages < 1:
 		return bad("max mixed messages %d: want at least 1", c.MaxMixedMessages)
 	case c.RequestTimeout < 2*time.Second:
@@ -264,22 +288,41 @@ type PhaseSpec struct {
 	Messages int           // produce: how many
 	Duration time.Duration // mixed: how long
 	Rate     float64       // mixed: msg/s offered, 0 for closed loop
+	PerQueue int           // prefill: messages to each queue (Messages is the total)
 }
 
+// produces reports whether the phase runs producers.
+func (s PhaseSpec) produces() bool {
+	return s.Kind == KindProduce || s.Kind == KindMixed || s.Kind == KindPrefill
+}
+
+// counted reports whether the phase's producers stop at a message count
+// (and its time bound is a failure), rather than at the end of a duration.
+func (s PhaseSpec) counted() bool { return s.Kind == KindProduce || s.Kind == KindPrefill }
+
+// drains reports whether the phase's consumers stop once their queue is
+// drained (and its time bound is a failure).
+func (s PhaseSpec) drains() bool { return s.Kind == KindDrain || s.Kind == KindPrefill }
+
 // Plan returns the phases of the resolved config's workload, after the
-// warm-up phases unless NoWarmup. Every plan ends with messages consumed: a
-// final verify phase drains what the last phase left, so the loss check sees
-// every message.
+// warm-up phases unless NoWarmup, and after the prefill phase when Prefill
+// is set. Every plan ends with messages consumed: a final verify phase
+// drains what the last phase left, so the loss check sees every message.
 func (c Config) Plan() []PhaseSpec {
 	c = c.Resolved()
 	p := c.workloadPlan()
-	if c.NoWarmup || p == nil {
-		return p
+	if p == nil {
+		return nil
 	}
-	return append([]PhaseSpec{
-		{Name: PhaseWarmup, Kind: KindProduce, Messages: c.Producers * c.Batch},
-		{Name: PhaseWarmupD, Kind: KindDrain},
-	}, p...)
+	var pre []PhaseSpec
+	if !c.NoWarmup {
+		pre = append(pre, PhaseSpec{Name: PhaseWarmup, Kind: KindProduce, Messages: c.Producers * c.Batch},
+			PhaseSpec{Name: PhaseWarmupD, Kind: KindDrain})
+	}
+	if c.Prefill > 0 {
+		pre = append(pre, PhaseSpec{Name: PhasePrefill, Kind: KindPrefill, Messages: c.Prefill * c.Queues, PerQueue: c.Prefill})
+	}
+	return append(pre, p...)
 }
 
 func (c Config) workloadPlan() []PhaseSpec {

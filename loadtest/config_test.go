@@ -189,3 +189,48 @@ func TestConfig_ValidateRefusesBadFields(t *testing.T) {
 		}
 	}
 }
+
+func TestConfig_PrefillComesAfterTheWarmupAndCountsByQueue(t *testing.T) {
+	plan := Config{Workload: WorkloadW2, Prefill: 500}.Plan()
+	if len(plan) < 3 || plan[0].Name != PhaseWarmup || plan[1].Name != PhaseWarmupD || plan[2].Name != PhasePrefill {
+		t.Fatalf("plan %+v", plan)
+	}
+	if p := plan[2]; p.Kind != KindPrefill || p.PerQueue != 500 || p.Messages != 500*W2Queues {
+		t.Fatalf("prefill phase %+v", p)
+	}
+	if p := (Config{Workload: WorkloadW1, Prefill: 10, NoWarmup: true}).Plan(); p[0].Name != PhasePrefill || p[1].Name != PhaseProduce {
+		t.Fatalf("plan without warm-up %+v", p)
+	}
+	for _, p := range (Config{Workload: WorkloadW1}).Plan() {
+		if p.Kind == KindPrefill {
+			t.Fatalf("prefill phase without --prefill: %+v", p)
+		}
+	}
+}
+
+func TestConfig_ValidatePrefill(t *testing.T) {
+	base := Config{Targets: []string{"http://127.0.0.1:9000"}, Workload: WorkloadW1}
+	for _, c := range []struct {
+		name    string
+		mut     func(*Config)
+		invalid bool
+	}{
+		{"none", func(c *Config) {}, false},
+		{"a million", func(c *Config) { c.Prefill = 1_000_000 }, false},
+		{"negative", func(c *Config) { c.Prefill = -1 }, true},
+		{"too many in all", func(c *Config) { c.Prefill, c.Queues = MaxPrefillMessages/2+1, 2 }, true},
+		{"at the bound", func(c *Config) { c.Prefill, c.Queues = MaxPrefillMessages/2, 2 }, false},
+		{"timeout", func(c *Config) { c.Prefill, c.PrefillTimeout = 10, time.Millisecond }, true},
+		{"timeout without prefill", func(c *Config) { c.PrefillTimeout = time.Millisecond }, false},
+	} {
+		cfg := base
+		c.mut(&cfg)
+		err := cfg.Validate()
+		if got := errors.Is(err, ErrInvalidConfig); got != c.invalid {
+			t.Errorf("%s: Validate = %v, want invalid %v", c.name, err, c.invalid)
+		}
+	}
+	if r := base.Resolved(); r.PrefillTimeout != DefaultPrefillTimeout {
+		t.Errorf("default prefill timeout %v", r.PrefillTimeout)
+	}
+}

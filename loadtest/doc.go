@@ -4,13 +4,15 @@
 // node through cluster/clustertest).
 //
 // Owns: the workloads (produce, drain, mixed closed or open loop, w1, and
-// w2: w1 over 12 queues), the run's own queues (Config.Queues, each with the
+// w2: w1 over 12 queues), the prefill (Config.Prefill: a deep backlog
+// produced, drained and left retained before any workload's measured
+// phases), the run's own queues (Config.Queues, each with the
 // run's consumer group; producer and consumer k use queue k mod Queues) in a
 // project of its own (created at the start, deleted at the end, best
 // effort), latency histograms (HDR, µs resolution, p50/p90/p99/p99.9/max
 // per operation: produce, consume, ack, and e2e from the produce timestamp
 // written in each body to delivery),
-// per-second throughput series, errors by operation, status and DMS
+// per-second throughput and e2e latency series, errors by operation, status and DMS
 // error_code, tries, errors and latency by target node (warm-up phases left
 // out, as from the latency charts), the verification pass over every queue (lost: produced with
 // 201 and never delivered; duplicates: deliveries beyond a message's first;
@@ -26,7 +28,8 @@
 // itself: produce phases by their message count, mixed phases by their
 // duration and Config.MaxMixedMessages, drain phases by every queue
 // becoming empty (each consumer stops when its own queue is), and every
-// count-bounded phase by Config.PhaseTimeout; each request by
+// count-bounded phase by Config.PhaseTimeout (the prefill's halves by
+// Config.PrefillTimeout); each request by
 // Config.RequestTimeout. 503 and 429 answers and requests without an
 // answer are retried after a short back-off (up to 10 tries), and every
 // failed try is counted as an error. Consumers ack every batch they get,

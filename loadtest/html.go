@@ -86,10 +86,11 @@ lost {{.R.Verification.Lost}} · duplicates {{.R.Verification.Duplicates}} · er
 
 <h2>Phases</h2>
 <table><tr><th>phase</th><th>time s</th><th>produced</th><th>consumed</th><th>acked</th><th>produce msg/s</th><th>consume msg/s</th><th>ack msg/s</th><th>errors</th></tr>
-{{range .R.Phases}}<tr><td>{{.Name}}{{if .TargetRate}} ({{.TargetRate}} msg/s){{end}}{{if .TimedOut}} <b>timed out</b>{{end}}</td><td>{{f1 .DurationS}}</td><td>{{.Produced}}</td><td>{{.Consumed}}</td><td>{{.Acked}}</td>
+{{range .R.Phases}}<tr><td>{{.Name}}{{if .TargetRate}} ({{.TargetRate}} msg/s){{end}}{{if .DrainOffsetS}} (drain from {{f1 .DrainOffsetS}} s; consume and ack msg/s from there){{end}}{{if .TimedOut}} <b>timed out</b>{{end}}</td><td>{{f1 .DurationS}}</td><td>{{.Produced}}</td><td>{{.Consumed}}</td><td>{{.Acked}}</td>
 <td>{{rate .ProduceMsgsPerS}}</td><td>{{rate .ConsumeMsgsPerS}}</td><td>{{rate .AckMsgsPerS}}</td><td>{{errsum .Errors}}</td></tr>
 {{end}}</table>
-
+{{if .R.Summary.Retained}}<p>Prefill: {{.R.Summary.Retained}} messages produced, then consumed and acked, before the measured phases; they stay retained through them (drain rate {{rate .R.Summary.PrefillDrainMsgsPerS}} msg/s from the full backlog).</p>
+{{end}}
 <h2>Latency (ms)</h2>
 <table><tr><th>phase</th><th>op</th><th>count</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>
 {{range .Rows}}<tr><td>{{.Phase}}{{if warmup .Phase}} <span class="muted">(warm-up: not charted)</span>{{end}}</td><td class="l">{{.Op}}</td><td>{{.L.Count}}</td><td>{{ms .L.Mean}}</td><td>{{ms .L.P50}}</td><td>{{ms .L.P90}}</td><td>{{ms .L.P99}}</td><td>{{ms .L.P999}}</td><td>{{ms .L.Max}}</td></tr>

@@ -229,6 +229,68 @@ func TestLoadtest_ShortW1OnOneNode(t *testing.T) {
 	}
 }
 
+// TestLoadtest_PrefillIsDrainedRetainedAndChecked: a produce run over two
+// queues with --prefill 600: the prefill phase produces 600 to each queue,
+// then drains them (its drain rate measured from its drain start), and the
+// loss and duplicate check covers the prefilled messages with the rest.
+func TestLoadtest_PrefillIsDrainedRetainedAndChecked(t *testing.T) {
+	url := startNode(t)
+	rep := mustRun(t, Config{
+		Targets: []string{url}, Workload: WorkloadProduce, Messages: 300, Prefill: 600, Queues: 2,
+		Producers: 3, Consumers: 2, Size: 256,
+	})
+	want := []string{PhaseWarmup, PhaseWarmupD, PhasePrefill, PhaseProduce, PhaseVerify}
+	if len(rep.Phases) != len(want) {
+		t.Fatalf("%d phases", len(rep.Phases))
+	}
+	for i, p := range rep.Phases {
+		if p.Name != want[i] || p.TimedOut || p.FailedOps != 0 {
+			t.Errorf("phase %d: %s timed out %v, failed %d", i, p.Name, p.TimedOut, p.FailedOps)
+		}
+	}
+	pre := rep.Phase(PhasePrefill)
+	if pre.Kind != KindPrefill || pre.Produced != 1200 || pre.Consumed != 1200 || pre.Acked != 1200 {
+		t.Errorf("prefill produced %d, consumed %d, acked %d, want 1200 each", pre.Produced, pre.Consumed, pre.Acked)
+	}
+	if pre.DrainOffsetS <= 0 || pre.DrainOffsetS >= pre.DurationS || !pre.AckMsgsPerS.Valid() || !pre.ProduceMsgsPerS.Valid() {
+		t.Errorf("prefill drain from %.3fs of %.3fs, produce %v ack %v msg/s", pre.DrainOffsetS, pre.DurationS, pre.ProduceMsgsPerS, pre.AckMsgsPerS)
+	}
+	if p := rep.Phase(PhaseProduce); p.Produced != 300 {
+		t.Errorf("produce phase produced %d", p.Produced)
+	}
+	warm := rep.Phase(PhaseWarmup).Produced
+	if v := rep.Verification; v.Confirmed != warm+1200+300 {
+		t.Errorf("confirmed %d, want the warm-up's %d + 1200 + 300", v.Confirmed, warm)
+	}
+	for i, q := range rep.Queues {
+		if q.Confirmed < 600 {
+			t.Errorf("queue %d: %d confirmed, want at least its 600 prefilled", i, q.Confirmed)
+		}
+	}
+	s := rep.Summary
+	if s.Retained != 1200 || s.PrefillDrainMsgsPerS != pre.AckMsgsPerS || s.PrefillProduceMsgsPerS != pre.ProduceMsgsPerS {
+		t.Errorf("summary %+v", s)
+	}
+	if line := s.Line(); !strings.HasSuffix(line, " retained=1200") || !strings.Contains(line, " lost=0 duplicates=0 prefill_produce_msgs_per_s=") {
+		t.Errorf("summary line %q", line)
+	}
+	if rep.Config.Prefill != 600 {
+		t.Errorf("config prefill %d", rep.Config.Prefill)
+	}
+	checkFiles(t, rep)
+	var page, text bytes.Buffer
+	if err := rep.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	rep.WriteText(&text)
+	if !strings.Contains(page.String(), "Prefill: 1200 messages") || !strings.Contains(page.String(), "drain from") {
+		t.Errorf("report.html shows no prefill")
+	}
+	if !strings.Contains(text.String(), "1200 messages retained from here on") || !strings.Contains(text.String(), "600 per queue") {
+		t.Errorf("text summary shows no prefill:\n%s", text.String())
+	}
+}
+
 // TestLoadtest_ShortW2OnOneNode runs every phase of w2 over 3 queues instead
 // of 12, shrunk: 5 producers and 4 consumers (so queue 0 has two of each, and
 // queues 1 and 2 one or two), produce 900, 1 s mixed at maximum (at most

@@ -28,7 +28,14 @@ type phaseRun struct {
 	deadline time.Time
 	pacer    *Pacer // open loop only
 
-	claimed atomic.Int64 // messages claimed by producers
+	claimed  atomic.Int64   // messages claimed by producers
+	claimedQ []atomic.Int64 // prefill: messages claimed by producers, by queue
+
+	// A prefill phase drains once its producers are done: drainStart is
+	// then set, and deadline moved, before its consumers start (which
+	// orders both before their reads); draining tells the progress line.
+	drainStart time.Time
+	draining   atomic.Bool
 
 	produced, consumed, acked, ackFailed    atomic.Int64
 	produceReqs, consumeReqs, emptyConsumes atomic.Int64
@@ -52,6 +59,9 @@ func newPhaseRun(spec PhaseSpec, index int, start time.Time, cfg Config) *phaseR
 	switch spec.Kind {
 	case KindMixed:
 		ph.deadline = start.Add(spec.Duration)
+	case KindPrefill:
+		ph.deadline = start.Add(cfg.PrefillTimeout)
+		ph.claimedQ = make([]atomic.Int64, cfg.Queues)
 	default:
 		ph.deadline = start.Add(cfg.PhaseTimeout)
 	}
@@ -66,6 +76,35 @@ func newPhaseRun(spec PhaseSpec, index int, start time.Time, cfg Config) *phaseR
 		ph.series.add(cfg.Now(), func(p *SecondPoint) { p.Errors += n })
 	})
 	return ph
+}
+
+// claim reserves up to n of the phase's messages for a producer of the
+// queue; it returns how many it got, 0 when the count is reached. A
+// prefill counts by queue, every other phase over all queues; limit is the
+// count of phases without one (mixed: the message cap).
+func (ph *phaseRun) claim(queue int, n, limit int64) int64 {
+	c := &ph.claimed
+	switch ph.spec.Kind {
+	case KindProduce:
+		limit = int64(ph.spec.Messages)
+	case KindPrefill:
+		c, limit = &ph.claimedQ[queue], int64(ph.spec.PerQueue)
+	}
+	k := c.Add(n) - n
+	if k >= limit {
+		return 0
+	}
+	return min(n, limit-k)
+}
+
+// startDrain turns a prefill phase from producing to draining; called
+// between its producers' end and its consumers' start.
+func (ph *phaseRun) startDrain(now time.Time, timeout time.Duration) {
+	ph.mu.Lock()
+	ph.drainStart = now
+	ph.mu.Unlock()
+	ph.deadline = now.Add(timeout)
+	ph.draining.Store(true)
 }
 
 // fail records an operation that failed for good (after its retries).
@@ -94,13 +133,13 @@ func storeMax(a *atomic.Int64, v int64) {
 	}
 }
 
-// rate is n per second from the phase start to the last completion at
-// lastNs, NaN when nothing completed.
-func (ph *phaseRun) rate(n int64, lastNs int64) Metric {
+// rate is n per second from from (the phase start, or a prefill's drain
+// start) to the last completion at lastNs, NaN when nothing completed.
+func (ph *phaseRun) rate(n int64, from time.Time, lastNs int64) Metric {
 	if n == 0 || lastNs == 0 {
 		return NaN()
 	}
-	d := time.Unix(0, lastNs).Sub(ph.start)
+	d := time.Unix(0, lastNs).Sub(from)
 	if ph.spec.Kind == KindMixed {
 		// A mixed phase is measured over its whole duration: the load is
 		// offered for that long, whenever the last answer came.
@@ -142,9 +181,14 @@ func (ph *phaseRun) report(runStart time.Time) PhaseReport {
 		Failures:        append([]string(nil), ph.failures...),
 		TimedOut:        ph.timedOut,
 	}
-	pr.ProduceMsgsPerS = ph.rate(pr.Produced, ph.lastProduced.Load())
-	pr.ConsumeMsgsPerS = ph.rate(pr.Consumed, ph.lastConsumed.Load())
-	pr.AckMsgsPerS = ph.rate(pr.Acked, ph.lastAcked.Load())
+	drainFrom := ph.start
+	if !ph.drainStart.IsZero() {
+		drainFrom = ph.drainStart
+		pr.DrainOffsetS = ph.drainStart.Sub(ph.start).Seconds()
+	}
+	pr.ProduceMsgsPerS = ph.rate(pr.Produced, ph.start, ph.lastProduced.Load())
+	pr.ConsumeMsgsPerS = ph.rate(pr.Consumed, drainFrom, ph.lastConsumed.Load())
+	pr.AckMsgsPerS = ph.rate(pr.Acked, drainFrom, ph.lastAcked.Load())
 	for _, op := range latencyOps {
 		pr.Latency[op] = ph.hist[op].Summary()
 		if c := ph.hist[op].Curve(); c != nil {
@@ -160,6 +204,8 @@ func (s PhaseSpec) describe() string {
 	switch {
 	case s.Kind == KindProduce:
 		return fmt.Sprintf("%s %d msgs", s.Name, s.Messages)
+	case s.Kind == KindPrefill:
+		return fmt.Sprintf("%s %d msgs per queue, then drain", s.Name, s.PerQueue)
 	case s.Kind == KindMixed && s.Rate > 0:
 		return fmt.Sprintf("%s %v at %.0f msg/s", s.Name, s.Duration, s.Rate)
 	case s.Kind == KindMixed:

@@ -22,6 +22,9 @@ type progress struct {
 	lastPh   *phaseRun
 	lastN    int64
 	lastTime time.Time
+	// lastProducing: whether the last line counted 201s (a prefill counts
+	// 201s, then acks).
+	lastProducing bool
 }
 
 func startProgress(w io.Writer, r *runner, now func() time.Time) *progress {
@@ -56,12 +59,15 @@ func (p *progress) line() string {
 		return fmt.Sprintf("setting up  elapsed %s", clock(elapsed))
 	}
 	// The phase's main count: 201s for produce, acks otherwise.
+	producing := ph.spec.Kind == KindProduce || (ph.spec.Kind == KindPrefill && !ph.draining.Load())
 	n := ph.acked.Load()
-	if ph.spec.Kind == KindProduce {
+	if producing {
 		n = ph.produced.Load()
 	}
 	if ph != p.lastPh {
-		p.lastPh, p.lastN, p.lastTime = ph, 0, ph.start
+		p.lastPh, p.lastN, p.lastTime, p.lastProducing = ph, 0, ph.start, producing
+	} else if producing != p.lastProducing {
+		p.lastN, p.lastTime, p.lastProducing = 0, now, producing
 	}
 	var r float64
 	if d := now.Sub(p.lastTime).Seconds(); d > 0 {
@@ -71,14 +77,14 @@ func (p *progress) line() string {
 
 	plan := p.r.cfg.Plan()
 	eta := time.Duration(-1)
-	switch ph.spec.Kind {
-	case KindProduce:
+	switch kind := ph.spec.Kind; {
+	case producing:
 		if r > 0 {
 			eta = time.Duration(float64(int64(ph.spec.Messages)-n) / r * float64(time.Second))
 		}
-	case KindMixed:
+	case kind == KindMixed:
 		eta = max(0, ph.deadline.Sub(now))
-	case KindDrain:
+	case kind == KindDrain || kind == KindPrefill:
 		if out, _ := p.r.ledger.Outstanding(); r > 0 {
 			eta = time.Duration(float64(out) / r * float64(time.Second))
 		}
@@ -92,14 +98,14 @@ func (p *progress) line() string {
 			switch s.Kind {
 			case KindMixed:
 				eta += s.Duration
-			case KindProduce:
+			case KindProduce, KindPrefill:
 				more = "+"
 			}
 		}
 		etaText = clock(eta) + more
 	}
 	what := "acked"
-	if ph.spec.Kind == KindProduce {
+	if producing {
 		what = "produced"
 	}
 	return fmt.Sprintf("[%d/%d] %s  %s %d  %.0f msg/s  errors %d  elapsed %s  ETA %s",

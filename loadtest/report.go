@@ -48,6 +48,7 @@ type ConfigReport struct {
 	GroupID   string   `json:"group_id"` // the first queue's group
 	AckWaitS  int      `json:"ack_wait_s"`
 	DedupIDs  bool     `json:"dedup_ids,omitempty"` // every message carried a dedup_id
+	Prefill   int      `json:"prefill,omitempty"`   // messages produced to each queue and drained before the measured phases
 }
 
 // QueueReport is one of the run's queues: its ids, how many producers and
@@ -72,6 +73,7 @@ type PhaseReport struct {
 	TargetRate      float64 `json:"target_rate,omitempty"` // msg/s offered open loop; 0 closed loop
 	OffsetS         float64 `json:"offset_s"`              // start, in seconds since the run started
 	DurationS       float64 `json:"duration_s"`
+	DrainOffsetS    float64 `json:"drain_offset_s,omitempty"` // prefill: when its drain began, in seconds since the phase started
 
 	Produced        int64 `json:"produced"`   // messages answered 201
 	Consumed        int64 `json:"consumed"`   // deliveries
@@ -84,7 +86,8 @@ type PhaseReport struct {
 	MissedSlots     int64 `json:"missed_slots,omitempty"` // open loop: send slots never used
 
 	// Throughput: messages per second from the phase start to the last
-	// completion (for a mixed phase, over at least its duration).
+	// completion (for a mixed phase, over at least its duration; for a
+	// prefill, consume and ack from the start of its drain).
 	ProduceMsgsPerS Metric `json:"produce_msgs_per_s"`
 	ConsumeMsgsPerS Metric `json:"consume_msgs_per_s"`
 	AckMsgsPerS     Metric `json:"ack_msgs_per_s"`
@@ -129,6 +132,11 @@ type Summary struct {
 	FixedE2EP99Ms      Metric `json:"fixed_e2e_p99_ms"`       // phase mixed-fixed: p99
 	Lost               int64  `json:"lost"`
 	Duplicates         int64  `json:"duplicates"`
+
+	// With --prefill only (the summary line leaves them out otherwise).
+	PrefillProduceMsgsPerS Metric `json:"prefill_produce_msgs_per_s"` // phase prefill: messages answered 201 per second
+	PrefillDrainMsgsPerS   Metric `json:"prefill_drain_msgs_per_s"`   // phase prefill: messages acked per second from a deep backlog
+	Retained               int64  `json:"retained"`                   // messages the prefill stored, retained through the measured phases
 }
 
 func summarise(r *Report) Summary {
@@ -136,6 +144,10 @@ func summarise(r *Report) Summary {
 		ProduceMsgsPerS: NaN(), ProduceP99Ms: NaN(), ConsumeAckMsgsPerS: NaN(), ConsumeP99Ms: NaN(),
 		MixedE2EMsgsPerS: NaN(), MixedE2EP99Ms: NaN(), FixedE2EP50Ms: NaN(), FixedE2EP99Ms: NaN(),
 		Lost: r.Verification.Lost, Duplicates: r.Verification.Duplicates,
+		PrefillProduceMsgsPerS: NaN(), PrefillDrainMsgsPerS: NaN(),
+	}
+	if p := r.Phase(PhasePrefill); p != nil {
+		s.PrefillProduceMsgsPerS, s.PrefillDrainMsgsPerS, s.Retained = p.ProduceMsgsPerS, p.AckMsgsPerS, p.Produced
 	}
 	if p := r.Phase(PhaseProduce); p != nil {
 		s.ProduceMsgsPerS, s.ProduceP99Ms = p.ProduceMsgsPerS, p.Latency[OpProduce].P99
@@ -154,13 +166,20 @@ func summarise(r *Report) Summary {
 
 // Line is the one-line summary: space-separated key=value pairs, rates
 // rounded to whole messages per second, latencies to 0.01 ms, NaN for what
-// the workload did not measure.
+// the workload did not measure. A run with a prefill phase adds its two
+// rates and the retained count at the end (a prefill that stored nothing
+// failed the run: its phase timed out).
 func (s Summary) Line() string {
-	return fmt.Sprintf("produce_msgs_per_s=%s produce_p99_ms=%s consume_ack_msgs_per_s=%s consume_p99_ms=%s "+
+	line := fmt.Sprintf("produce_msgs_per_s=%s produce_p99_ms=%s consume_ack_msgs_per_s=%s consume_p99_ms=%s "+
 		"mixed_e2e_msgs_per_s=%s mixed_e2e_p99_ms=%s fixed_e2e_p50_ms=%s fixed_e2e_p99_ms=%s lost=%d duplicates=%d",
 		rate(s.ProduceMsgsPerS), ms(s.ProduceP99Ms), rate(s.ConsumeAckMsgsPerS), ms(s.ConsumeP99Ms),
 		rate(s.MixedE2EMsgsPerS), ms(s.MixedE2EP99Ms), ms(s.FixedE2EP50Ms), ms(s.FixedE2EP99Ms),
 		s.Lost, s.Duplicates)
+	if s.Retained > 0 {
+		line += fmt.Sprintf(" prefill_produce_msgs_per_s=%s prefill_drain_msgs_per_s=%s retained=%d",
+			rate(s.PrefillProduceMsgsPerS), rate(s.PrefillDrainMsgsPerS), s.Retained)
+	}
+	return line
 }
 
 func rate(m Metric) string {
@@ -229,6 +248,9 @@ func (c ConfigReport) Items() []ConfigItem {
 	}
 	if counted {
 		items = append(items, ConfigItem{"messages", fmt.Sprint(c.Messages)})
+	}
+	if c.Prefill > 0 {
+		items = append(items, ConfigItem{"prefill", fmt.Sprintf("%d per queue, produced then consumed and acked in phase %s; retained through the measured phases", c.Prefill, PhasePrefill)})
 	}
 	if timed {
 		items = append(items, ConfigItem{"duration of each timed phase", fmt.Sprintf("%.1f s", c.DurationS)})
@@ -301,6 +323,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		b.WriteString("\n")
 		fmt.Fprintf(&b, "  throughput msg/s: produce %s  consume %s  ack %s\n", humanRate(p.ProduceMsgsPerS), humanRate(p.ConsumeMsgsPerS), humanRate(p.AckMsgsPerS))
+		if p.Kind == KindPrefill {
+			fmt.Fprintf(&b, "  drain from %.1fs (consume and ack rates from there, on a backlog of %d): %d messages retained from here on\n", p.DrainOffsetS, p.Produced, p.Produced)
+		}
 		for _, op := range latencyOps {
 			l := p.Latency[op]
 			if l.Count == 0 {

@@ -64,6 +64,20 @@ func sampleReport(t *testing.T) *Report {
 	return rep
 }
 
+func TestSummary_LineAddsThePrefillOnlyWhenOneRan(t *testing.T) {
+	s := Summary{ProduceMsgsPerS: NaN(), ProduceP99Ms: NaN(), ConsumeAckMsgsPerS: NaN(), ConsumeP99Ms: NaN(),
+		MixedE2EMsgsPerS: NaN(), MixedE2EP99Ms: NaN(), FixedE2EP50Ms: NaN(), FixedE2EP99Ms: NaN(),
+		PrefillProduceMsgsPerS: NaN(), PrefillDrainMsgsPerS: NaN()}
+	if got := s.Line(); !strings.HasSuffix(got, " lost=0 duplicates=0") {
+		t.Errorf("without prefill: %q", got)
+	}
+	s.PrefillProduceMsgsPerS, s.PrefillDrainMsgsPerS, s.Retained = 20000.4, 9000.6, 1_000_000
+	want := " lost=0 duplicates=0 prefill_produce_msgs_per_s=20000 prefill_drain_msgs_per_s=9001 retained=1000000"
+	if got := s.Line(); !strings.HasSuffix(got, want) {
+		t.Errorf("with prefill: %q, want suffix %q", got, want)
+	}
+}
+
 func TestSummary_LineFormatAndNaN(t *testing.T) {
 	s := Summary{
 		ProduceMsgsPerS: 20123.4, ProduceP99Ms: 12.345, ConsumeAckMsgsPerS: NaN(), ConsumeP99Ms: NaN(),

@@ -169,7 +169,7 @@ func (r *runner) configReport() ConfigReport {
 	return ConfigReport{
 		Targets: c.Targets, Workload: c.Workload, Messages: c.Messages, DurationS: c.Duration.Seconds(),
 		Queues: c.Queues, Producers: c.Producers, Consumers: c.Consumers, Size: c.Size, Batch: c.Batch, Rate: c.Rate,
-		QueueMode: c.QueueMode, Project: r.project, AckWaitS: DefaultAckWait, DedupIDs: c.DedupIDs,
+		QueueMode: c.QueueMode, Project: r.project, AckWaitS: DefaultAckWait, DedupIDs: c.DedupIDs, Prefill: c.Prefill,
 	}
 }
 
@@ -280,13 +280,19 @@ func (r *runner) runPhase(ctx context.Context, index int, spec PhaseSpec, runSta
 	}
 	r.current.Store(ph)
 	var wg sync.WaitGroup
-	if spec.Kind == KindProduce || spec.Kind == KindMixed {
+	if spec.produces() {
 		for k := range r.cfg.Producers {
 			pid := r.nextProducer.Add(1)
 			wg.Go(func() { r.produceLoop(ctx, ph, pid, k) })
 		}
 	}
-	if spec.Kind == KindDrain || spec.Kind == KindMixed {
+	if spec.Kind == KindPrefill {
+		// The backlog is complete before the first consume: the drain
+		// rate is that of consuming from a deep backlog.
+		wg.Wait()
+		ph.startDrain(r.cfg.Now(), r.cfg.PrefillTimeout)
+	}
+	if spec.drains() || spec.Kind == KindMixed {
 		for k := range r.cfg.Consumers {
 			wg.Go(func() { r.consumeLoop(ctx, ph, k) })
 		}
@@ -309,10 +315,6 @@ func (r *runner) produceLoop(ctx context.Context, ph *phaseRun, pid uint32, home
 	buf := make([]byte, 0, r.cfg.Batch*(r.cfg.Size+16)+32)
 	q := r.queues[queueOf(home, len(r.queues))]
 	path := r.queuePath(q) + "/messages"
-	limit := int64(r.cfg.MaxMixedMessages)
-	if ph.spec.Kind == KindProduce {
-		limit = int64(ph.spec.Messages)
-	}
 	for ctx.Err() == nil {
 		var at time.Time
 		if ph.pacer != nil {
@@ -324,18 +326,16 @@ func (r *runner) produceLoop(ctx context.Context, ph *phaseRun, pid uint32, home
 		} else {
 			at = r.cfg.Now()
 			if !at.Before(ph.deadline) {
-				if ph.spec.Kind == KindProduce {
+				if ph.spec.counted() {
 					ph.timeout()
 				}
 				return
 			}
 		}
-		n := int64(r.cfg.Batch)
-		k := ph.claimed.Add(n) - n
-		if k >= limit {
+		n := ph.claim(q.index, int64(r.cfg.Batch), int64(r.cfg.MaxMixedMessages))
+		if n == 0 {
 			return
 		}
-		n = min(n, limit-k)
 		buf = r.appendBatch(buf[:0], pid, seq, int(n), at)
 		r.ledger.Sent(q.index, pid, seq, int(n), false)
 		ph.produceReqs.Add(1)
@@ -372,12 +372,12 @@ func (r *runner) consumeLoop(ctx context.Context, ph *phaseRun, home int) {
 	for ctx.Err() == nil {
 		now := r.cfg.Now()
 		if !now.Before(ph.deadline) {
-			if ph.spec.Kind == KindDrain {
+			if ph.spec.drains() {
 				ph.timeout()
 			}
 			return
 		}
-		if ph.spec.Kind == KindDrain {
+		if ph.spec.drains() {
 			if out, unknown := r.ledger.OutstandingIn(q.index); out == 0 && unknown == 0 {
 				return
 			}
@@ -393,7 +393,7 @@ func (r *runner) consumeLoop(ctx context.Context, ph *phaseRun, home int) {
 			}
 			continue
 		}
-		if ph.spec.Kind == KindDrain {
+		if ph.spec.drains() {
 			if out, _ := r.ledger.OutstandingIn(q.index); out == 0 {
 				return
 			}
@@ -442,6 +442,7 @@ func (r *runner) consume(ctx context.Context, ph *phaseRun, q *runQueue, home, t
 		}
 		r.ledger.Delivered(q.index, makeKey(p, s))
 		ph.hist[OpE2E].Record(done.Sub(at))
+		ph.series.recordE2E(done, done.Sub(at))
 	}
 	n := int64(len(ds))
 	ph.consumed.Add(n)

@@ -5,16 +5,26 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
+// seriesDigits is the precision of the per-second e2e histograms: two
+// significant digits (1 %) keep each to a few dozen KiB.
+const seriesDigits = 2
+
 // SecondPoint is what happened in one second of a phase: messages answered
-// 201, delivered, acknowledged with success, and errors counted.
+// 201, delivered, acknowledged with success, and errors counted, and the
+// end-to-end latency of the messages delivered in it (so that a change
+// during a long phase, a node replaced under load, shows).
 type SecondPoint struct {
-	T        int   `json:"t"` // seconds since the phase started
-	Produced int64 `json:"produced"`
-	Consumed int64 `json:"consumed"`
-	Acked    int64 `json:"acked"`
-	Errors   int64 `json:"errors"`
+	T        int    `json:"t"` // seconds since the phase started
+	Produced int64  `json:"produced"`
+	Consumed int64  `json:"consumed"`
+	Acked    int64  `json:"acked"`
+	Errors   int64  `json:"errors"`
+	E2EP50Ms Metric `json:"e2e_p50_ms"` // of the deliveries in this second; NaN (null) when none
+	E2EP99Ms Metric `json:"e2e_p99_ms"`
 }
 
 // series is a concurrency-safe per-second time series of one phase.
@@ -22,6 +32,7 @@ type series struct {
 	mu     sync.Mutex
 	start  time.Time
 	points []SecondPoint
+	e2e    []*hdrhistogram.Histogram // by second; nil where nothing was delivered
 }
 
 func newSeries(start time.Time) *series { return &series{start: start} }
@@ -37,6 +48,21 @@ func (s *series) add(at time.Time, f func(*SecondPoint)) {
 	f(&s.points[i])
 }
 
+// recordE2E adds the end-to-end latency of one message delivered at at.
+func (s *series) recordE2E(at time.Time, d time.Duration) {
+	i := max(0, int(at.Sub(s.start)/time.Second))
+	us := max(0, min(int64(d/time.Microsecond), histHighestUS))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.e2e) <= i {
+		s.e2e = append(s.e2e, nil)
+	}
+	if s.e2e[i] == nil {
+		s.e2e[i] = hdrhistogram.New(histLowestUS, histHighestUS, seriesDigits)
+	}
+	_ = s.e2e[i].RecordValue(us) // in range by construction
+}
+
 // list returns a copy of the points, one per second (started) of a phase
 // that lasted d: seconds in which nothing happened are zero points.
 func (s *series) list(d time.Duration) []SecondPoint {
@@ -45,8 +71,13 @@ func (s *series) list(d time.Duration) []SecondPoint {
 	n := max(len(s.points), int((d+time.Second-1)/time.Second))
 	out := make([]SecondPoint, n)
 	copy(out, s.points)
-	for i := len(s.points); i < n; i++ {
+	for i := range out {
 		out[i].T = i
+		out[i].E2EP50Ms, out[i].E2EP99Ms = NaN(), NaN()
+		if i < len(s.e2e) && s.e2e[i] != nil {
+			out[i].E2EP50Ms = Metric(float64(s.e2e[i].ValueAtQuantile(50)) / 1000)
+			out[i].E2EP99Ms = Metric(float64(s.e2e[i].ValueAtQuantile(99)) / 1000)
+		}
 	}
 	return out
 }

@@ -22,7 +22,12 @@ func TestSeries_BucketsBySecondAndPadsToTheDuration(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 	for i := range want {
-		if got[i] != want[i] {
+		g := got[i]
+		if g.E2EP50Ms.Valid() || g.E2EP99Ms.Valid() {
+			t.Fatalf("second %d: e2e %v/%v without deliveries", i, g.E2EP50Ms, g.E2EP99Ms)
+		}
+		g.E2EP50Ms, g.E2EP99Ms = 0, 0
+		if g != want[i] {
 			t.Fatalf("second %d: got %+v, want %+v", i, got[i], want[i])
 		}
 	}
@@ -72,5 +77,22 @@ func TestNodeTally_CountsTriesByNodeAndOp(t *testing.T) {
 	none.record(a, OpProduce, time.Millisecond, true, false) // a phase without a tally
 	if l := none.list([]string{a}); l == nil || len(l) != 0 {
 		t.Errorf("nil tally lists %+v", l)
+	}
+}
+
+func TestSeries_E2ELatencyBySecond(t *testing.T) {
+	start := time.Unix(100, 0)
+	s := newSeries(start)
+	for k := range 100 { // second 0: 1..100 ms
+		s.recordE2E(start.Add(500*time.Millisecond), time.Duration(k+1)*time.Millisecond)
+	}
+	s.recordE2E(start.Add(2100*time.Millisecond), 7*time.Second) // second 2: one slow message
+	got := s.list(3 * time.Second)
+	nearPct := func(m Metric, want float64) bool { return math.Abs(float64(m)-want) <= want/50 }
+	if !nearPct(got[0].E2EP50Ms, 50) || !nearPct(got[0].E2EP99Ms, 99) {
+		t.Errorf("second 0: p50 %v p99 %v, want 50 and 99", got[0].E2EP50Ms, got[0].E2EP99Ms)
+	}
+	if got[1].E2EP99Ms.Valid() || !nearPct(got[2].E2EP99Ms, 7000) {
+		t.Errorf("second 1: %v (want NaN); second 2: %v (want 7000)", got[1].E2EP99Ms, got[2].E2EP99Ms)
 	}
 }

@@ -47,6 +47,8 @@ func (l *LoadtestCmd) ParseFlags(args []string, now time.Time) error {
 	fs.StringVar(&c.QueueMode, "queue-mode", c.QueueMode, "NORMAL or FIFO")
 	fs.StringVar(&c.Project, "project", "", "DMS project (default: lt-<run id>, one of the run's own)")
 	fs.DurationVar(&c.PhaseTimeout, "phase-timeout", c.PhaseTimeout, "bound of each count-bounded phase (produce, drain, verify)")
+	fs.IntVar(&c.Prefill, "prefill", 0, "before the measured phases, produce this many messages to each queue, then consume and ack them all (phase prefill); they stay retained, so the measured phases run on a deep queue (default 0: none)")
+	fs.DurationVar(&c.PrefillTimeout, "prefill-timeout", c.PrefillTimeout, "bound of each half (produce, drain) of the prefill phase")
 	fs.BoolVar(&c.DedupIDs, "dedup-ids", false, "give every message a dedup_id, so that a produce retried after an unknown outcome is stored once (the report's duplicates then count what is left)")
 	fs.BoolVar(&c.NoWarmup, "no-warmup", false, "leave out the warm-up (one batch per producer, drained, before the measured phases)")
 	fs.StringVar(&c.CAFile, "ca", "", "PEM CA bundle that verifies https:// targets (default: the system pool)")
