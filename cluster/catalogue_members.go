@@ -70,6 +70,12 @@ func (c *Catalogue) applySetNode(cmd *metaCommand) metaResult {
 	}
 	if cmd.State == "" {
 		delete(c.st.Nodes, cmd.Node)
+		if cmd.Inc != "" {
+			if c.st.Incs == nil {
+				c.st.Incs = map[string]string{}
+			}
+			c.st.Incs[cmd.Node] = cmd.Inc
+		}
 		return metaResult{}
 	}
 	c.st.Nodes[cmd.Node] = &nodeRecord{State: cmd.State, Inc: cmd.Inc}

@@ -138,6 +138,8 @@ func (j nodeJudge) state(id string) string {
 		return ""
 	case j.records[id].State == stateDecommissioning:
 		return stateDecommissioning
+	case j.records[id].State == stateRemoved:
+		return stateDecommissioning // back with a new data directory, not yet admitted
 	case j.alive(id):
 		return "alive"
 	case j.downFor(id) < min(suspectWindow, j.timeout):

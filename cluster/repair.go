@@ -93,7 +93,7 @@ func (n *Node) planOnce() {
 	defer cancel()
 	j := n.judge()
 	parts := n.cat.placements()
-	if n.settleNodes(ctx, j, parts) {
+	if n.settleIdentities(ctx, j) || n.settleNodes(ctx, j, parts) {
 		return
 	}
 	rf := j.replicationTarget(parts)
@@ -124,8 +124,11 @@ func (n *Node) settleNodes(ctx context.Context, j nodeJudge, parts []placement) 
 			cmd = &metaCommand{Op: opSetNode, Node: id, State: stateRemoved, Inc: r.Inc}
 			n.log.Info("node decommissioned: it holds no replica any more", "node", id)
 		case r.State == stateRemoved && m.Alive && m.Inc != "" && m.Inc != r.Inc:
-			cmd = &metaCommand{Op: opSetNode, Node: id, State: ""}
-			n.log.Info("a removed node id is back with a new data directory: a new member", "node", id)
+			if !n.identityGone(ctx, id, parts) {
+				continue // its old identity is still in a Raft configuration
+			}
+			cmd = &metaCommand{Op: opSetNode, Node: id, State: "", Inc: m.raftInc()}
+			n.log.Info("a removed node id is back with a new data directory: a new member", "node", id, "inc", m.Inc)
 		default:
 			continue
 		}

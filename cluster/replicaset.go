@@ -89,12 +89,13 @@ func (n *Node) alignGroup(r *partition.Replica, p placement) {
 	}
 }
 
-// raftAddrOf is node id's Raft address, from gossip or the catalogue.
+// raftAddrOf is node id's Raft address, from gossip or the catalogue, with
+// its admitted incarnation.
 func (n *Node) raftAddrOf(id string, p placement) string {
 	if m, ok := n.members.Member(id); ok && m.RaftAddr != "" {
-		return m.RaftAddr
+		return string(n.peerAddr(id, m.RaftAddr))
 	}
-	return p.Addrs[id]
+	return string(n.peerAddr(id, p.Addrs[id]))
 }
 
 // replicaCaughtUp reports whether node id's replica has applied within

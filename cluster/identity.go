@@ -1,0 +1,225 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/raft"
+)
+
+// A node's Raft identity is its node id and the incarnation of its data
+// directory, a random id drawn when the directory is first used and kept in
+// it for good. A node whose data directory was wiped forgot its Raft log and
+// votes: were it let back into its groups under the old identity, a leader
+// would count its acknowledgements toward quorum, and a later failure could
+// lose committed entries. So every Raft connection names the incarnation it
+// is meant for (the address a peer's server id resolves to carries it), and
+// the Mux closes a connection meant for another; the metadata leader,
+// seeing a member alive with an incarnation other than the one the
+// catalogue recorded, removes the old identity the way DELETE
+// /v1/cluster/nodes/{id} does and admits the new one once no replica set
+// and no Raft configuration names the old one any more. An empty
+// incarnation, recorded or named in a connection, matches any: data
+// directories and peers from before incarnations were checked.
+
+// identityFile holds the data directory's owner and incarnation (nodeIdentity).
+const identityFile = "node.json"
+
+// incSep separates a Raft address from the incarnation it is meant for; a
+// host:port never holds it.
+const incSep = "/"
+
+// groupIncSep separates the group name from the incarnation in a Raft
+// connection's header; group names never hold it (Mux.Layer).
+const groupIncSep = "\x00"
+
+// ErrBadIdentity is a data directory whose identity file cannot be read: the
+// node refuses to start rather than draw a new identity over data that has
+// one.
+var ErrBadIdentity = errors.New("cluster: unreadable identity file")
+
+// ErrWrongIncarnation is a Raft connection meant for another incarnation of
+// this node id: a peer still addresses the data directory this node had
+// before it was wiped.
+var ErrWrongIncarnation = errors.New("cluster: raft connection for another incarnation of this node")
+
+// checkIdentity makes sure the data directory belongs to node id and
+// returns its incarnation, recording both when the directory is new, or the
+// incarnation alone when an older directory has none.
+func checkIdentity(dir, id string) (string, error) {
+	p := filepath.Join(dir, identityFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		ni := nodeIdentity{NodeID: id, Inc: newUUID()}
+		return ni.Inc, writeIdentity(p, ni)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w %s: %w", ErrBadIdentity, p, err)
+	}
+	var ni nodeIdentity
+	if err := json.Unmarshal(b, &ni); err != nil || ni.NodeID == "" {
+		return "", fmt.Errorf("%w %s (%v): restore it, or empty the whole data directory to join as a new member", ErrBadIdentity, p, err)
+	}
+	if ni.NodeID != id {
+		return "", fmt.Errorf("cluster: data dir %s belongs to node %q, not %q", dir, ni.NodeID, id)
+	}
+	if ni.Inc == "" {
+		ni.Inc = newUUID()
+		if err := writeIdentity(p, ni); err != nil {
+			return "", err
+		}
+	}
+	return ni.Inc, nil
+}
+
+// freshDataDir reports whether dir holds neither an identity file nor Raft
+// state: a node started on it is new, or was wiped.
+func freshDataDir(dir string) bool {
+	for _, name := range []string{identityFile, "meta", "partitions"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// writeIdentity replaces the identity file atomically: synced under a
+// temporary name, renamed, and the directory synced, so a crash leaves the
+// old file or the new one, never a torn one.
+func writeIdentity(p string, ni nodeIdentity) error {
+	b, err := json.Marshal(ni)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	tmp := p + ".tmp"
+	if err := writeFileSync(tmp, b); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	d, err := os.Open(filepath.Dir(p))
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	return nil
+}
+
+// withInc attaches the incarnation a Raft connection is meant for to addr.
+func withInc(addr, inc string) raft.ServerAddress {
+	if inc == "" || addr == "" {
+		return raft.ServerAddress(addr)
+	}
+	return raft.ServerAddress(addr + incSep + inc)
+}
+
+// splitInc undoes withInc.
+func splitInc(a raft.ServerAddress) (addr, inc string) {
+	addr, inc, _ = strings.Cut(string(a), incSep)
+	return addr, inc
+}
+
+// splitGroupField splits a connection header's group field into the group
+// name and the incarnation it is meant for ("" when the dialer named none).
+func splitGroupField(field string) (name, inc string) {
+	name, inc, _ = strings.Cut(field, groupIncSep)
+	return name, inc
+}
+
+// raftInc is the incarnation to hold m to: the one it gossips, when its
+// Raft listener checks incarnations ("" for a node that does not, so that
+// peers keep addressing it without one).
+func (m Member) raftInc() string {
+	if !m.RaftInc {
+		return ""
+	}
+	return m.Inc
+}
+
+// peerAddr is node id's Raft address addr with the incarnation the
+// catalogue admitted for it.
+func (n *Node) peerAddr(id, addr string) raft.ServerAddress {
+	return withInc(addr, n.cat.memberInc(id))
+}
+
+// admitted reports whether this node's incarnation is the one the catalogue
+// holds for its id: only then may it start partition replicas and report
+// ready. A data directory from before incarnations were recorded matches
+// an empty record; a new or wiped one waits to be recorded.
+func (n *Node) admitted() bool {
+	rec := n.cat.memberInc(n.cfg.NodeID)
+	return rec == n.inc || (rec == "" && !n.fresh)
+}
+
+// memberInc is the incarnation recorded for node id ("" when none is).
+func (c *Catalogue) memberInc(id string) string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.st.Incs[id]
+}
+
+// memberIncs returns every recorded incarnation, by node id.
+func (c *Catalogue) memberIncs() map[string]string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return maps.Clone(c.st.Incs)
+}
+
+// settleIdentities is the metadata leader's check of every alive member's
+// incarnation against the catalogue: it records the incarnation of each
+// member that has none recorded (a new member, or one from before
+// incarnations were recorded), and removes the recorded one of a member
+// that is back with another (a wiped data directory), which settleNodes
+// admits as a new member once the old identity is gone. It reports whether
+// it removed one: that is this round's change.
+func (n *Node) settleIdentities(ctx context.Context, j nodeJudge) bool {
+	incs := n.cat.memberIncs()
+	for _, id := range slices.Sorted(maps.Keys(j.members)) {
+		m := j.members[id]
+		inc, rec, was := m.raftInc(), j.records[id], incs[id]
+		if !m.Alive || inc == "" || rec.State == stateRemoved || was == inc {
+			continue
+		}
+		if was == "" {
+			if rec.State == "" {
+				n.log.Info("recording a member's incarnation", "node", id, "inc", inc)
+				n.proposePlan(ctx, &metaCommand{Op: opSetNode, Node: id, Inc: inc})
+			}
+			continue
+		}
+		n.log.Warn(fmt.Sprintf("node %s restarted with a new data directory (incarnation %s, was %s): replacing it", id, inc, was),
+			"node", id, "inc", inc, "was", was)
+		n.proposePlan(ctx, &metaCommand{Op: opSetNode, Node: id, State: stateRemoved, Inc: was})
+		return true
+	}
+	return false
+}
+
+// identityGone reports whether no Raft configuration names node id any
+// more: the metadata group's, and that of every partition (asked of its
+// leader). Until then a new incarnation of id is not admitted: the old one
+// would be counted in the groups that still name it.
+func (n *Node) identityGone(ctx context.Context, id string, parts []placement) bool {
+	servers, err := n.meta.Configuration()
+	if err != nil || slices.ContainsFunc(servers, func(s raft.Server) bool { return string(s.ID) == id }) {
+		return false
+	}
+	for _, p := range parts {
+		c, err := n.partitionConfig(ctx, p)
+		if err != nil || slices.Contains(c.Voters, id) || slices.Contains(c.Nonvoters, id) {
+			return false
+		}
+	}
+	return true
+}
