@@ -53,8 +53,10 @@ func TestMembership_WipedNodeWithoutRemovalIsReplaced(t *testing.T) {
 	if err := os.RemoveAll(victim.DataDir); err != nil {
 		t.Fatal(err)
 	}
+	restarted := time.Now()
 	victim.StartNoWait(t)
 	victim.WaitReady(t, 90*time.Second)
+	t.Logf("the wiped node was admitted and ready %v after its restart", time.Since(restarted).Round(100*time.Millisecond))
 	newInc := readInc(t, victim)
 	if newInc == oldInc {
 		t.Fatalf("the wiped node kept incarnation %s", oldInc)
@@ -69,6 +71,7 @@ func TestMembership_WipedNodeWithoutRemovalIsReplaced(t *testing.T) {
 	}
 	base := c.Nodes[0].URL()
 	waitView(t, base, 60*time.Second, "three replicas each again, n3 included", spread([]string{"n1", "n2", "n3"}, 3))
+	t.Logf("every partition back to three replicas, balanced, %v after the restart", time.Since(restarted).Round(100*time.Millisecond))
 
 	got := drainValues(t, cl, q, g, len(want))
 	slices.Sort(got)
