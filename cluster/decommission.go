@@ -34,6 +34,9 @@ func (n *Node) Decommission(ctx context.Context, id string) error {
 	if j.records[id].State == stateDecommissioning {
 		return nil
 	}
+	if j.records[id].State == stateRemoved {
+		return fmt.Errorf("%w: node %s is back with a new data directory and is being replaced", ErrNodeConflict, id)
+	}
 	if !slices.ContainsFunc(j.placeable(), func(m Member) bool { return m.ID != id }) {
 		return fmt.Errorf("%w: no other node could take its replicas", ErrNodeConflict)
 	}
