@@ -10,7 +10,11 @@
 // most five); starting and stopping this node's partition replicas as the
 // catalogue changes (reconcile); the single
 // Raft listener that every group of the node shares (Mux: a connection names
-// its group in a short header); the cluster key's checks on every
+// its group in a short header, and the incarnation it is meant for); each
+// node's Raft identity (identity.go: its id and the incarnation of its data
+// directory, recorded in the catalogue; a member back with another
+// incarnation is replaced, not trusted with the votes it forgot); the
+// cluster key's checks on every
 // node-to-node channel (gossip through memberlist's keyring, the keyed Raft
 // handshake and framing of raftauth.go and secureconn.go, the sealed internal
 // requests of rpcauth.go); and the broker operations the HTTP layer calls

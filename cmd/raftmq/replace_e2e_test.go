@@ -31,13 +31,26 @@ func readInc(t *testing.T, p *clustertest.Process) string {
 
 // TestMembership_WipedNodeWithoutRemovalIsReplaced kills one node of three,
 // wipes its data directory and starts it again under the same id and
-// addresses, without removing it first. Its old Raft identity must not be
-// trusted: peers' connections meant for it are refused, the metadata leader
-// replaces it (its replicas leave every group, then the new incarnation is
-// admitted and takes its share), and every message produced before is
-// consumed exactly once afterwards.
+// addresses, without removing it first, in open mode and with a cluster
+// key. Its old Raft identity must not be trusted: peers' connections meant
+// for it are refused, the metadata leader replaces it (its replicas leave
+// every group, then the new incarnation is admitted and takes its share),
+// and every message produced before is consumed exactly once afterwards.
 func TestMembership_WipedNodeWithoutRemovalIsReplaced(t *testing.T) {
-	c, cl, q, g := startQueueCluster(t, "wiped")
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	t.Run("open", func(t *testing.T) { wipeAndRestart(t) })
+	t.Run("keyed", func(t *testing.T) { wipeAndRestart(t, clustertest.KeyArgs(clustertest.WriteClusterKey(t))...) })
+}
+
+// wipeAndRestart runs TestMembership_WipedNodeWithoutRemovalIsReplaced on a
+// cluster started with extra flags.
+func wipeAndRestart(t *testing.T, extra ...string) {
+	c := clustertest.StartCluster(t, binPath, 3, extra...)
+	cl := newDMSClient(t, "proj", baseURLs(c)...)
+	q := cl.createQueue("wiped", nil)
+	g := cl.createGroup(q, "workers")
 	var want []string
 	for k := range 30 {
 		v := fmt.Sprintf("w%d", k)
