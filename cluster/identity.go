@@ -206,10 +206,23 @@ func (n *Node) settleIdentities(ctx context.Context, j nodeJudge) bool {
 	return false
 }
 
+// committedConfigOf is a group's configuration as rpcConfig answers it.
+func committedConfigOf(servers []raft.Server, committed bool, err error) (groupConfig, error) {
+	if err != nil {
+		return groupConfig{}, err
+	}
+	c := configOf(servers)
+	c.Uncommitted = !committed
+	return c, nil
+}
+
 // identityGone reports whether no Raft configuration names node id any
-// more: the metadata group's, and that of every partition (asked of its
-// leader). Until then a new incarnation of id is not admitted: the old one
-// would be counted in the groups that still name it.
+// more: the metadata group's, and the committed one of every partition
+// (asked of its leader: a removal it has not committed yet could be undone
+// by the next leader). Until then a new incarnation of id is not admitted:
+// the old one would be counted in the groups that still name it. (The
+// metadata group's removal is committed with the admission itself, which
+// follows it in the same log.)
 func (n *Node) identityGone(ctx context.Context, id string, parts []placement) bool {
 	servers, err := n.meta.Configuration()
 	if err != nil || slices.ContainsFunc(servers, func(s raft.Server) bool { return string(s.ID) == id }) {
@@ -217,7 +230,7 @@ func (n *Node) identityGone(ctx context.Context, id string, parts []placement) b
 	}
 	for _, p := range parts {
 		c, err := n.partitionConfig(ctx, p)
-		if err != nil || slices.Contains(c.Voters, id) || slices.Contains(c.Nonvoters, id) {
+		if err != nil || c.Uncommitted || slices.Contains(c.Voters, id) || slices.Contains(c.Nonvoters, id) {
 			return false
 		}
 	}

@@ -359,6 +359,9 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 type groupConfig struct {
 	Voters    []string `json:"voters"`
 	Nonvoters []string `json:"nonvoters"`
+	// Uncommitted: the leader's latest configuration is not committed yet
+	// (absent from older nodes' answers).
+	Uncommitted bool `json:"uncommitted,omitempty"`
 }
 
 func (c groupConfig) votes(id string) bool { return slices.Contains(c.Voters, id) }
@@ -395,11 +398,7 @@ func (n *Node) partitionConfig(ctx context.Context, p placement) (groupConfig, e
 		if !ok || !r.IsLeader() {
 			return groupConfig{}, fmt.Errorf("%w: not the leader of %s", ErrUnavailable, p.ID)
 		}
-		servers, err := r.Configuration()
-		if err != nil {
-			return groupConfig{}, err
-		}
-		return configOf(servers), nil
+		return committedConfigOf(r.ConfigurationCommitted())
 	}
 	body, _ := json.Marshal(leaderRequest{Partition: p.ID})
 	var c groupConfig

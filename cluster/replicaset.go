@@ -128,9 +128,5 @@ func (n *Node) serveGroupInfo(op string, body []byte) (any, error) {
 	if !r.IsLeader() {
 		return nil, &partition.NotLeaderError{Group: req.Partition, LeaderID: r.Leader()}
 	}
-	servers, err := r.Configuration()
-	if err != nil {
-		return nil, err
-	}
-	return configOf(servers), nil
+	return committedConfigOf(r.ConfigurationCommitted())
 }
