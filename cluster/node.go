@@ -198,6 +198,9 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fresh {
+		log.Info("empty data directory: a new incarnation; this node holds no replica until the cluster admits it", "inc", inc)
+	}
 	if ln == nil {
 		var err error
 		if ln, err = net.Listen("tcp", cfg.RaftAddr); err != nil {
