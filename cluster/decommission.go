@@ -37,6 +37,9 @@ func (n *Node) Decommission(ctx context.Context, id string) error {
 	if j.Records[id].State == catalogue.StateDecommissioning {
 		return nil
 	}
+	if j.Records[id].State == catalogue.StateRemoved {
+		return fmt.Errorf("%w: node %s is back with a new data directory and is being replaced", ErrNodeConflict, id)
+	}
 	if !slices.ContainsFunc(j.Placeable(), func(m Member) bool { return m.ID != id }) {
 		return fmt.Errorf("%w: no other node could take its replicas", ErrNodeConflict)
 	}

@@ -9,7 +9,10 @@
 // Raft configuration follow the catalogue on its leader; metavoters.go
 // keeps the metadata group's voters); starting and stopping this node's
 // partition replicas as the catalogue changes (reconcile); node-to-node
-// requests and one-hop forwarding to leaders (rpc.go, route.go); and the
+// requests and one-hop forwarding to leaders (rpc.go, route.go); the
+// node's Raft identity (identity.go: its id and the incarnation of its data
+// directory, recorded in the catalogue; a member back with another
+// incarnation is replaced, not trusted with the votes it forgot); and the
 // broker operations the HTTP layer calls (create queues and groups,
 // produce, consume with long poll, ordered ack across partitions,
 // counters; txn.go: half messages, their check-back across partitions,

@@ -35,6 +35,10 @@ type memberMeta struct {
 	// was created: a node that comes back empty under an old id has a new
 	// one, so it is a new member even if its id was removed.
 	Inc string `json:"inc,omitempty"`
+	// RaftInc is true when the node's Raft listener refuses connections
+	// meant for another incarnation (identity.go): only then do peers
+	// address it with its incarnation.
+	RaftInc bool `json:"raft_inc,omitempty"`
 	// DiskLow is true while the node's data directory is below its
 	// free-space watermark: produce to its partitions is refused.
 	DiskLow bool `json:"disk_low,omitempty"`
@@ -179,7 +183,7 @@ func (m *membership) update(n *memberlist.Node, alive bool) {
 		m.log.Warn("gossip: ignoring node with bad metadata", "node", n.Name)
 		return
 	}
-	mem := Member{ID: meta.ID, HTTPAddr: meta.HTTPAddr, RaftAddr: meta.RaftAddr, GossipAddr: n.Address(), Alive: alive, Joined: meta.Joined, Inc: meta.Inc, DiskLow: meta.DiskLow}
+	mem := Member{ID: meta.ID, HTTPAddr: meta.HTTPAddr, RaftAddr: meta.RaftAddr, GossipAddr: n.Address(), Alive: alive, Joined: meta.Joined, Inc: meta.Inc, RaftInc: meta.RaftInc, DiskLow: meta.DiskLow}
 	m.mu.Lock()
 	old, had := m.members[mem.ID]
 	switch {

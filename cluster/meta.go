@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"raftmq/cluster/catalogue"
+	"raftmq/cluster/transport"
 	"raftmq/partition"
 )
 
@@ -24,7 +25,7 @@ func (a addressBook) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
 		return raft.ServerAddress(a.n.cfg.RaftAddr), nil
 	}
 	if m, ok := a.n.members.Member(string(id)); ok && m.RaftAddr != "" {
-		return raft.ServerAddress(m.RaftAddr), nil
+		return a.n.peerAddr(string(id), m.RaftAddr), nil
 	}
 	return "", fmt.Errorf("cluster: no address for node %s", id)
 }
@@ -125,7 +126,7 @@ func (n *Node) bootstrapLoop() {
 		}
 		servers := make([]raft.Server, len(founders))
 		for i, m := range founders {
-			servers[i] = raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(m.ID), Address: raft.ServerAddress(m.RaftAddr)}
+			servers[i] = raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(m.ID), Address: transport.WithInc(m.RaftAddr, raftInc(m))}
 		}
 		n.log.Info("bootstrapping the metadata group", "servers", len(servers))
 		if err := n.meta.Bootstrap(servers); err != nil {
@@ -305,12 +306,13 @@ func (n *Node) catchUpLoop() {
 }
 
 // Ready reports whether the node can serve its requests: it has caught up
-// with the catalogue and holds the handler key, and the metadata group and
+// with the catalogue, holds the handler key and was admitted under its
+// incarnation (identity.go), and the metadata group and
 // every partition the catalogue places on this node have a leader this node
 // knows (itself only once it serves). While a group is electing, requests
 // that need it would wait or answer 503, so the node says so.
 func (n *Node) Ready() bool {
-	if !n.caughtUp.Load() || n.cat.Key() == nil || !n.knowsLeader(n.meta) {
+	if !n.caughtUp.Load() || n.cat.Key() == nil || !n.admitted() || !n.knowsLeader(n.meta) {
 		return false
 	}
 	for _, p := range n.cat.Placements() {

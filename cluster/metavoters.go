@@ -42,8 +42,10 @@ func (n *Node) metaMembersOnce() {
 	self := n.cfg.NodeID
 	for id := range in {
 		// A decommissioned node leaves once the catalogue says removed:
-		// it must apply that entry to know it may stop (leaveLoop).
-		if j.Records[id].State == catalogue.StateRemoved && j.Removed(id) {
+		// it must apply that entry to know it may stop (leaveLoop). A
+		// removed id that is back with a new data directory is still the
+		// old identity here: a new one is added only once admitted.
+		if j.Records[id].State == catalogue.StateRemoved {
 			if id == self {
 				_ = n.meta.TransferLeadership()
 				return
@@ -64,7 +66,7 @@ func (n *Node) metaMembersOnce() {
 	for _, m := range j.Placeable() {
 		if _, ok := in[m.ID]; !ok && !slices.Contains(voters, m.ID) {
 			n.log.Info("adding node to the metadata group as a non-voter", "node", m.ID)
-			if err := n.meta.AddNonvoter(m.ID, m.RaftAddr); err != nil {
+			if err := n.meta.AddNonvoter(m.ID, string(n.peerAddr(m.ID, m.RaftAddr))); err != nil {
 				n.log.Warn("metadata group: add non-voter", "node", m.ID, "err", err)
 			}
 		}
@@ -72,7 +74,7 @@ func (n *Node) metaMembersOnce() {
 	for _, id := range voters {
 		if s, ok := in[id]; !ok || s != raft.Voter {
 			n.log.Info("making node a metadata voter", "node", id)
-			if err := n.meta.AddVoter(id, j.Members[id].RaftAddr); err != nil {
+			if err := n.meta.AddVoter(id, string(n.peerAddr(id, j.Members[id].RaftAddr))); err != nil {
 				n.log.Warn("metadata group: add voter", "node", id, "err", err)
 			}
 		}

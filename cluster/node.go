@@ -3,7 +3,6 @@ package cluster
 import (
 	"crypto/rand"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -162,6 +161,7 @@ type Node struct {
 	left      chan struct{} // closed once this node has been removed: the process may exit
 	leaveOnce sync.Once
 	inc       string // this data directory's incarnation
+	fresh     bool   // the data directory was empty at start: wait to be admitted (identity.go)
 	stop      chan struct{}
 	failed    chan struct{} // closed by fail: the node must stop
 	disk      *diskGuard
@@ -195,9 +195,13 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: data dir: %w", err)
 	}
+	fresh := freshDataDir(cfg.DataDir)
 	inc, err := checkIdentity(cfg.DataDir, cfg.NodeID)
 	if err != nil {
 		return nil, err
+	}
+	if fresh {
+		log.Info("empty data directory: a new incarnation; this node holds no replica until the cluster admits it", "inc", inc)
 	}
 	if ln == nil {
 		var err error
@@ -221,7 +225,7 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, raftL: ln, keys: keys, replay: transport.NewReplayCache(time.Now(), transport.MaxReplayCache), cat: catalogue.New(log), stop: make(chan struct{}), failed: make(chan struct{}),
-		unwanted: map[string]time.Time{}, started: time.Now(), left: make(chan struct{}), inc: inc}
+		unwanted: map[string]time.Time{}, started: time.Now(), left: make(chan struct{}), inc: inc, fresh: fresh}
 	if n.cfg.DeadNodeTimeout == 0 {
 		n.cfg.DeadNodeTimeout = 5 * time.Minute
 	}
@@ -233,7 +237,7 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 	n.cfg.RaftAddr = adv.String()
 	n.cfg.HTTPAddr = httpAdv.String()
 	n.members, err = startMembership(membershipConfig{
-		Self:       memberMeta{ID: cfg.NodeID, HTTPAddr: n.cfg.HTTPAddr, RaftAddr: n.cfg.RaftAddr, Inc: inc},
+		Self:       memberMeta{ID: cfg.NodeID, HTTPAddr: n.cfg.HTTPAddr, RaftAddr: n.cfg.RaftAddr, Inc: inc, RaftInc: true},
 		GossipAddr: cfg.GossipAddr, Advertise: cfg.AdvertiseHost, DataDir: cfg.DataDir,
 		Fast: cfg.FastGossip, Keys: keys, Log: log,
 	})
@@ -241,7 +245,7 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
-	n.mux, err = transport.NewMux(ln, transport.MuxConfig{Advertise: adv, ClusterKeys: cfg.ClusterKeys, HandshakeTimeout: cfg.RaftHandshakeTimeout, Logger: log})
+	n.mux, err = transport.NewMux(ln, transport.MuxConfig{Advertise: adv, ClusterKeys: cfg.ClusterKeys, HandshakeTimeout: cfg.RaftHandshakeTimeout, Incarnation: inc, Logger: log})
 	if err != nil {
 		n.members.Leave()
 		ln.Close()
@@ -291,35 +295,6 @@ func Open(cfg Config, ln net.Listener) (*Node, error) {
 	go n.metaMembersLoop()
 	go n.balanceLoop()
 	return n, nil
-}
-
-// checkIdentity makes sure the data directory belongs to node id and
-// returns its incarnation, recording both when the directory is new.
-func checkIdentity(dir, id string) (string, error) {
-	p := filepath.Join(dir, "node.json")
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		b, _ = json.Marshal(nodeIdentity{NodeID: id, Inc: newUUID()})
-	} else if err != nil {
-		return "", fmt.Errorf("cluster: %w", err)
-	}
-	var ni nodeIdentity
-	if err := json.Unmarshal(b, &ni); err != nil {
-		return "", fmt.Errorf("cluster: %s: %w", p, err)
-	}
-	if ni.NodeID != id {
-		return "", fmt.Errorf("cluster: data dir %s belongs to node %q, not %q", dir, ni.NodeID, id)
-	}
-	if _, err := os.Stat(p); ni.Inc == "" || err != nil {
-		if ni.Inc == "" {
-			ni.Inc = newUUID()
-		}
-		b, _ = json.Marshal(ni)
-		if err := writeFileSync(p, b); err != nil {
-			return "", err
-		}
-	}
-	return ni.Inc, nil
 }
 
 func writeFileSync(p string, b []byte) error {

@@ -49,8 +49,8 @@ func (n *Node) reconcile() {
 		}
 		want[p.ID] = true
 		delete(n.unwanted, p.ID)
-		if _, ok := n.host.Get(p.ID); ok {
-			continue
+		if _, ok := n.host.Get(p.ID); ok || !n.admitted() {
+			continue // a wiped node starts no replica before it is admitted
 		}
 		var servers []raft.Server
 		if p.Founding {
@@ -59,7 +59,7 @@ func (n *Node) reconcile() {
 				if id == n.cfg.NodeID && addr == "" {
 					addr = n.cfg.RaftAddr
 				}
-				servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(id), Address: raft.ServerAddress(addr)})
+				servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(id), Address: n.peerAddr(id, addr)})
 			}
 		}
 		if _, err := n.host.Ensure(partition.Spec{ID: p.ID, Policy: p.Queue.Policy(), Servers: servers}); errors.Is(err, partition.ErrCorrupt) {
@@ -132,7 +132,7 @@ func (n *Node) balanceLoop() {
 			if !ok || !pref.Alive || !n.followsUs(p.ID, pref.ID) {
 				continue
 			}
-			if err := r.TransferLeadershipTo(pref.ID, pref.RaftAddr); err != nil {
+			if err := r.TransferLeadershipTo(pref.ID, string(n.peerAddr(pref.ID, pref.RaftAddr))); err != nil {
 				n.log.Debug("leadership transfer to preferred leader", "partition", p.ID, "to", pref.ID, "err", err)
 			}
 			select {

@@ -105,7 +105,7 @@ func (n *Node) planOnce() {
 	defer cancel()
 	j := n.judge()
 	parts := n.cat.Placements()
-	if n.settleNodes(ctx, j, parts) {
+	if n.settleIdentities(ctx, j) || n.settleNodes(ctx, j, parts) {
 		return
 	}
 	rf := j.ReplicationTarget(parts)
@@ -136,8 +136,11 @@ func (n *Node) settleNodes(ctx context.Context, j placement.Judge, parts []catal
 			cmd = &catalogue.Command{Op: catalogue.OpSetNode, Node: id, State: catalogue.StateRemoved, Inc: r.Inc}
 			n.log.Info("node decommissioned: it holds no replica any more", "node", id)
 		case r.State == catalogue.StateRemoved && m.Alive && m.Inc != "" && m.Inc != r.Inc:
-			cmd = &catalogue.Command{Op: catalogue.OpSetNode, Node: id, State: ""}
-			n.log.Info("a removed node id is back with a new data directory: a new member", "node", id)
+			if !n.identityGone(ctx, id, parts) {
+				continue // its old identity is still in a Raft configuration
+			}
+			cmd = &catalogue.Command{Op: catalogue.OpSetNode, Node: id, State: "", Inc: raftInc(m)}
+			n.log.Info("a removed node id is back with a new data directory: a new member", "node", id, "inc", m.Inc)
 		default:
 			continue
 		}
@@ -290,6 +293,9 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 type groupConfig struct {
 	Voters    []string `json:"voters"`
 	Nonvoters []string `json:"nonvoters"`
+	// Uncommitted: the leader's latest configuration is not committed yet
+	// (absent from older nodes' answers).
+	Uncommitted bool `json:"uncommitted,omitempty"`
 }
 
 func (c groupConfig) votes(id string) bool { return slices.Contains(c.Voters, id) }
@@ -326,11 +332,7 @@ func (n *Node) partitionConfig(ctx context.Context, p catalogue.Placement) (grou
 		if !ok || !r.IsLeader() {
 			return groupConfig{}, fmt.Errorf("%w: not the leader of %s", ErrUnavailable, p.ID)
 		}
-		servers, err := r.Configuration()
-		if err != nil {
-			return groupConfig{}, err
-		}
-		return configOf(servers), nil
+		return committedConfigOf(r.ConfigurationCommitted())
 	}
 	body, _ := json.Marshal(leaderRequest{Partition: p.ID})
 	var c groupConfig

@@ -90,12 +90,13 @@ func (n *Node) alignGroup(r *partition.Replica, p catalogue.Placement) {
 	}
 }
 
-// raftAddrOf is node id's Raft address, from gossip or the catalogue.
+// raftAddrOf is node id's Raft address, from gossip or the catalogue, with
+// its admitted incarnation.
 func (n *Node) raftAddrOf(id string, p catalogue.Placement) string {
 	if m, ok := n.members.Member(id); ok && m.RaftAddr != "" {
-		return m.RaftAddr
+		return string(n.peerAddr(id, m.RaftAddr))
 	}
-	return p.Addrs[id]
+	return string(n.peerAddr(id, p.Addrs[id]))
 }
 
 // replicaCaughtUp reports whether node id's replica has applied within
@@ -128,9 +129,5 @@ func (n *Node) serveGroupInfo(op string, body []byte) (any, error) {
 	if !r.IsLeader() {
 		return nil, &partition.NotLeaderError{Group: req.Partition, LeaderID: r.Leader()}
 	}
-	servers, err := r.Configuration()
-	if err != nil {
-		return nil, err
-	}
-	return configOf(servers), nil
+	return committedConfigOf(r.ConfigurationCommitted())
 }

@@ -531,6 +531,17 @@ func (n *Node) Configuration() ([]raft.Server, error) {
 	return f.Configuration().Servers, nil
 }
 
+// ConfigurationCommitted is Configuration, and whether that configuration
+// is committed (applied here): a leader's latest one may not be yet, and a
+// later leader may not have it.
+func (n *Node) ConfigurationCommitted() ([]raft.Server, bool, error) {
+	f := n.raft.GetConfiguration()
+	if err := n.await(context.Background(), f); err != nil {
+		return nil, false, err
+	}
+	return f.Configuration().Servers, f.Index() <= n.raft.AppliedIndex(), nil
+}
+
 // AddVoter adds or updates a voting member; only the leader can.
 func (n *Node) AddVoter(id, addr string) error {
 	return n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.cfg.ApplyTimeout).Error()

@@ -54,7 +54,8 @@ type Command struct {
 	Set    []string `json:"set,omitempty"`
 	Expect []string `json:"expect,omitempty"`
 	// set_node: Node gets State ("" clears it); Inc is the node's
-	// incarnation (a fresh data directory draws a new one).
+	// incarnation (a fresh data directory draws a new one). With State ""
+	// a non-empty Inc is recorded as the member's admitted incarnation.
 	Node  string `json:"node,omitempty"`
 	State string `json:"state,omitempty"`
 	Inc   string `json:"inc,omitempty"`
@@ -89,6 +90,10 @@ type catalogueState struct {
 	// Nodes holds the nodes being decommissioned or removed, by id.
 	// Absent from older snapshots: then no node has such a state.
 	Nodes map[string]*NodeRecord `json:"nodes,omitempty"`
+	// Incs holds each admitted member's incarnation, by node id (set_node
+	// with State "" and Inc; MemberInc). Absent from older snapshots:
+	// then none is recorded, and any incarnation matches.
+	Incs map[string]string `json:"incs,omitempty"`
 }
 
 // Catalogue is the metadata group's state machine (raft.FSM).

@@ -70,6 +70,12 @@ func (c *Catalogue) applySetNode(cmd *Command) Result {
 	}
 	if cmd.State == "" {
 		delete(c.st.Nodes, cmd.Node)
+		if cmd.Inc != "" {
+			if c.st.Incs == nil {
+				c.st.Incs = map[string]string{}
+			}
+			c.st.Incs[cmd.Node] = cmd.Inc
+		}
 		return Result{}
 	}
 	c.st.Nodes[cmd.Node] = &NodeRecord{State: cmd.State, Inc: cmd.Inc}

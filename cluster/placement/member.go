@@ -11,7 +11,10 @@ type Member struct {
 	Alive      bool
 	Joined     bool
 	Inc        string
-	DiskLow    bool
+	// RaftInc: the node's Raft listener refuses connections meant for
+	// another incarnation, so peers address it with its incarnation.
+	RaftInc bool
+	DiskLow bool
 	// DownSince is when gossip last found the node failed (zero while it
 	// is alive).
 	DownSince time.Time

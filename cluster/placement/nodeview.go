@@ -135,6 +135,8 @@ func (j Judge) State(id string) string {
 		return ""
 	case j.Records[id].State == catalogue.StateDecommissioning:
 		return catalogue.StateDecommissioning
+	case j.Records[id].State == catalogue.StateRemoved:
+		return catalogue.StateDecommissioning // back with a new data directory, not yet admitted
 	case j.Alive(id):
 		return "alive"
 	case j.downFor(id) < min(suspectWindow, j.Timeout):

@@ -24,8 +24,9 @@ import (
 // handshake cannot be replayed, and the two MACs carry different labels, so
 // one side's proof cannot be reflected as the other's. Session keys, one per
 // direction, are HKDF-SHA256(K, salt cn|sn): secret to anyone without K and
-// new for every connection. The first frame names the Raft group, so the
-// group is private too. The acceptor's deadline covers all of it.
+// new for every connection. The first frame names the Raft group (and the
+// incarnation the connection is meant for, as the open-mode header does:
+// raftmux.go), so the group is private too. The acceptor's deadline covers all of it.
 const (
 	muxMagicKeyed  = 0xA9
 	handshakeVer   = 1

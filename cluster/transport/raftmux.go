@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,7 +14,9 @@ import (
 )
 
 // muxMagic starts every Raft connection of an open-mode node (no cluster
-// key); the next byte is the length of the group name that follows, then
+// key); the next byte is the length of the group field that follows (the
+// group name, then, when the dialer names the incarnation the connection is
+// meant for, a NUL byte and that incarnation: incarnation.go), then
 // hashicorp/raft's own protocol, whose first byte must come within the
 // handshake's deadline too. A keyed node's connections start with
 // muxMagicKeyed and the handshake of raftauth.go instead.
@@ -33,6 +36,7 @@ type Mux struct {
 	ln        net.Listener
 	advertise net.Addr
 	keys      *Keyring // nil: open mode
+	inc       string   // this node's incarnation ("": accept any)
 	timeout   time.Duration
 	log       *slog.Logger
 
@@ -54,7 +58,10 @@ type MuxConfig struct {
 	// HandshakeTimeout bounds an accepted connection's whole handshake
 	// (DefaultHandshakeTimeout when zero).
 	HandshakeTimeout time.Duration
-	Logger           *slog.Logger
+	// Incarnation, when set, is this node's: a connection meant for
+	// another is closed before anything reaches Raft (incarnation.go).
+	Incarnation string
+	Logger      *slog.Logger
 }
 
 // NewMux serves ln.
@@ -63,7 +70,7 @@ func NewMux(ln net.Listener, cfg MuxConfig) (*Mux, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Mux{ln: ln, advertise: cfg.Advertise, keys: kr, timeout: cfg.HandshakeTimeout, log: cfg.Logger,
+	m := &Mux{ln: ln, advertise: cfg.Advertise, keys: kr, inc: cfg.Incarnation, timeout: cfg.HandshakeTimeout, log: cfg.Logger,
 		layers: make(map[string]*StreamLayer)}
 	if m.advertise == nil {
 		m.advertise = ln.Addr()
@@ -106,7 +113,11 @@ func (m *Mux) acceptLoop() {
 // its group's layer.
 func (m *Mux) route(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(m.timeout))
-	conn, name, err := m.handshake(c)
+	conn, field, err := m.handshake(c)
+	name, inc := splitGroupField(field)
+	if err == nil && inc != "" && m.inc != "" && inc != m.inc {
+		err = fmt.Errorf("%w: meant for incarnation %s, this node is %s", ErrWrongIncarnation, inc, m.inc)
+	}
 	if err != nil {
 		c.Close()
 		m.refuse(c, err)
@@ -199,8 +210,8 @@ func (m *Mux) refuse(c net.Conn, err error) {
 // Layer registers the group name and returns its stream layer. Closing the
 // layer unregisters it.
 func (m *Mux) Layer(name string) (*StreamLayer, error) {
-	if len(name) == 0 || len(name) > 255 {
-		return nil, fmt.Errorf("cluster: raft group name %q: length must be 1..255", name)
+	if len(name) == 0 || len(name) > 255 || strings.Contains(name, groupIncSep) {
+		return nil, fmt.Errorf("cluster: raft group name %q: length must be 1..255, without NUL", name)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -297,21 +308,31 @@ func (l *StreamLayer) Close() error {
 func (l *StreamLayer) Addr() net.Addr { return l.mux.advertise }
 
 // Dial connects to the same group on another node: the header, or with a
-// cluster key the keyed handshake, within timeout.
+// cluster key the keyed handshake, within timeout. An address carrying an
+// incarnation (WithInc) names it after the group, and the peer closes the
+// connection if it is another incarnation.
 func (l *StreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	addr, inc := SplitInc(address)
+	field := l.name
+	if inc != "" {
+		field += groupIncSep + inc
+	}
+	if len(field) > 255 {
+		return nil, fmt.Errorf("cluster: raft group %q with incarnation %q: header too long", l.name, inc)
+	}
 	d := net.Dialer{Timeout: timeout}
-	c, err := d.Dial("tcp", string(address))
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	conn := c
 	if l.mux.keys != nil {
-		conn, err = dialHandshake(c, l.mux.keys, l.name)
+		conn, err = dialHandshake(c, l.mux.keys, field)
 	} else {
-		hdr := make([]byte, 0, 2+len(l.name))
-		hdr = append(hdr, muxMagic, byte(len(l.name)))
-		_, err = c.Write(append(hdr, l.name...))
+		hdr := make([]byte, 0, 2+len(field))
+		hdr = append(hdr, muxMagic, byte(len(field)))
+		_, err = c.Write(append(hdr, field...))
 	}
 	if err != nil {
 		c.Close()
