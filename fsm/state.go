@@ -217,14 +217,20 @@ func (s *State) deadLetter(g *group, r *rec, byExpiry bool) {
 }
 
 // trimMessages drops messages produced before now - RetentionMs (none when
-// RetentionMs ≤ 0) and moves every group's cursor past them. The log is in
-// produce-time order because the clock never goes back.
+// RetentionMs ≤ 0) and, under AckedRetention, those below ackedFloor; it
+// moves every group's cursor past them. The log is in produce-time order
+// because the clock never goes back.
 func (s *State) trimMessages(p *Policy, tr *TickResult) {
-	cutoff, ok := retentionCutoff(s.now, p.RetentionMs)
-	if !ok || s.log.len() == 0 || s.log.nth(0).producedAt >= cutoff {
+	k := 0
+	if cutoff, ok := retentionCutoff(s.now, p.RetentionMs); ok && s.log.len() > 0 && s.log.nth(0).producedAt < cutoff {
+		k = s.log.search(func(e *entry) bool { return e.producedAt >= cutoff })
+	}
+	if lo, ok := s.ackedFloor(p); ok {
+		k = max(k, int(lo-s.log.base))
+	}
+	if k == 0 {
 		return
 	}
-	k := s.log.search(func(e *entry) bool { return e.producedAt >= cutoff })
 	s.log.dropFront(k)
 	tr.Trimmed += k
 	base := s.log.base
@@ -237,6 +243,24 @@ func (s *State) trimMessages(p *Policy, tr *TickResult) {
 		}
 		g.dead = dropFront(g.dead, j)
 	}
+}
+
+// ackedFloor is, under AckedRetention, the lowest normal-lane floor over the
+// groups: every message below it is done for every group, so none can be
+// delivered again. A message in flight, ready, delayed (not due yet) or
+// never reached by some group is at or above that group's floor, and half
+// messages are not in the log until committed (at its end), so none of
+// them is trimmed. ok is false under the time policy, with no group, or
+// when the floor is the log's base.
+func (s *State) ackedFloor(p *Policy) (uint64, bool) {
+	if !p.AckedRetention || len(s.order) == 0 {
+		return 0, false
+	}
+	lo := s.log.end()
+	for _, id := range s.order {
+		lo = min(lo, s.groups[id].normal.floor)
+	}
+	return lo, lo > s.log.base
 }
 
 // trimDeadLetters drops dead letters dead-lettered before now -
