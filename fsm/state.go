@@ -169,7 +169,7 @@ func (s *State) housekeep(p *Policy, tr *TickResult) {
 		}
 	}
 	s.trimMessages(p, tr)
-	s.trimDeadLetters(tr)
+	s.trimDeadLetters(p, tr)
 	// Memory freed by the previous command's work is given back here, at
 	// the cost of a few comparisons per group.
 	for _, id := range s.order {
@@ -264,18 +264,24 @@ func (s *State) ackedFloor(p *Policy) (uint64, bool) {
 }
 
 // trimDeadLetters drops dead letters dead-lettered before now -
-// DeadLetterRetentionMs.
-func (s *State) trimDeadLetters(tr *TickResult) {
+// DeadLetterRetentionMs and, under AckedRetention, those below their lane's
+// floor (acknowledged, or redriven, so never delivered again): a dead
+// letter keeps its original's body (see bodyFloor) only while it may still
+// be delivered.
+func (s *State) trimDeadLetters(p *Policy, tr *TickResult) {
 	cutoff, ok := retentionCutoff(s.now, DeadLetterRetentionMs)
-	if !ok {
-		return
-	}
 	for _, id := range s.order {
 		g := s.groups[id]
-		if g.dl.len() == 0 || g.dl.nth(0).deadAt >= cutoff {
+		k := 0
+		if ok && g.dl.len() > 0 && g.dl.nth(0).deadAt < cutoff {
+			k = g.dl.search(func(e *deadEntry) bool { return e.deadAt >= cutoff })
+		}
+		if p.AckedRetention && g.dlLane.floor > g.dl.base {
+			k = max(k, int(g.dlLane.floor-g.dl.base))
+		}
+		if k == 0 {
 			continue
 		}
-		k := g.dl.search(func(e *deadEntry) bool { return e.deadAt >= cutoff })
 		g.dl.dropFront(k)
 		g.dlLane.trim(g.dl.base)
 		tr.Trimmed += k
