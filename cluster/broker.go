@@ -33,8 +33,8 @@ func (n *Node) CreateQueue(ctx context.Context, project string, spec QueueSpec) 
 	if q.Mode == "" {
 		q.Mode = ModeNormal
 	}
-	if spec.RetentionPolicy == RetentionAcked {
-		q.RetentionPolicy = RetentionAcked
+	if spec.RetentionPolicy != RetentionTime {
+		q.RetentionPolicy = spec.RetentionPolicy // the default is kept as "", as before the policy existed
 	}
 	replicas, addrs := n.place(parts)
 	res, err := n.proposeMeta(ctx, &metaCommand{Op: opCreateQueue, Queue: &q, Replicas: replicas, Addrs: addrs, Limit: n.cfg.MaxQueuesPerProject})
