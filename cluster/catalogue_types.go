@@ -35,7 +35,7 @@ type QueueSpec struct {
 	Redrive         bool
 	MaxConsumeCount int             // 1..100 when Redrive, else 0
 	RetentionHours  int             // 1..72 for Kafka modes, else 0 (72 h)
-	RetentionPolicy RetentionPolicy // "" or RetentionTime, or RetentionAcked
+	RetentionPolicy RetentionPolicy // "" (absent) or RetentionTime, or RetentionAcked
 }
 
 // Queue is a queue as the catalogue holds it.

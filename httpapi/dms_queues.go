@@ -97,11 +97,11 @@ func parseQueueSpec(body []byte) (cluster.QueueSpec, error) {
 }
 
 // parseRetentionPolicy reads retention_policy, a raftmq extension: "time"
-// (the default) or "acked". Any other value, of any JSON type, is refused
-// with its own code.
+// (the default, also when absent: "") or "acked". Any other value, of any
+// JSON type, is refused with its own code.
 func parseRetentionPolicy(o jsonObject) (cluster.RetentionPolicy, error) {
 	if absent(o["retention_policy"]) {
-		return cluster.RetentionTime, nil
+		return "", nil
 	}
 	v, _, err := o.stringField("retention_policy")
 	if rp := cluster.RetentionPolicy(v); err == nil && (rp == cluster.RetentionTime || rp == cluster.RetentionAcked) {
