@@ -3,8 +3,9 @@ package fsm
 // NeedsTick reports whether a Tick proposed at now (unix ms) under policy p
 // would change anything: a lease has expired, messages or dead letters are
 // past retention, or (under AckedRetention) every group has done the oldest
-// message or a group has done its oldest dead letter. The leader asks before proposing housekeeping, so that an
-// idle partition writes nothing to its log.
+// message or a group has done its oldest dead letter. The leader asks before
+// proposing housekeeping, so that an idle partition writes nothing to its
+// log.
 func (s *State) NeedsTick(now int64, p Policy) bool {
 	now = max(now, s.now)
 	dlCutoff, dlOK := retentionCutoff(now, DeadLetterRetentionMs)

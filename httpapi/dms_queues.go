@@ -127,6 +127,8 @@ type queueJSON struct {
 	MaxConsumeCount  *int    `json:"max_consume_count,omitempty"`
 }
 
+// retentionPolicy is q's retention_policy as the API shows it ("time" for a
+// queue created without one).
 func retentionPolicy(q cluster.Queue) string {
 	if q.RetentionPolicy == cluster.RetentionAcked {
 		return string(cluster.RetentionAcked)
