@@ -34,6 +34,9 @@ func (n *Node) CreateQueue(ctx context.Context, project string, spec QueueSpec) 
 	if q.Mode == "" {
 		q.Mode = ModeNormal
 	}
+	if spec.RetentionPolicy != RetentionTime {
+		q.RetentionPolicy = spec.RetentionPolicy // the default is kept as "", as before the policy existed
+	}
 	replicas, addrs := n.place(parts)
 	res, err := n.proposeMeta(ctx, &catalogue.Command{Op: catalogue.OpCreateQueue, Queue: &q, Replicas: replicas, Addrs: addrs, Limit: n.cfg.MaxQueuesPerProject})
 	if err != nil {
@@ -107,7 +110,29 @@ func (n *Node) CreateGroups(ctx context.Context, project, queueID string, names 
 	if err != nil {
 		return nil, err
 	}
+	n.registerGroups(ctx, project, queueID, res.Groups)
 	return res.Groups, nil
+}
+
+// registerGroups makes new groups of a queue with the acked retention
+// policy known to each of its partitions (an Ack without items creates a
+// group's state, at the oldest retained message), so that from then on no
+// message leaves before they have acknowledged it. Best effort, like
+// DeleteGroup's Forget: a partition that misses it learns of a group at its
+// first consume, and until then may let go of messages the group has not
+// seen, which API.md allows for a group created later.
+func (n *Node) registerGroups(ctx context.Context, project, queueID string, groups []Group) {
+	q, err := n.GetQueue(ctx, project, queueID)
+	if err != nil || q.RetentionPolicy != RetentionAcked {
+		return
+	}
+	for i := range q.Partitions {
+		for _, g := range groups {
+			if _, err := n.partitionCall(ctx, q, i, &fsm.Ack{Group: fsm.GroupID(g.ID)}); err != nil {
+				n.log.Warn("registering new group", "partition", catalogue.PartitionID(q.ID, i), "group", g.ID, "err", err)
+			}
+		}
+	}
 }
 
 // DeleteGroup removes a group, then drops its progress and dead letters from

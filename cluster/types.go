@@ -13,6 +13,8 @@ type (
 	Group     = catalogue.Group
 	QueueTag  = catalogue.QueueTag
 	TagValues = catalogue.TagValues
+
+	RetentionPolicy = catalogue.RetentionPolicy
 )
 
 const (
@@ -24,6 +26,9 @@ const (
 	TagActionCreate = catalogue.TagActionCreate
 	TagActionDelete = catalogue.TagActionDelete
 	MaxTagsPerQueue = catalogue.MaxTagsPerQueue
+
+	RetentionTime  = catalogue.RetentionTime
+	RetentionAcked = catalogue.RetentionAcked
 )
 
 // Sentinel errors of the catalogue; match with errors.Is.
@@ -49,8 +54,9 @@ type QueueSpec struct {
 	Description     string
 	Mode            QueueMode
 	Redrive         bool
-	MaxConsumeCount int // 1..100 when Redrive, else 0
-	RetentionHours  int // 1..72 for Kafka modes, else 0 (72 h)
+	MaxConsumeCount int             // 1..100 when Redrive, else 0
+	RetentionHours  int             // 1..72 for Kafka modes, else 0 (72 h)
+	RetentionPolicy RetentionPolicy // "" (absent) or RetentionTime, or RetentionAcked
 }
 
 // QueueStats are counters summed over a queue's partitions.

@@ -11,6 +11,12 @@ type Policy struct {
 	FIFO            bool  // deliver strictly by offset per group
 	MaxConsumeCount uint8 // failed consumptions before dead-lettering; 0 = redrive off
 	RetentionMs     int64 // how long messages are kept, ms (72 h unless a Kafka mode sets it)
+
+	// AckedRetention (the queue's retention_policy "acked") also trims the
+	// messages that every group has done in its normal lane (acknowledged
+	// with success, dead-lettered or filtered out), before RetentionMs
+	// ends. With no group, only RetentionMs trims.
+	AckedRetention bool
 }
 
 // DeadLetterRetentionMs is how long a dead letter is kept after it was

@@ -131,7 +131,7 @@ var (
 // Encode returns the log entry for c: one byte of type, one byte of version
 // (1), then a compact binary body of varints and length-prefixed bytes:
 //
-//	header:   varint Now, byte policy flags (bit 0: FIFO), byte MaxConsumeCount, varint RetentionMs
+//	header:   varint Now, byte policy flags (bit 0: FIFO, bit 1: AckedRetention), byte MaxConsumeCount, varint RetentionMs
 //	Enqueue:  header, uvarint n, n × (bytes Body, optional bytes Attributes)
 //	Lease:    header, string Group, byte flags (bit 0: DeadLetter), uvarint Max, uvarint MaxBytes, varint AckWaitMs
 //	Ack:      header, string Group, byte flags (bit 0: DeadLetter, bit 1: Released), uvarint n, n × (uvarint Offset, uvarint DeliveryID, byte Success)
@@ -415,7 +415,7 @@ func validTags(tags []string) bool {
 
 func appendHeader(b []byte, h *Header) []byte {
 	b = binary.AppendVarint(b, h.Now)
-	b = append(b, flagByte(h.Policy.FIFO, false), h.Policy.MaxConsumeCount)
+	b = append(b, flagByte(h.Policy.FIFO, h.Policy.AckedRetention), h.Policy.MaxConsumeCount)
 	return binary.AppendVarint(b, h.Policy.RetentionMs)
 }
 
@@ -575,7 +575,7 @@ func (r *decoder) optBytes() (p []byte, ok bool) {
 
 func (r *decoder) header(h *Header) {
 	h.Now = r.varint()
-	h.Policy.FIFO, _ = r.flags(false)
+	h.Policy.FIFO, h.Policy.AckedRetention = r.flags(true)
 	h.Policy.MaxConsumeCount = r.byte()
 	h.Policy.RetentionMs = r.varint()
 }

@@ -49,6 +49,11 @@ var golden = []struct {
 		hex:  "04" + "01" + "01" + "00" + "00" + "00",
 	},
 	{
+		name: "tick acked retention",
+		cmd:  &Tick{Header: Header{Now: -1, Policy: Policy{AckedRetention: true}}},
+		hex:  "04" + "01" + "01" + "02" + "00" + "00",
+	},
+	{
 		name: "forget",
 		cmd:  &Forget{Header: goldenHeader, Group: "g-1"},
 		hex:  "05" + "01" + "f6a1abfef96201" + "03" + "80d098f701" + "03672d31",
@@ -163,7 +168,7 @@ func TestCommand_DecodeErrors(t *testing.T) {
 		{"unknown version", mustHex("040201000000"), ErrCorrupt},
 		{"truncated header", tick[:5], ErrCorrupt},
 		{"trailing byte", append(bytes.Clone(tick), 0), ErrCorrupt},
-		{"undefined policy flag", mustHex("040101020000"), ErrCorrupt},
+		{"undefined policy flag", mustHex("040101040000"), ErrCorrupt},
 		{"non-minimal varint", mustHex("04018000000000"), ErrCorrupt},
 		{"varint overflow", mustHex("0401ffffffffffffffffff7f000000"), ErrCorrupt},
 		{"enqueue count beyond the bytes", mustHex("010100000000" + "05" + "0000"), ErrCorrupt},

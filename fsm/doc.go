@@ -30,6 +30,14 @@
 //     Every command first does housekeeping at that clock (expired leases are
 //     settled, messages older than Policy.RetentionMs and dead letters older
 //     than DeadLetterRetentionMs are trimmed) and then its own work.
+//   - Acked retention (Policy.AckedRetention): housekeeping also moves the
+//     log's base up to the lowest normal-lane floor over the groups (every
+//     message below it is done for every group: acked, dead-lettered or
+//     filtered out), and drops each group's dead letters below its
+//     dead-letter lane's floor. Nothing a group may still deliver is below
+//     its floor (leased, ready, delayed, never reached); half messages are
+//     not in the log. With no group, only retention trims. A group created
+//     later starts at the base, as any new group does.
 //   - Groups are created on their first Lease or Ack, at the oldest retained
 //     message. Forget deletes one with its dead letters.
 //   - Lease: a NORMAL queue gives redeliveries first (lowest offset first),

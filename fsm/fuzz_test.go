@@ -74,7 +74,8 @@ func FuzzState(f *testing.F) {
 		if err := invariantError(s); err != nil {
 			t.Fatalf("restored state breaks an invariant: %v", err)
 		}
-		pol := Policy{MaxConsumeCount: 2, RetentionMs: 1000}
+		// Half the inputs run under the acked retention policy.
+		pol := Policy{MaxConsumeCount: 2, RetentionMs: 1000, AckedRetention: len(b)%2 == 1}
 		idx := s.Index()
 		for _, id := range append(s.Groups(), "new") {
 			for _, dl := range []bool{false, true} {

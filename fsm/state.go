@@ -169,7 +169,7 @@ func (s *State) housekeep(p *Policy, tr *TickResult) {
 		}
 	}
 	s.trimMessages(p, tr)
-	s.trimDeadLetters(tr)
+	s.trimDeadLetters(p, tr)
 	// Memory freed by the previous command's work is given back here, at
 	// the cost of a few comparisons per group.
 	for _, id := range s.order {
@@ -217,14 +217,20 @@ func (s *State) deadLetter(g *group, r *rec, byExpiry bool) {
 }
 
 // trimMessages drops messages produced before now - RetentionMs (none when
-// RetentionMs ≤ 0) and moves every group's cursor past them. The log is in
-// produce-time order because the clock never goes back.
+// RetentionMs ≤ 0) and, under AckedRetention, those below ackedFloor; it
+// moves every group's cursor past them. The log is in produce-time order
+// because the clock never goes back.
 func (s *State) trimMessages(p *Policy, tr *TickResult) {
-	cutoff, ok := retentionCutoff(s.now, p.RetentionMs)
-	if !ok || s.log.len() == 0 || s.log.nth(0).producedAt >= cutoff {
+	k := 0
+	if cutoff, ok := retentionCutoff(s.now, p.RetentionMs); ok && s.log.len() > 0 && s.log.nth(0).producedAt < cutoff {
+		k = s.log.search(func(e *entry) bool { return e.producedAt >= cutoff })
+	}
+	if lo, ok := s.ackedFloor(p); ok {
+		k = max(k, int(lo-s.log.base))
+	}
+	if k == 0 {
 		return
 	}
-	k := s.log.search(func(e *entry) bool { return e.producedAt >= cutoff })
 	s.log.dropFront(k)
 	tr.Trimmed += k
 	base := s.log.base
@@ -239,19 +245,43 @@ func (s *State) trimMessages(p *Policy, tr *TickResult) {
 	}
 }
 
-// trimDeadLetters drops dead letters dead-lettered before now -
-// DeadLetterRetentionMs.
-func (s *State) trimDeadLetters(tr *TickResult) {
-	cutoff, ok := retentionCutoff(s.now, DeadLetterRetentionMs)
-	if !ok {
-		return
+// ackedFloor is, under AckedRetention, the lowest normal-lane floor over the
+// groups: every message below it is done for every group, so none can be
+// delivered again. A message in flight, ready, delayed (not due yet) or
+// never reached by some group is at or above that group's floor, and half
+// messages are not in the log until committed (at its end), so none of
+// them is trimmed. ok is false under the time policy, with no group, or
+// when the floor is the log's base.
+func (s *State) ackedFloor(p *Policy) (uint64, bool) {
+	if !p.AckedRetention || len(s.order) == 0 {
+		return 0, false
 	}
+	lo := s.log.end()
+	for _, id := range s.order {
+		lo = min(lo, s.groups[id].normal.floor)
+	}
+	return lo, lo > s.log.base
+}
+
+// trimDeadLetters drops dead letters dead-lettered before now -
+// DeadLetterRetentionMs and, under AckedRetention, those below their lane's
+// floor (acknowledged, or redriven, so never delivered again): a dead
+// letter keeps its original's body (see bodyFloor) only while it may still
+// be delivered.
+func (s *State) trimDeadLetters(p *Policy, tr *TickResult) {
+	cutoff, ok := retentionCutoff(s.now, DeadLetterRetentionMs)
 	for _, id := range s.order {
 		g := s.groups[id]
-		if g.dl.len() == 0 || g.dl.nth(0).deadAt >= cutoff {
+		k := 0
+		if ok && g.dl.len() > 0 && g.dl.nth(0).deadAt < cutoff {
+			k = g.dl.search(func(e *deadEntry) bool { return e.deadAt >= cutoff })
+		}
+		if p.AckedRetention && g.dlLane.floor > g.dl.base {
+			k = max(k, int(g.dlLane.floor-g.dl.base))
+		}
+		if k == 0 {
 			continue
 		}
-		k := g.dl.search(func(e *deadEntry) bool { return e.deadAt >= cutoff })
 		g.dl.dropFront(k)
 		g.dlLane.trim(g.dl.base)
 		tr.Trimmed += k

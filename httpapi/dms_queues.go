@@ -11,8 +11,8 @@ import (
 
 // parseQueueSpec validates a create-queue body against API.md. Checks run
 // field by field in the order name, description, queue_mode,
-// redrive_policy, max_consume_count, retention_hours; the first failure is
-// the answer.
+// redrive_policy, max_consume_count, retention_hours, retention_policy; the
+// first failure is the answer.
 func parseQueueSpec(body []byte) (cluster.QueueSpec, error) {
 	o, err := parseObject(body)
 	if err != nil {
@@ -87,7 +87,27 @@ func parseQueueSpec(body []byte) (cluster.QueueSpec, error) {
 		return cluster.QueueSpec{}, err
 	}
 	spec.RetentionHours = rh
+
+	rp, err := parseRetentionPolicy(o)
+	if err != nil {
+		return cluster.QueueSpec{}, err
+	}
+	spec.RetentionPolicy = rp
 	return spec, nil
+}
+
+// parseRetentionPolicy reads retention_policy, a raftmq extension: "time"
+// (the default, also when absent: "") or "acked". Any other value, of any
+// JSON type, is refused with its own code.
+func parseRetentionPolicy(o jsonObject) (cluster.RetentionPolicy, error) {
+	if absent(o["retention_policy"]) {
+		return "", nil
+	}
+	v, _, err := o.stringField("retention_policy")
+	if rp := cluster.RetentionPolicy(v); err == nil && (rp == cluster.RetentionTime || rp == cluster.RetentionAcked) {
+		return rp, nil
+	}
+	return "", badRequest(codeRetentionPolicy, "retention_policy must be time or acked")
 }
 
 // queueJSON is a queue as DMS shows it.
@@ -102,8 +122,18 @@ type queueJSON struct {
 	MaxMsgSizeByte   int     `json:"max_msg_size_byte"`
 	ProducedMessages int64   `json:"produced_messages"`
 	GroupCount       int     `json:"group_count"`
+	RetentionPolicy  string  `json:"retention_policy"` // raftmq extension: time or acked
 	RedrivePolicy    *string `json:"redrive_policy,omitempty"`
 	MaxConsumeCount  *int    `json:"max_consume_count,omitempty"`
+}
+
+// retentionPolicy is q's retention_policy as the API shows it ("time" for a
+// queue created without one).
+func retentionPolicy(q cluster.Queue) string {
+	if q.RetentionPolicy == cluster.RetentionAcked {
+		return string(cluster.RetentionAcked)
+	}
+	return string(cluster.RetentionTime)
 }
 
 func redrivePolicy(q cluster.Queue) string {
@@ -127,6 +157,7 @@ func toQueueJSON(q cluster.Queue, st cluster.QueueStats, deadLetter bool) queueJ
 		MaxMsgSizeByte:   maxMessageBytes,
 		ProducedMessages: st.Produced,
 		GroupCount:       len(q.Groups),
+		RetentionPolicy:  retentionPolicy(q),
 	}
 	if q.RetentionHours > 0 {
 		j.Reservation = q.RetentionHours * 60

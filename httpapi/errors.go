@@ -25,6 +25,7 @@ const (
 	codeMaxConsumeCount  = "10240022" // outside 1-100, or missing with redrive
 	codeRetentionRange   = "10240027" // retention_hours outside 1-72
 	codeRetentionMode    = "10240028" // retention_hours for a non-Kafka mode
+	codeRetentionPolicy  = "10240029" // retention_policy not time or acked (raftmq extension)
 	codeAckStatus        = "10540003" // ack status not success or fail
 	codeMalformed        = "10540010" // malformed request
 	codeTooLarge         = "10540011" // message(s) or HTTP body too large

@@ -227,6 +227,8 @@ func TestValidation_RefusedBeforeTheBroker(t *testing.T) {
 		{"retention 73", "POST", "/v1.0/proj/queues", q(`,"queue_mode":"KAFKA_HT","retention_hours":73`), 400, codeRetentionRange},
 		{"retention 1.5", "POST", "/v1.0/proj/queues", q(`,"queue_mode":"KAFKA_HT","retention_hours":1.5`), 400, codeRetentionRange},
 		{"retention string", "POST", "/v1.0/proj/queues", q(`,"queue_mode":"KAFKA_HT","retention_hours":"5"`), 400, codeRetentionRange},
+		{"retention policy unknown", "POST", "/v1.0/proj/queues", q(`,"retention_policy":"never"`), 400, codeRetentionPolicy},
+		{"retention policy type", "POST", "/v1.0/proj/queues", q(`,"retention_policy":true`), 400, codeRetentionPolicy},
 
 		// include_deadletter
 		{"include_deadletter list", "GET", "/v1.0/proj/queues?include_deadletter=yes", "", 400, codeMalformed},
@@ -361,6 +363,9 @@ func TestParseQueueSpec_Accepted(t *testing.T) {
 		{`{"name":"q","queue_mode":"KAFKA_HA","retention_hours":72}`, cluster.QueueSpec{Name: "q", Mode: cluster.ModeKafkaHA, RetentionHours: 72}},
 		{`{"name":"q","retention_hours":null,"max_consume_count":null,"unknown":[1,2]}`, cluster.QueueSpec{Name: "q", Mode: cluster.ModeNormal}},
 		{` { "name" : "q" } `, cluster.QueueSpec{Name: "q", Mode: cluster.ModeNormal}},
+		{`{"name":"q","retention_policy":null}`, cluster.QueueSpec{Name: "q", Mode: cluster.ModeNormal}},
+		{`{"name":"q","retention_policy":"time"}`, cluster.QueueSpec{Name: "q", Mode: cluster.ModeNormal, RetentionPolicy: cluster.RetentionTime}},
+		{`{"name":"q","queue_mode":"FIFO","retention_policy":"acked"}`, cluster.QueueSpec{Name: "q", Mode: cluster.ModeFIFO, RetentionPolicy: cluster.RetentionAcked}},
 	}
 	for _, tc := range cases {
 		got, err := parseQueueSpec([]byte(tc.body))

@@ -288,3 +288,89 @@ func TestReplica_UpgradeFromSnapshotsWithBodies(t *testing.T) {
 	}
 	leaseAll(t, m.r, "g", want)
 }
+
+// Under the acked retention policy, messages leave once every group has
+// acknowledged them, long before retention ends, and the next snapshot
+// deletes their body segments; while one group has not, nothing goes.
+func TestReplica_ReclaimsBodiesAckedByEveryGroup(t *testing.T) {
+	pol := testPolicy
+	pol.AckedRetention = true
+	ms := startGroupPolicy(t, 1, &pol, func(c *RaftConfig) {
+		c.SnapshotThreshold = 20
+		c.SnapshotInterval = 50 * time.Millisecond
+		c.TrailingLogs = 5
+		c.BodySegmentBytes = 16 << 10
+	})
+	m := ms[0]
+	ctx := context.Background()
+	for _, g := range []fsm.GroupID{"g1", "g2"} {
+		if _, err := m.r.Ack(ctx, fsm.Ack{Group: g}); err != nil { // registers the group
+			t.Fatal(err)
+		}
+	}
+	for i := range 40 {
+		if _, err := m.r.Enqueue(ctx, bigMsgs(5, fmt.Sprint("old", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segs := m.r.bodies.Segments()
+	if segs < 8 {
+		t.Fatalf("%d body segments for 200 KiB", segs)
+	}
+	ackAll(t, m.r, "g1", 200)
+	if err := m.r.raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	if lo, _ := m.r.bodies.Range(); lo != 0 || m.r.bodies.Segments() != segs {
+		t.Fatalf("g2 acked nothing, yet the store starts at %d with %d segments (of %d)", lo, m.r.bodies.Segments(), segs)
+	}
+	ackAll(t, m.r, "g2", 200)
+	want := map[uint64][]byte{}
+	for i := range 30 { // entries for more snapshots; their housekeeping trims
+		batch := bigMsgs(1, fmt.Sprint("new", i))
+		er, err := m.r.Enqueue(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[er.FirstOffset] = batch[0].Body
+	}
+	var first uint64
+	m.r.Read(func(s *fsm.State) { first, _ = s.Offsets() })
+	if first != 200 {
+		t.Fatalf("oldest retained offset %d, want 200", first)
+	}
+	waitFor(t, "acked body segments deleted", func() bool {
+		lo, _ := m.r.bodies.Range()
+		return lo > 150 && m.r.bodies.Segments() < segs
+	})
+	files, _ := filepath.Glob(filepath.Join(m.dir, "q_0", "bodies", "*.seg"))
+	if len(files) != m.r.bodies.Segments() {
+		t.Fatalf("%d segment files, the store knows %d", len(files), m.r.bodies.Segments())
+	}
+	leaseAll(t, m.r, "g-new", want)
+}
+
+// ackAll leases and acknowledges n messages for group g.
+func ackAll(t *testing.T, r *Replica, g fsm.GroupID, n int) {
+	t.Helper()
+	ctx := context.Background()
+	acked := 0
+	for range n/16 + 2 {
+		lr, err := r.Lease(ctx, fsm.Lease{Group: g, Max: 16, MaxBytes: fsm.MaxLeaseBytes, AckWaitMs: 60000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var items []fsm.AckItem
+		for _, d := range lr.Deliveries {
+			items = append(items, fsm.AckItem{Offset: d.Offset, DeliveryID: d.DeliveryID, Success: true})
+		}
+		ar, err := r.Ack(ctx, fsm.Ack{Group: g, Items: items})
+		if err != nil || ar.Success != len(items) {
+			t.Fatalf("ack: %+v, %v", ar, err)
+		}
+		acked += len(items)
+	}
+	if acked != n {
+		t.Fatalf("acked %d messages, want %d", acked, n)
+	}
+}

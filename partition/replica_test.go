@@ -35,6 +35,7 @@ type member struct {
 	h             *Host
 	r             *Replica
 	cfg           func(*RaftConfig) // adjusts the test settings, when set
+	pol           *fsm.Policy       // the partition's policy; nil is testPolicy
 }
 
 func newTCPTransport(t testing.TB, addr string) raft.Transport {
@@ -71,10 +72,17 @@ func startGroup(t testing.TB, n int) []*member { return startGroupWith(t, n, nil
 // startGroupWith is startGroup with cfg adjusting every member's settings.
 func startGroupWith(t testing.TB, n int, cfg func(*RaftConfig)) []*member {
 	t.Helper()
+	return startGroupPolicy(t, n, nil, cfg)
+}
+
+// startGroupPolicy is startGroupWith with the partition's policy (nil:
+// testPolicy).
+func startGroupPolicy(t testing.TB, n int, pol *fsm.Policy, cfg func(*RaftConfig)) []*member {
+	t.Helper()
 	ms := make([]*member, n)
 	var servers []raft.Server
 	for i := range ms {
-		ms[i] = &member{id: fmt.Sprintf("n%d", i+1), dir: t.TempDir(), addr: freeAddr(t), cfg: cfg}
+		ms[i] = &member{id: fmt.Sprintf("n%d", i+1), dir: t.TempDir(), addr: freeAddr(t), cfg: cfg, pol: pol}
 		servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(ms[i].id), Address: raft.ServerAddress(ms[i].addr)})
 	}
 	for _, m := range ms {
@@ -101,7 +109,11 @@ func (m *member) start(t testing.TB, servers []raft.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := h.Ensure(Spec{ID: "q/0", Policy: testPolicy, Servers: servers})
+	pol := testPolicy
+	if m.pol != nil {
+		pol = *m.pol
+	}
+	r, err := h.Ensure(Spec{ID: "q/0", Policy: pol, Servers: servers})
 	if err != nil {
 		h.Close()
 		t.Fatal(err)

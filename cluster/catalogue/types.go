@@ -15,6 +15,17 @@ const (
 // Kafka reports whether m is one of the Kafka modes.
 func (m QueueMode) Kafka() bool { return m == ModeKafkaHA || m == ModeKafkaHT }
 
+// RetentionPolicy says when a queue's messages leave it.
+type RetentionPolicy string
+
+const (
+	// RetentionTime keeps a message until its retention ends (the default).
+	RetentionTime RetentionPolicy = "time"
+	// RetentionAcked also lets a message go once every group that exists
+	// has acknowledged it with success or dead-lettered it.
+	RetentionAcked RetentionPolicy = "acked"
+)
+
 // Queue is a queue as the catalogue holds it.
 type Queue struct {
 	ID              string // UUID
@@ -24,8 +35,9 @@ type Queue struct {
 	Mode            QueueMode
 	Redrive         bool
 	MaxConsumeCount int
-	RetentionHours  int   // 0 means the default 72
-	Created         int64 // unix ms
+	RetentionHours  int             // 0 means the default 72
+	RetentionPolicy RetentionPolicy `json:",omitempty"` // "" means RetentionTime
+	Created         int64           // unix ms
 	Partitions      int
 	Groups          []Group // in creation order
 }
@@ -39,7 +51,7 @@ type Group struct {
 
 // Policy is the state-machine policy of the queue's partitions.
 func (q Queue) Policy() fsm.Policy {
-	p := fsm.Policy{FIFO: q.Mode == ModeFIFO, RetentionMs: 72 * 3600 * 1000}
+	p := fsm.Policy{FIFO: q.Mode == ModeFIFO, RetentionMs: 72 * 3600 * 1000, AckedRetention: q.RetentionPolicy == RetentionAcked}
 	if q.Redrive {
 		p.MaxConsumeCount = uint8(q.MaxConsumeCount)
 	}

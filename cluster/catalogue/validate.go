@@ -113,6 +113,8 @@ func (c *Command) validateCreateQueue() error {
 		return invalid(c.Op, "max consume count %d", q.MaxConsumeCount)
 	case q.RetentionHours < 0 || q.RetentionHours > maxRetentionHours:
 		return invalid(c.Op, "retention %d h", q.RetentionHours)
+	case !slices.Contains([]RetentionPolicy{"", RetentionTime, RetentionAcked}, q.RetentionPolicy):
+		return invalid(c.Op, "retention policy %q", q.RetentionPolicy)
 	case q.Partitions < 1 || q.Partitions > maxPartitions || len(c.Replicas) != q.Partitions:
 		return invalid(c.Op, "%d partitions with %d replica sets", q.Partitions, len(c.Replicas))
 	case c.Limit < 1:

@@ -16,6 +16,7 @@ type queueInfo struct {
 	Created         int64  `json:"created"`
 	Produced        int64  `json:"produced_messages"`
 	GroupCount      int    `json:"group_count"`
+	RetentionPolicy string `json:"retention_policy,omitempty"`
 	RedrivePolicy   string `json:"redrive_policy,omitempty"`
 	MaxConsumeCount int    `json:"max_consume_count,omitempty"`
 }
@@ -82,15 +83,16 @@ func (c *cmdClient) groups(q queueInfo) ([]groupInfo, error) {
 }
 
 func (c *cmdClient) queueCmd(args []string) error {
-	return c.subcommands("queue", "usage: raftmq queue create NAME [--mode NORMAL|FIFO] [--redrive N]\n       raftmq queue list\n       raftmq queue show NAME\n       raftmq queue delete NAME",
+	return c.subcommands("queue", "usage: raftmq queue create NAME [--mode NORMAL|FIFO] [--redrive N] [--retention time|acked]\n       raftmq queue list\n       raftmq queue show NAME\n       raftmq queue delete NAME",
 		args, []subcommand{{"create", c.queueCreate}, {"list", c.queueList}, {"show", c.queueShow}, {"delete", c.queueDelete}})
 }
 
 func (c *cmdClient) queueCreate(args []string) error {
-	fs := c.flags("queue create", "NAME [--mode NORMAL|FIFO] [--redrive N]")
+	fs := c.flags("queue create", "NAME [--mode NORMAL|FIFO] [--redrive N] [--retention time|acked]")
 	mode := fs.String("mode", "NORMAL", "queue mode: NORMAL, FIFO, KAFKA_HA or KAFKA_HT")
 	redrive := fs.Int("redrive", 0, "dead-letter a message after N failed consumptions (1-100); 0 turns redrive off")
 	desc := fs.String("description", "", "description")
+	retention := fs.String("retention", "", "retention policy: time (kept until retention ends, the default) or acked (also gone once every group acknowledged it)")
 	pos, err := c.parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -102,6 +104,9 @@ func (c *cmdClient) queueCreate(args []string) error {
 	if *redrive > 0 {
 		body["redrive_policy"] = "enable"
 		body["max_consume_count"] = *redrive
+	}
+	if *retention != "" {
+		body["retention_policy"] = *retention
 	}
 	var out struct {
 		ID   string `json:"id"`
@@ -166,8 +171,8 @@ func (c *cmdClient) queueShow(args []string) error {
 			Groups []groupInfo `json:"groups"`
 		}{q, gs})
 	}
-	fmt.Fprintf(c.stdout, "name:        %s\nid:          %s\nmode:        %s\ncreated:     %s\nmessages:    %d\nredrive:     %s\n\n",
-		q.Name, q.ID, q.Mode, time.UnixMilli(q.Created).UTC().Format(time.RFC3339), q.Produced, redriveText(q))
+	fmt.Fprintf(c.stdout, "name:        %s\nid:          %s\nmode:        %s\ncreated:     %s\nmessages:    %d\nredrive:     %s\nretention:   %s\n\n",
+		q.Name, q.ID, q.Mode, time.UnixMilli(q.Created).UTC().Format(time.RFC3339), q.Produced, redriveText(q), q.RetentionPolicy)
 	return c.printGroups(gs)
 }
 

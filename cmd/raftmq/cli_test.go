@@ -106,9 +106,16 @@ func TestCLI_AgainstANode(t *testing.T) {
 	if shown.Name != "orders" || len(shown.Groups) != 1 || shown.Groups[0].Consumed != 4 {
 		t.Fatalf("queue show: %+v", shown)
 	}
-	if out := mustRun(t, "", "queue", "show", "orders", srv); !strings.Contains(out, "billing") {
-		t.Fatalf("queue show table lacks the group:\n%s", out)
+	if out := mustRun(t, "", "queue", "show", "orders", srv); !strings.Contains(out, "billing") || !strings.Contains(out, "retention:   time") {
+		t.Fatalf("queue show table lacks the group or the retention policy:\n%s", out)
 	}
+	mustRun(t, "", "queue", "create", "jobs", "--retention", "acked", srv)
+	var jobs queueInfo
+	decode(t, mustRun(t, "", "queue", "show", "jobs", "-o", "json", srv), &jobs)
+	if jobs.RetentionPolicy != "acked" {
+		t.Fatalf("queue created with --retention acked: %+v", jobs)
+	}
+	mustRun(t, "", "queue", "delete", "jobs", srv)
 	var cv clusterView
 	decode(t, mustRun(t, "", "cluster", "status", "-o", "json", srv), &cv)
 	if cv.NodeID != "n1" || len(cv.Partitions) == 0 {
