@@ -75,11 +75,12 @@ func startTrioWith(t *testing.T, o trioOptions) []*Node {
 		if o.config != nil {
 			o.config(i, &cfg)
 		}
-		ln := lns[i]
-		if o.raftListener != nil {
-			ln = o.raftListener(i, ln)
-		}
-		n, err := Open(cfg, ln)
+		n, err := openTrioNode(t, cfg, lns[i], func(ln net.Listener) net.Listener {
+			if o.raftListener != nil {
+				return o.raftListener(i, ln)
+			}
+			return ln
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,6 +116,29 @@ func startTrioWith(t *testing.T, o trioOptions) []*Node {
 		return true
 	})
 	return nodes
+}
+
+// openTrioNode opens a test node on ln (wrapped by wrap). Its gossip port
+// was picked free and released for memberlist to bind, so another process
+// may take it first: then the node is opened again on new ports, a few
+// times at most.
+func openTrioNode(t *testing.T, cfg Config, ln net.Listener, wrap func(net.Listener) net.Listener) (*Node, error) {
+	t.Helper()
+	for try := 0; ; try++ {
+		n, err := Open(cfg, wrap(ln))
+		if err == nil || try == 4 || !strings.Contains(err.Error(), "address already in use") {
+			return n, err
+		}
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil { // Open closed the old one
+			return nil, err
+		}
+		g, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		cfg.GossipAddr = g.Addr().String()
+		g.Close()
+	}
 }
 
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
