@@ -3,7 +3,9 @@
 # cluster as scripts/bench.sh does (fsync on, data in a temp dir), and runs one
 # `raftmq loadtest` against n1 and n2: a prefill of BENCH_PREFILL messages
 # (produced, consumed and acked, then retained), then a steady open-loop load
-# (workload mixed at BENCH_RATE msg/s for BENCH_DURATION). BENCH_BEFORE
+# (workload mixed at BENCH_RATE msg/s for BENCH_DURATION; --dedup-ids, since
+# the kill makes the partitions n3 led elect again and the produces caught
+# in that are retried, and a retry must not count as a duplicate). BENCH_BEFORE
 # seconds into the steady load it kills n3 (SIGKILL), waits until n1 sees it
 # dead, removes it (DELETE /v1/cluster/nodes/n3 on n1), wipes its data
 # directory and starts it again, empty, under the same id with --join. It then
@@ -101,7 +103,7 @@ log "three nodes ready; data in $DATA, logs and report in $OUT"
 # The load: n1 and n2 only, so that killing n3 takes no client's node away.
 set +e
 "$BIN" loadtest --target "http://$(http 1),http://$(http 2)" --workload mixed --rate "$RATE" \
-  --duration "$DURATION" --prefill "$PREFILL" --project "$PROJECT" --out "$OUT" "$@" >"$OUT/loadtest.out" 2>&1 &
+  --duration "$DURATION" --prefill "$PREFILL" --project "$PROJECT" --dedup-ids --out "$OUT" "$@" >"$OUT/loadtest.out" 2>&1 &
 lt_pid=$!
 set -e
 
