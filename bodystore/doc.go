@@ -31,13 +31,13 @@
 // was just produced), and on a miss at the offset after the previous Get,
 // the records that follow in the same segment, read with that one in a
 // single read of up to ReadAheadBytes and each checked like a single
-// record. The ring evicts the oldest first; a record takes at least minSlot
-// bytes of it, which bounds the index (one map entry a record, on the heap)
-// however small the bodies. A store forgets its records for what it cuts
-// or deletes (TruncateFrom, an Append below the end, Reclaim, Reset) and
-// all of them on Close, so the cache only ever serves records the store
-// holds, with their current bytes. Get returns a copy the caller owns, as
-// on a read from disk.
+// record. The ring evicts the oldest first; a record takes its payload and
+// a 16-byte header, at least 128 bytes, which bounds the index (one map
+// entry a record, on the heap) however small the bodies. A store forgets
+// its records for what it cuts or deletes (TruncateFrom, an Append below
+// the end, Reclaim, Reset) and all of them on Close, so the cache only ever
+// serves records the store holds, with their current bytes. Get returns a
+// copy the caller owns, as on a read from disk.
 //
 // Concurrency: every method is safe for concurrent use (one mutex per store,
 // held across a read, usually from the page cache; the Cache has its own,
