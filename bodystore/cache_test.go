@@ -2,6 +2,7 @@ package bodystore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -85,7 +86,7 @@ func TestCache_HitMissAndReadAhead(t *testing.T) {
 	}
 	check(t, st, 7, 20)
 	stats(t, c, 14, 2)
-	if s := c.Stats(); s.Entries != 15 || s.Bytes <= 15*entryOverhead || s.Budget != 1<<20 {
+	if s := c.Stats(); s.Entries != 15 || s.Bytes != 15*minSlot || s.Budget != 1<<20 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -250,10 +251,10 @@ func TestCache_Invalidation(t *testing.T) {
 	}
 }
 
-// What was read is evicted before what was not; a record larger than a
-// quarter of the budget is not cached.
+// The ring evicts the oldest records first, whether read or not; a record
+// larger than a quarter of the ring is not cached.
 func TestCache_EvictionOrder(t *testing.T) {
-	c := NewCache(10 * (entryOverhead + 10))
+	c := NewCache(10 * minSlot)
 	st := openCached(t, t.TempDir(), 1<<20, c)
 	rec := func(o uint64) []byte { return []byte(fmt.Sprintf("%010d", o)) }
 	for o := range uint64(10) {
@@ -271,16 +272,24 @@ func TestCache_EvictionOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := []uint64{1, 3, 4, 5, 6, 8, 9, 10, 11, 12}
-	if got := cached(st); !slices.Equal(got, want) {
-		t.Fatalf("cached %v; want %v (the read ones, then the oldest, evicted)", got, want)
+	if got := cached(st); !slices.Equal(got, span(3, 13)) {
+		t.Fatalf("cached %v; want [3, 13) (the oldest evicted)", got)
 	}
-	if err := st.Append(13, make([]byte, c.budget/4)); err != nil {
+	check := func(o uint64) {
+		if b, err := st.Get(o); err != nil || !bytes.Equal(b, rec(o)) {
+			t.Fatalf("get %d = %q, %v", o, b, err)
+		}
+	}
+	for o := uint64(3); o < 13; o++ {
+		check(o)
+	}
+	if err := st.Append(13, make([]byte, len(c.ring)/4)); err != nil {
 		t.Fatal(err)
 	}
 	if got := cached(st); slices.Contains(got, 13) || len(got) != 10 {
-		t.Fatalf("a record over a quarter of the budget was cached: %v", got)
+		t.Fatalf("a record over a quarter of the ring was cached: %v", got)
 	}
+	checkAccounting(t, c)
 }
 
 // Whatever two stores sharing a small cache do, the cache stays within its
@@ -348,23 +357,29 @@ func TestCache_BudgetProperty(t *testing.T) {
 	}
 }
 
+// checkAccounting checks the cache's counters against its index, and that
+// every indexed slot is in the live part of the ring and holds the record
+// the index says.
 func checkAccounting(t *testing.T, c *Cache) {
 	t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var held int64
 	n := 0
-	for _, l := range []*list{&c.unread, &c.read} {
-		for e := l.front(); e != nil && e != &l.root; e = e.next {
-			if e.sp.m[e.off] != e {
-				t.Fatalf("entry of offset %d is not in its store's map", e.off)
+	for id, sp := range c.spaces {
+		for off, s := range sp.m {
+			i := c.index(s.at)
+			if s.at < c.tail || s.at+s.size() > c.head || i+int(s.size()) > len(c.ring) ||
+				binary.LittleEndian.Uint64(c.ring[i:]) != off || binary.LittleEndian.Uint32(c.ring[i+8:]) != id ||
+				binary.LittleEndian.Uint32(c.ring[i+12:]) != s.n {
+				t.Fatalf("offset %d of space %d: slot at %d (%d bytes) outside [%d, %d) or not its record", off, id, s.at, s.size(), c.tail, c.head)
 			}
-			held += e.size()
+			held += s.size()
 			n++
 		}
 	}
-	if held != c.held || n != c.entries || held > c.budget {
-		t.Fatalf("held %d (counted %d), %d entries (counted %d), budget %d", held, c.held, n, c.entries, c.budget)
+	if held != c.held || n != c.entries || held > int64(len(c.ring)) || c.head-c.tail > int64(len(c.ring)) {
+		t.Fatalf("held %d (counted %d), %d entries (counted %d), ring %d, live %d", held, c.held, n, c.entries, len(c.ring), c.head-c.tail)
 	}
 }
 

@@ -24,17 +24,20 @@
 // it, until the store is reopened.
 //
 // Cache: a Cache (Options.Cache, one per node, shared by every store) holds
-// record payloads within one byte budget, counting a fixed overhead per
-// record: each record just appended (consumers of a live queue read what was
-// just produced), and on a miss at the offset after the previous Get, the
-// records that follow in the same segment, read with that one in a single
-// read of up to ReadAheadBytes and each checked like a single record. It
-// evicts first what was read (a queue delivers a message once per group),
-// least recently read first, then what was never read, oldest first. A
-// store drops its entries for what it cuts or deletes (TruncateFrom, an
-// Append below the end, Reclaim, Reset) and all of them on Close, so the
-// cache only ever holds records the store holds, with their current bytes.
-// Get returns a copy the caller owns, as on a read from disk.
+// record payloads in one ring of its budget's size, mapped outside the Go
+// heap where the platform allows, so that it costs its budget in memory and
+// no more (the collector lets a heap grow to a multiple of what is live).
+// It holds each record just appended (consumers of a live queue read what
+// was just produced), and on a miss at the offset after the previous Get,
+// the records that follow in the same segment, read with that one in a
+// single read of up to ReadAheadBytes and each checked like a single
+// record. The ring evicts the oldest first; a record takes its payload and
+// a 16-byte header, at least 128 bytes, which bounds the index (one map
+// entry a record, on the heap) however small the bodies. A store forgets
+// its records for what it cuts or deletes (TruncateFrom, an Append below
+// the end, Reclaim, Reset) and all of them on Close, so the cache only ever
+// serves records the store holds, with their current bytes. Get returns a
+// copy the caller owns, as on a read from disk.
 //
 // Concurrency: every method is safe for concurrent use (one mutex per store,
 // held across a read, usually from the page cache; the Cache has its own,

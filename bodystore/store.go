@@ -394,7 +394,7 @@ func (st *Store) Get(off uint64) ([]byte, error) {
 	}
 	b, err := st.readLocked(st.segs[i], off)
 	if err == nil {
-		st.cache.add(off, b, true)
+		st.cache.add(off, b)
 	}
 	return b, err
 }
@@ -485,7 +485,7 @@ func (st *Store) readAheadLocked(seg *segment, off uint64) ([]byte, error) {
 		if x == k {
 			first = slices.Clone(p) // not a window on buf: the caller may keep it
 		}
-		st.cache.add(seg.base+uint64(x), p, x == k)
+		st.cache.add(seg.base+uint64(x), p)
 	}
 	return first, nil
 }
@@ -629,7 +629,7 @@ func (st *Store) Close() error {
 		err = st.w.Flush()
 	}
 	st.closeFiles()
-	st.cache.dropAll()
+	st.cache.close()
 	st.segs, st.w = nil, nil
 	if st.err == nil {
 		st.err = errors.New("bodystore: closed")
