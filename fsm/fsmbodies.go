@@ -85,8 +85,8 @@ func (f *FSM) storeBody(off uint64, m Message) {
 }
 
 // FillBodies sets Body, Attributes and Props of every delivery that a
-// detached state returned without them, reading the body store (usually the
-// page cache: consumers read what was recently written).
+// detached state returned without them, reading the body store (its cache
+// holds what was just written and what a draining consumer reads next).
 func (f *FSM) FillBodies(ds []Delivery) error {
 	for i := range ds {
 		d := &ds[i]
