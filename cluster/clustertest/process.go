@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,9 +38,27 @@ type Process struct {
 	done chan struct{}
 }
 
-// FreePort returns a loopback address that was free a moment ago.
+// FreePort returns a loopback address that was free (TCP and UDP: gossip
+// binds both) a moment ago. It picks below the kernel's ephemeral range
+// (32768–60999 by default), from which every outgoing connection of the
+// tests running beside this one takes its local port: a port picked there
+// could be taken by one of them before the process binds it.
 func FreePort(t testing.TB) string {
 	t.Helper()
+	for range 200 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err != nil {
+			continue
+		}
+		pc.Close()
+		return addr
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
