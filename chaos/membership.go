@@ -16,9 +16,12 @@ const replaceStepWait = 45 * time.Second
 // killed, removed from the cluster once a live node lists it dead (DELETE
 // /v1/cluster/nodes/{id}), its data directory is wiped once it is gone from
 // the node list, and it is started again empty under the same id: it joins
-// as a new member and the cluster moves replicas back to it. Each step is
-// recorded as a nemesis op; a step that does not happen in time is a
-// nemesis error (the run fails), and the node is started again anyway.
+// as a new member and the cluster moves replicas back to it. Every second
+// replacement skips the removal: the node is wiped and started again at
+// once, and the cluster must see the new incarnation of its data directory
+// and replace the old one itself. Each step is recorded as a nemesis op; a
+// step that does not happen in time is a nemesis error (the run fails), and
+// the node is started again anyway.
 func (n *nemesis) replace(ctx context.Context) {
 	n.mu.Lock()
 	leaders := n.leaders(ctx)
@@ -37,8 +40,15 @@ func (n *nemesis) replace(ctx context.Context) {
 	if err := n.procs[v].Signal(syscall.SIGKILL); err != nil {
 		n.errs = append(n.errs, err)
 	}
+	n.replacements++
+	unremoved := n.replacements%2 == 0
 	n.mu.Unlock()
-	err := n.removeAndWipe(ctx, v)
+	var err error
+	if unremoved {
+		err = n.wipe(v)
+	} else {
+		err = n.removeAndWipe(ctx, v)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err != nil {
@@ -76,8 +86,13 @@ func (n *nemesis) removeAndWipe(ctx context.Context, v int) error {
 	if err := n.awaitNode(ctx, v, func(state string) bool { return state == "" }); err != nil {
 		return fmt.Errorf("chaos: T5: %s still listed after its removal: %w", id, err)
 	}
+	return n.wipe(v)
+}
+
+// wipe deletes killed node v's data directory.
+func (n *nemesis) wipe(v int) error {
 	if err := os.RemoveAll(n.procs[v].DataDir); err != nil {
-		return fmt.Errorf("chaos: T5: wipe %s: %w", id, err)
+		return fmt.Errorf("chaos: T5: wipe %s: %w", n.procs[v].ID, err)
 	}
 	n.record("replace-wipe", []int{v}, nil)
 	return nil

@@ -123,8 +123,11 @@ type nemesis struct {
 	dur     time.Duration // the fault phase, for schedules given as fractions of it
 	// diskVictim is T9's node with the small file system.
 	diskVictim int
-	wg         sync.WaitGroup
-	errs       []error
+	// replacements counts T5's replacements: every second one skips the
+	// removal.
+	replacements int
+	wg           sync.WaitGroup
+	errs         []error
 }
 
 func (n *nemesis) record(fault string, targets []int, parts []string) {
