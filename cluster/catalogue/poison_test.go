@@ -12,7 +12,8 @@ import (
 )
 
 // poisonedMetaEntries are catalogue entries no node should ever have
-// proposed (cluster's tests commit the same ones through a running group).
+// proposed. cluster's tests commit entries like these through a running
+// group; here they are applied to the state machine alone.
 var poisonedMetaEntries = [][]byte{
 	[]byte(`not json`),
 	[]byte(`{"op":"drop_everything"}`),

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"io"
-	"net"
 	"testing"
 	"time"
 )
@@ -25,20 +24,7 @@ func TestIncarnation_AddressCarriesIt(t *testing.T) {
 // registers the group "g" on it.
 func startIncMux(t *testing.T, inc string, keys ...[]byte) (*Mux, *StreamLayer) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := NewMux(ln, MuxConfig{ClusterKeys: keys, HandshakeTimeout: 2 * time.Second, Incarnation: inc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	l, err := m.Layer("g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, l
+	return startMuxWith(t, MuxConfig{ClusterKeys: keys, HandshakeTimeout: 2 * time.Second, Incarnation: inc})
 }
 
 // TestMux_RefusesConnectionsForAnotherIncarnation: in open mode and with a

@@ -16,11 +16,18 @@ import (
 // registers the group "g" on it.
 func startMux(t *testing.T, timeout time.Duration, keys ...[]byte) (*Mux, *StreamLayer) {
 	t.Helper()
+	return startMuxWith(t, MuxConfig{ClusterKeys: keys, HandshakeTimeout: timeout})
+}
+
+// startMuxWith serves a Mux of config cfg on a loopback listener and
+// registers the group "g" on it.
+func startMuxWith(t *testing.T, cfg MuxConfig) (*Mux, *StreamLayer) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewMux(ln, MuxConfig{ClusterKeys: keys, HandshakeTimeout: timeout})
+	m, err := NewMux(ln, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
