@@ -210,28 +210,7 @@ func TestReplica_ReclaimsBodiesPastRetention(t *testing.T) {
 		t.Fatalf("%d body segments for 200 KiB", segs)
 	}
 	skew.Store(int64(testPolicy.RetentionMs+60_000) * int64(time.Millisecond))
-	want := map[uint64][]byte{}
-	for i := range 30 { // enough entries for more snapshots
-		batch := bigMsgs(1, fmt.Sprint("new", i))
-		er, err := m.r.Enqueue(ctx, batch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want[er.FirstOffset] = batch[0].Body
-	}
-	var first uint64
-	m.r.Read(func(s *fsm.State) { first, _ = s.Offsets() })
-	if first != 200 {
-		t.Fatalf("oldest retained offset %d, want 200", first)
-	}
-	waitFor(t, "old body segments deleted", func() bool {
-		lo, _ := m.r.bodies.Range()
-		return lo > 150 && m.r.bodies.Segments() < segs
-	})
-	files, _ := filepath.Glob(filepath.Join(m.dir, "q_0", "bodies", "*.seg"))
-	if len(files) != m.r.bodies.Segments() {
-		t.Fatalf("%d segment files, the store knows %d", len(files), m.r.bodies.Segments())
-	}
+	want := produceUntilReclaimed(t, m, segs)
 	if _, err := m.r.bodies.Get(0); !errors.Is(err, bodystore.ErrNotFound) {
 		t.Fatalf("a reclaimed body: %v", err)
 	}
@@ -325,10 +304,21 @@ func TestReplica_ReclaimsBodiesAckedByEveryGroup(t *testing.T) {
 		t.Fatalf("g2 acked nothing, yet the store starts at %d with %d segments (of %d)", lo, m.r.bodies.Segments(), segs)
 	}
 	ackAll(t, m.r, "g2", 200)
+	want := produceUntilReclaimed(t, m, segs)
+	leaseAll(t, m.r, "g-new", want)
+}
+
+// produceUntilReclaimed produces 30 more messages to m's partition, whose
+// first 200 messages have just left the state (retention or acks): their
+// housekeeping and snapshots must delete the body segments below, on disk
+// too, while the store held segs. It returns the new messages' bodies by
+// offset.
+func produceUntilReclaimed(t *testing.T, m *member, segs int) map[uint64][]byte {
+	t.Helper()
 	want := map[uint64][]byte{}
-	for i := range 30 { // entries for more snapshots; their housekeeping trims
+	for i := range 30 { // enough entries for more snapshots
 		batch := bigMsgs(1, fmt.Sprint("new", i))
-		er, err := m.r.Enqueue(ctx, batch)
+		er, err := m.r.Enqueue(context.Background(), batch)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -339,7 +329,7 @@ func TestReplica_ReclaimsBodiesAckedByEveryGroup(t *testing.T) {
 	if first != 200 {
 		t.Fatalf("oldest retained offset %d, want 200", first)
 	}
-	waitFor(t, "acked body segments deleted", func() bool {
+	waitFor(t, "old body segments deleted", func() bool {
 		lo, _ := m.r.bodies.Range()
 		return lo > 150 && m.r.bodies.Segments() < segs
 	})
@@ -347,7 +337,7 @@ func TestReplica_ReclaimsBodiesAckedByEveryGroup(t *testing.T) {
 	if len(files) != m.r.bodies.Segments() {
 		t.Fatalf("%d segment files, the store knows %d", len(files), m.r.bodies.Segments())
 	}
-	leaseAll(t, m.r, "g-new", want)
+	return want
 }
 
 // ackAll leases and acknowledges n messages for group g.
