@@ -230,13 +230,14 @@ func TestLoadtest_ShortW1OnOneNode(t *testing.T) {
 }
 
 // TestLoadtest_PrefillIsDrainedRetainedAndChecked: a produce run over two
-// queues with --prefill 600: the prefill phase produces 600 to each queue,
+// queues with --prefill 3000 (enough that the prefill phase
+// lasts more than half a second, which the throughput chart needs to draw it): the prefill phase produces 3000 to each queue,
 // then drains them (its drain rate measured from its drain start), and the
 // loss and duplicate check covers the prefilled messages with the rest.
 func TestLoadtest_PrefillIsDrainedRetainedAndChecked(t *testing.T) {
 	url := startNode(t)
 	rep := mustRun(t, Config{
-		Targets: []string{url}, Workload: WorkloadProduce, Messages: 300, Prefill: 600, Queues: 2,
+		Targets: []string{url}, Workload: WorkloadProduce, Messages: 300, Prefill: 3000, Queues: 2,
 		Producers: 3, Consumers: 2, Size: 256,
 	})
 	want := []string{PhaseWarmup, PhaseWarmupD, PhasePrefill, PhaseProduce, PhaseVerify}
@@ -249,8 +250,8 @@ func TestLoadtest_PrefillIsDrainedRetainedAndChecked(t *testing.T) {
 		}
 	}
 	pre := rep.Phase(PhasePrefill)
-	if pre.Kind != KindPrefill || pre.Produced != 1200 || pre.Consumed != 1200 || pre.Acked != 1200 {
-		t.Errorf("prefill produced %d, consumed %d, acked %d, want 1200 each", pre.Produced, pre.Consumed, pre.Acked)
+	if pre.Kind != KindPrefill || pre.Produced != 6000 || pre.Consumed != 6000 || pre.Acked != 6000 {
+		t.Errorf("prefill produced %d, consumed %d, acked %d, want 6000 each", pre.Produced, pre.Consumed, pre.Acked)
 	}
 	if pre.DrainOffsetS <= 0 || pre.DrainOffsetS >= pre.DurationS || !pre.AckMsgsPerS.Valid() || !pre.ProduceMsgsPerS.Valid() {
 		t.Errorf("prefill drain from %.3fs of %.3fs, produce %v ack %v msg/s", pre.DrainOffsetS, pre.DurationS, pre.ProduceMsgsPerS, pre.AckMsgsPerS)
@@ -259,22 +260,22 @@ func TestLoadtest_PrefillIsDrainedRetainedAndChecked(t *testing.T) {
 		t.Errorf("produce phase produced %d", p.Produced)
 	}
 	warm := rep.Phase(PhaseWarmup).Produced
-	if v := rep.Verification; v.Confirmed != warm+1200+300 {
-		t.Errorf("confirmed %d, want the warm-up's %d + 1200 + 300", v.Confirmed, warm)
+	if v := rep.Verification; v.Confirmed != warm+6000+300 {
+		t.Errorf("confirmed %d, want the warm-up's %d + 6000 + 300", v.Confirmed, warm)
 	}
 	for i, q := range rep.Queues {
-		if q.Confirmed < 600 {
-			t.Errorf("queue %d: %d confirmed, want at least its 600 prefilled", i, q.Confirmed)
+		if q.Confirmed < 3000 {
+			t.Errorf("queue %d: %d confirmed, want at least its 3000 prefilled", i, q.Confirmed)
 		}
 	}
 	s := rep.Summary
-	if s.Retained != 1200 || s.PrefillDrainMsgsPerS != pre.AckMsgsPerS || s.PrefillProduceMsgsPerS != pre.ProduceMsgsPerS {
+	if s.Retained != 6000 || s.PrefillDrainMsgsPerS != pre.AckMsgsPerS || s.PrefillProduceMsgsPerS != pre.ProduceMsgsPerS {
 		t.Errorf("summary %+v", s)
 	}
-	if line := s.Line(); !strings.HasSuffix(line, " retained=1200") || !strings.Contains(line, " lost=0 duplicates=0 prefill_produce_msgs_per_s=") {
+	if line := s.Line(); !strings.HasSuffix(line, " retained=6000") || !strings.Contains(line, " lost=0 duplicates=0 prefill_produce_msgs_per_s=") {
 		t.Errorf("summary line %q", line)
 	}
-	if rep.Config.Prefill != 600 {
+	if rep.Config.Prefill != 3000 {
 		t.Errorf("config prefill %d", rep.Config.Prefill)
 	}
 	checkFiles(t, rep)
@@ -283,10 +284,10 @@ func TestLoadtest_PrefillIsDrainedRetainedAndChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep.WriteText(&text)
-	if !strings.Contains(page.String(), "Prefill: 1200 messages") || !strings.Contains(page.String(), "drain from") {
+	if !strings.Contains(page.String(), "Prefill: 6000 messages") || !strings.Contains(page.String(), "drain from") {
 		t.Errorf("report.html shows no prefill")
 	}
-	if !strings.Contains(text.String(), "1200 messages retained from here on") || !strings.Contains(text.String(), "600 per queue") {
+	if !strings.Contains(text.String(), "6000 messages retained from here on") || !strings.Contains(text.String(), "3000 per queue") {
 		t.Errorf("text summary shows no prefill:\n%s", text.String())
 	}
 }
